@@ -1,0 +1,12 @@
+//! The FLASH method, pure: the architecture IR, search spaces, topology and cost metrics, ONNX
+//! export and import. No IO, no async, no database.
+
+pub mod identity;
+pub mod ir;
+pub mod metrics;
+pub mod rng;
+pub mod space;
+
+pub use ir::{Graph, GraphError, Node, Op, Shape};
+pub use metrics::{MacCounts, Metrics};
+pub use space::{ArchSpec, CellSpec, FieldError, Space, SpecError};
