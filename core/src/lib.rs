@@ -3,6 +3,7 @@
 
 pub mod identity;
 pub mod ir;
+pub mod measurement;
 pub mod metrics;
 pub mod rng;
 pub mod space;
