@@ -1,6 +1,7 @@
 //! The FLASH method, pure: the architecture IR, search spaces, topology and cost metrics, ONNX
 //! export and import. No IO, no async, no database.
 
+pub mod features;
 pub mod identity;
 pub mod ir;
 pub mod measurement;
