@@ -6,6 +6,7 @@ pub mod identity;
 pub mod ir;
 pub mod measurement;
 pub mod metrics;
+pub mod profile;
 pub mod rng;
 pub mod space;
 
