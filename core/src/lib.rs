@@ -2,10 +2,12 @@
 //! export and import. No IO, no async, no database.
 
 pub mod features;
+pub mod fit;
 pub mod identity;
 pub mod ir;
 pub mod measurement;
 pub mod metrics;
+pub mod onnx;
 pub mod profile;
 pub mod rng;
 pub mod space;

@@ -1,0 +1,9 @@
+//! ONNX export and import of the IR. The protobuf messages are hand-written prost structs for the
+//! subset of `onnx.proto` used here, so no protoc or build script is needed.
+
+pub mod export;
+pub mod import;
+pub mod proto;
+
+pub use export::{DEFAULT_SEED, export, export_spec};
+pub use import::{ImportError, import};
