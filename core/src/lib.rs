@@ -3,6 +3,7 @@
 
 pub mod features;
 pub mod fit;
+pub mod fit;
 pub mod identity;
 pub mod ir;
 pub mod measurement;

@@ -1,0 +1,70 @@
+//! Fitted models: hardware cost models (NNLS over the architecture counts), the NN-Degree
+//! accuracy predictor, and batch scoring of many architectures with them.
+
+mod accuracy;
+mod hardware;
+pub mod linalg;
+pub mod stats;
+
+pub use accuracy::{
+    AccuracyErrors, AccuracyFit, AccuracyForm, AccuracyModel, AccuracyRecord, DegreeTerm,
+    FormScore, INTERVAL_LEVEL, Interval, fit_accuracy,
+};
+pub use hardware::{
+    CostErrors, CostMetric, FeatureSet, FeatureSetScore, HardwareFit, HardwareModel, fit_hardware,
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::features::Layout;
+use crate::space::ArchSpec;
+
+/// Why a model could not be fitted or built.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FitError {
+    #[error("not enough samples: the fit needs at least {needed}, got {got}")]
+    NotEnoughSamples { needed: usize, got: usize },
+    #[error("sample {index}: {message}")]
+    InvalidSample { index: usize, message: String },
+    #[error("the data cannot determine any candidate form (constant or collinear inputs)")]
+    Singular,
+    #[error("invalid model: {0}")]
+    InvalidModel(String),
+}
+
+/// Predictions for one architecture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Prediction {
+    /// Predicted accuracy with its interval, when an accuracy model was given.
+    pub accuracy: Option<Interval>,
+    /// One value per hardware model, in the order given.
+    pub costs: Vec<f64>,
+}
+
+/// Scores cell specs with closed-form counts only (no graph is built): predicted accuracy and
+/// every hardware model's cost, in input order.
+pub fn predict_batch(
+    specs: &[ArchSpec],
+    accuracy: Option<&AccuracyModel>,
+    hardware: &[HardwareModel],
+) -> Vec<Prediction> {
+    let weights: Vec<_> = hardware.iter().map(HardwareModel::weights).collect();
+    // Specs of one space share a layout: build it once per run of equal shapes.
+    let mut layout: Option<Layout> = None;
+    specs
+        .iter()
+        .map(|spec| {
+            let layout = match &layout {
+                Some(l) if l.fits(spec) => l,
+                _ => layout.insert(Layout::of_spec(spec)),
+            };
+            let counts = layout.counts(spec);
+            let x = counts.features(1.0);
+            Prediction {
+                accuracy: accuracy.map(|m| m.predict(spec.nn_degree(), counts.params as f64)),
+                costs: weights.iter().map(|w| x.dot(w)).collect(),
+            }
+        })
+        .collect()
+}
