@@ -1,0 +1,141 @@
+//! Devices: registration (upsert) by agents or operators, heartbeats, fleet listing.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use flash_core::measurement::DeviceDescriptor;
+use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{ListPage, check_name};
+use crate::app::AppState;
+use crate::error::{
+    ApiError, ApiResult, AuthProblems, BodyProblems, NotFoundProblem, QueryProblems,
+};
+use crate::extract::{Access, ApiJson, ApiQuery, Caller, Paging};
+use crate::store::{Device, DeviceFilter};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_devices))
+        .routes(routes!(put_device, get_device))
+        .routes(routes!(heartbeat_device))
+}
+
+/// Device names: 1..=64 characters of letters, digits, `.`, `_` and `-`.
+fn check_device_name(name: &str) -> ApiResult<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::field(
+            "name",
+            "must be 1 to 64 characters of letters, digits, '.', '_' and '-'",
+        ))
+    }
+}
+
+/// Register or update a device.
+#[utoipa::path(
+    put, path = "/v1/devices/{name}", tag = "devices",
+    params(("name" = String, Path, description = "Device name")),
+    request_body = DeviceDescriptor,
+    responses(
+        (status = 201, description = "Registered", body = Device),
+        (status = 200, description = "Updated", body = Device),
+        AuthProblems, BodyProblems
+    ),
+    security(("bearer" = ["write", "agent", "admin"]))
+)]
+async fn put_device(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    ApiJson(descriptor): ApiJson<DeviceDescriptor>,
+) -> ApiResult<(StatusCode, axum::Json<Device>)> {
+    caller.require(Access::WriteOrAgent, &state)?;
+    check_device_name(&name)?;
+    check_name("profile", &descriptor.profile)?;
+    let (device, created) = state.store.put_device(&name, &descriptor).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(device)))
+}
+
+/// Get a device, with its online state.
+#[utoipa::path(
+    get, path = "/v1/devices/{name}", tag = "devices",
+    params(("name" = String, Path, description = "Device name")),
+    responses((status = 200, description = "The device", body = Device), AuthProblems, NotFoundProblem),
+    security(("bearer" = ["read", "write", "agent", "admin"]))
+)]
+async fn get_device(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<axum::Json<Device>> {
+    caller.require(Access::ReadOrAgent, &state)?;
+    Ok(axum::Json(state.store.device(&name).await?))
+}
+
+/// Record that a device is alive.
+#[utoipa::path(
+    post, path = "/v1/devices/{name}/heartbeat", tag = "devices",
+    params(("name" = String, Path, description = "Device name")),
+    responses((status = 200, description = "The device", body = Device), AuthProblems, NotFoundProblem),
+    security(("bearer" = ["write", "agent", "admin"]))
+)]
+async fn heartbeat_device(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<axum::Json<Device>> {
+    caller.require(Access::WriteOrAgent, &state)?;
+    Ok(axum::Json(state.store.heartbeat_device(&name).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct DeviceQuery {
+    /// Items per page, 1..=1000 (default 100).
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Only devices with this profile.
+    profile: Option<String>,
+}
+
+/// List devices (the fleet).
+#[utoipa::path(
+    get, path = "/v1/devices", tag = "devices",
+    params(DeviceQuery),
+    responses((status = 200, description = "A page of devices", body = ListPage<Device>), AuthProblems, QueryProblems),
+    security(("bearer" = ["read", "write", "admin"]))
+)]
+async fn list_devices(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<DeviceQuery>,
+) -> ApiResult<axum::Json<ListPage<Device>>> {
+    caller.require(Access::Read, &state)?;
+    let (cursor, limit) = Paging {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .parse()?;
+    let filter = DeviceFilter { profile: q.profile };
+    Ok(axum::Json(
+        state
+            .store
+            .list_devices(&filter, cursor, limit)
+            .await?
+            .into(),
+    ))
+}

@@ -1,0 +1,257 @@
+//! The application: shared state, the router with its layers, and a server bound to a port
+//! (port 0 in tests) that shuts down gracefully.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::api;
+use crate::extract::TokenCache;
+use crate::metrics::HttpMetrics;
+use crate::store::Store;
+
+/// Settings of the HTTP API.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Largest JSON body accepted.
+    pub json_body_limit: usize,
+    /// Largest ONNX upload accepted.
+    pub onnx_body_limit: usize,
+    /// Let GET requests through without a token.
+    pub public_read: bool,
+    /// Lease given to a claimed job, in seconds.
+    pub lease_seconds: i64,
+    /// Attempts a job gets before it fails.
+    pub max_attempts: i64,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            json_body_limit: 1 << 20,
+            onnx_body_limit: 16 << 20,
+            public_read: false,
+            lease_seconds: 30,
+            max_attempts: 3,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<ApiConfig>,
+    pub tokens: Arc<TokenCache>,
+    pub metrics: Arc<HttpMetrics>,
+}
+
+impl AppState {
+    pub fn new(store: Store, config: ApiConfig) -> AppState {
+        AppState {
+            store,
+            config: Arc::new(config),
+            tokens: Arc::new(TokenCache::default()),
+            metrics: Arc::new(HttpMetrics::default()),
+        }
+    }
+}
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+#[derive(Clone, Default)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let mut buf = [0u8; 8];
+        getrandom::fill(&mut buf).ok()?;
+        HeaderValue::from_str(&hex::encode(buf))
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// The whole HTTP surface: /v1, the OpenAPI document and its UI, health, metrics.
+pub fn router(state: AppState) -> Router {
+    let (api_router, openapi) = api::routes().split_for_parts();
+    let body_limit = state
+        .config
+        .onnx_body_limit
+        .max(state.config.json_body_limit);
+    let trace = TraceLayer::new_for_http().make_span_with(|req: &Request| {
+        let request_id = req
+            .headers()
+            .get(&REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %request_id)
+    });
+    Router::new()
+        .merge(api_router)
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            record_metrics,
+        ))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(trace)
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), RandomRequestId))
+        .with_state(state)
+}
+
+/// The OpenAPI document of the code as it is.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    api::routes().split_for_parts().1
+}
+
+/// Pretty JSON of the OpenAPI document, as committed in openapi/openapi.json.
+pub fn openapi_json() -> String {
+    let mut text = openapi_document()
+        .to_pretty_json()
+        .expect("the document serialises");
+    text.push('\n');
+    text
+}
+
+async fn record_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().clone();
+    let response = next.run(req).await;
+    state.metrics.record(
+        method.as_str(),
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.store.ping().await {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let queue = state.store.queue_depth().await.ok();
+    let body = state.metrics.render(queue);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// A bound, not yet serving, HTTP server.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    router: Router,
+}
+
+impl Application {
+    pub async fn build(listen: SocketAddr, state: AppState) -> std::io::Result<Application> {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        Ok(Application {
+            listener,
+            router: router(state),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` resolves, then finishes the requests in flight.
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown requested; finishing requests in flight");
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "FLASH co-design service",
+        description = "Hardware-aware neural-architecture co-design: architectures and their topology metrics, devices and measurement jobs, fitted models and exact co-design search."
+    ),
+    modifiers(&SecurityAddon),
+    components(schemas(crate::error::Problem)),
+    tags(
+        (name = "architectures"), (name = "spaces"), (name = "devices"), (name = "jobs"),
+        (name = "measurements"), (name = "accuracies")
+    )
+)]
+pub struct ApiDoc;
+
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}

@@ -1,0 +1,362 @@
+//! The `flash` command line.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use flash_core::{ArchSpec, Space, metrics, onnx};
+
+use crate::app::{self, ApiConfig, AppState, Application};
+use crate::store::{Scope, Store, StoreError, redact_url};
+use crate::telemetry::{self, LogFormat};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "flash",
+    version,
+    about = "FLASH co-design service: hardware-aware neural-architecture search"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service.
+    Serve(ServeArgs),
+    /// Create, revoke and list API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Inspect and export architectures.
+    Arch {
+        #[command(subcommand)]
+        command: ArchCommand,
+    },
+    /// Show and sample search spaces.
+    Space {
+        #[command(subcommand)]
+        command: SpaceCommand,
+    },
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Postgres URL (`postgres://user@host/db`). Without it, an embedded SQLite file in
+    /// `--data-dir` is used.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Directory of the embedded store and of the first admin token.
+    #[arg(long, env = "FLASH_DATA_DIR", default_value = "./flash-data")]
+    pub data_dir: PathBuf,
+}
+
+impl StoreArgs {
+    pub async fn open(&self) -> Result<Store, StoreError> {
+        match &self.database_url {
+            Some(url) if !url.is_empty() => Store::connect(url).await,
+            _ => Store::open_embedded(&self.data_dir).await,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match &self.database_url {
+            Some(url) if !url.is_empty() => format!("Postgres at {}", redact_url(url)),
+            _ => format!(
+                "embedded SQLite store {}",
+                self.data_dir.join("flash.sqlite3").display()
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "FLASH_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Let GET requests for data through without a token.
+    #[arg(long, env = "FLASH_PUBLIC_READ")]
+    pub public_read: bool,
+    /// Log format.
+    #[arg(long, env = "FLASH_LOG_FORMAT", value_enum, default_value = "pretty")]
+    pub log_format: LogFormat,
+    /// Largest JSON request body, in bytes.
+    #[arg(long, env = "FLASH_JSON_BODY_LIMIT", default_value_t = 1 << 20)]
+    pub json_body_limit: usize,
+    /// Largest ONNX upload, in bytes.
+    #[arg(long, env = "FLASH_ONNX_BODY_LIMIT", default_value_t = 16 << 20)]
+    pub onnx_body_limit: usize,
+    /// Lease of a claimed job, in seconds (agents heartbeat well within it).
+    #[arg(long, env = "FLASH_LEASE_SECONDS", default_value_t = 30)]
+    pub lease_seconds: i64,
+    /// Attempts a job gets before it fails.
+    #[arg(long, env = "FLASH_MAX_ATTEMPTS", default_value_t = 3)]
+    pub max_attempts: i64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it (only its hash is stored).
+    Create {
+        #[arg(long, value_enum)]
+        scope: Scope,
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revoke the token with this name.
+    Revoke {
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List tokens (names and scopes, never secrets).
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ArchCommand {
+    /// Print an architecture's id and metrics as JSON (a spec .json or an .onnx file).
+    Inspect { file: PathBuf },
+    /// Export a spec to ONNX.
+    Export {
+        spec: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SpaceCommand {
+    /// Print a space: its grid and exact size.
+    Show { name: String },
+    /// Print sampled specs, one JSON object a line.
+    Sample {
+        name: String,
+        #[arg(short, default_value_t = 25)]
+        n: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Spread evenly over NN-Degree.
+        #[arg(long)]
+        stratified: bool,
+    },
+}
+
+/// Runs a command; errors go to stderr with a non-zero exit.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve(args))),
+        Command::Token { command } => runtime().and_then(|rt| rt.block_on(token(command))),
+        Command::Openapi => {
+            print!("{}", app::openapi_json());
+            Ok(())
+        }
+        Command::Arch { command } => arch(command),
+        Command::Space { command } => space(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    telemetry::init(args.log_format);
+    tracing::info!(store = %args.store.describe(), "opening the store");
+    let store = args.store.open().await?;
+    ensure_admin_token(&store, &args.store.data_dir).await?;
+    let config = ApiConfig {
+        json_body_limit: args.json_body_limit,
+        onnx_body_limit: args.onnx_body_limit,
+        public_read: args.public_read,
+        lease_seconds: args.lease_seconds.max(1),
+        max_attempts: args.max_attempts.clamp(1, 20),
+    };
+    let app = Application::build(args.listen, AppState::new(store, config)).await?;
+    tracing::info!(address = %app.local_addr(), "listening; API docs at /docs");
+    app.serve(app::shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// On first start (no token at all), creates an admin token, prints it once and writes it to
+/// `<data_dir>/admin-token`, readable only by this user.
+async fn ensure_admin_token(store: &Store, data_dir: &Path) -> anyhow::Result<()> {
+    if store.count_tokens().await? > 0 {
+        return Ok(());
+    }
+    let token = match store.create_token("admin", Scope::Admin).await {
+        Ok(token) => token,
+        // Another replica created it first.
+        Err(StoreError::Conflict(_)) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    std::fs::create_dir_all(data_dir)?;
+    let path = data_dir.join("admin-token");
+    write_private(&path, &format!("{token}\n"))?;
+    eprintln!(
+        "Created the first admin token (shown once; also saved to {}):\n{token}",
+        path.display()
+    );
+    Ok(())
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())
+}
+
+async fn token(command: TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Create { scope, name, store } => {
+            crate::api::check_name("name", &name).map_err(|e| anyhow::anyhow!("--name {e}"))?;
+            let token = store.open().await?.create_token(&name, scope).await?;
+            println!("{token}");
+        }
+        TokenCommand::Revoke { name, store } => {
+            if !store.open().await?.revoke_token(&name).await? {
+                anyhow::bail!("no live token named {name:?}");
+            }
+            eprintln!("revoked {name:?}");
+        }
+        TokenCommand::List { store } => {
+            for t in store.open().await?.list_tokens().await? {
+                println!("{}", serde_json::to_string(&t)?);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An architecture read from a file: its id, whether it lies in its space, and its metrics.
+fn inspect(file: &Path) -> anyhow::Result<serde_json::Value> {
+    let bytes =
+        std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let is_onnx = file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"));
+    let (id, in_space, space, graph) = if is_onnx {
+        let graph = onnx::import(&bytes)?;
+        let id = flash_core::identity::architecture_id(graph.canonical_json().as_bytes());
+        (id, false, None, graph)
+    } else {
+        let spec = parse_spec(&bytes, file)?;
+        (
+            spec.id(),
+            spec.in_space(),
+            Some(spec.space.clone()),
+            spec.to_graph(),
+        )
+    };
+    let m = metrics::compute(&graph);
+    let mut value = serde_json::json!({
+        "id": id,
+        "space": space,
+        "in_space": in_space,
+        "nn_degree": m.nn_degree,
+        "nn_mass": m.nn_mass,
+        "params": m.params,
+        "macs": m.macs,
+        "layers": m.parametrised_layers,
+        "nodes": m.nodes,
+    });
+    value["metrics"] = serde_json::to_value(&m)?;
+    Ok(value)
+}
+
+fn parse_spec(bytes: &[u8], file: &Path) -> anyhow::Result<ArchSpec> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("{} is not UTF-8 text", file.display()))?;
+    ArchSpec::from_json(text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
+}
+
+fn arch(command: ArchCommand) -> anyhow::Result<()> {
+    match command {
+        ArchCommand::Inspect { file } => {
+            println!("{}", serde_json::to_string_pretty(&inspect(&file)?)?)
+        }
+        ArchCommand::Export { spec, output } => {
+            let bytes = std::fs::read(&spec)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", spec.display()))?;
+            let spec = parse_spec(&bytes, &spec)?;
+            let model = onnx::export_spec(&spec);
+            std::fs::write(&output, &model)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", output.display()))?;
+            eprintln!(
+                "wrote {} ({} bytes, architecture {})",
+                output.display(),
+                model.len(),
+                spec.id()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn find_space(name: &str) -> anyhow::Result<&'static Space> {
+    Space::by_name(name).ok_or_else(|| {
+        anyhow::anyhow!(
+            "unknown space {name:?}; known: {}",
+            Space::names().join(", ")
+        )
+    })
+}
+
+fn space(command: SpaceCommand) -> anyhow::Result<()> {
+    match command {
+        SpaceCommand::Show { name } => {
+            let space = find_space(&name)?;
+            let mut value = serde_json::to_value(space)?;
+            value["cell_choices"] = space.cell_choices().into();
+            value["size"] = space.size().to_string().into();
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        }
+        SpaceCommand::Sample {
+            name,
+            n,
+            seed,
+            stratified,
+        } => {
+            let space = find_space(&name)?;
+            let specs = if stratified {
+                space.sample_stratified(n, seed)
+            } else {
+                space.sample_uniform(n, seed)
+            };
+            for spec in specs {
+                println!("{}", spec.canonical_json());
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,216 @@
+//! Stored architectures: a spec of a space or an imported ONNX graph, with its metrics.
+
+use flash_core::{ArchSpec, Metrics};
+use serde::{Deserialize, Serialize};
+
+use super::{Page, Store, StoreError, StoreResult, json, parse_json, rfc3339};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// Built from a spec of a search space.
+    Spec,
+    /// Imported from an uploaded ONNX model.
+    Onnx,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Source::Spec => "spec",
+            Source::Onnx => "onnx",
+        }
+    }
+}
+
+/// What is stored for a new architecture (computed by the caller from a spec or ONNX bytes).
+pub struct NewArchitecture {
+    pub id: String,
+    pub source: Source,
+    pub space: Option<String>,
+    pub in_space: bool,
+    pub spec: Option<ArchSpec>,
+    /// The uploaded model, kept as sent (specs are exported on demand instead).
+    pub onnx: Option<Vec<u8>>,
+    pub metrics: Metrics,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Architecture {
+    /// Hash of the canonical spec (or of the canonical graph for ONNX imports).
+    pub id: String,
+    pub source: Source,
+    pub space: Option<String>,
+    /// Whether the architecture lies on its space's grid.
+    pub in_space: bool,
+    pub spec: Option<ArchSpec>,
+    pub metrics: Metrics,
+    pub created_at: String,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ArchitectureFilter {
+    pub space: Option<String>,
+    pub in_space: Option<bool>,
+    pub nn_degree_min: Option<f64>,
+    pub nn_degree_max: Option<f64>,
+    pub params_max: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    architecture_seq: i64,
+    architecture_id: String,
+    source: String,
+    space: Option<String>,
+    in_space: i64,
+    spec: Option<String>,
+    metrics: String,
+    created_at: i64,
+}
+
+const COLUMNS: &str =
+    "architecture_seq, architecture_id, source, space, in_space, spec, metrics, created_at";
+
+impl Row {
+    fn into_architecture(self) -> StoreResult<(i64, Architecture)> {
+        Ok((
+            self.architecture_seq,
+            Architecture {
+                source: if self.source == "onnx" {
+                    Source::Onnx
+                } else {
+                    Source::Spec
+                },
+                spec: self
+                    .spec
+                    .as_deref()
+                    .map(|s| parse_json(s, "architecture.spec"))
+                    .transpose()?,
+                metrics: parse_json(&self.metrics, "architecture.metrics")?,
+                id: self.architecture_id,
+                space: self.space,
+                in_space: self.in_space != 0,
+                created_at: rfc3339(self.created_at),
+            },
+        ))
+    }
+}
+
+impl Store {
+    /// Inserts the architecture unless it exists; whether it was new.
+    async fn insert_architecture(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        new: NewArchitecture,
+    ) -> StoreResult<bool> {
+        let result = sqlx::query(sql!(
+            "INSERT INTO architecture (architecture_id, source, space, in_space, spec, onnx, metrics, nn_degree, params, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, {})
+             ON CONFLICT (architecture_id) DO NOTHING",
+            self.backend.now_ms()
+        ))
+        .bind(&new.id)
+        .bind(new.source.as_str())
+        .bind(&new.space)
+        .bind(i64::from(new.in_space))
+        .bind(new.spec.as_ref().map(json))
+        .bind(new.onnx)
+        .bind(json(&new.metrics))
+        .bind(new.metrics.nn_degree)
+        .bind(new.metrics.params as i64)
+        .execute(conn)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Stores the architecture unless it exists; returns it and whether it was new.
+    pub async fn put_architecture(
+        &self,
+        new: NewArchitecture,
+    ) -> StoreResult<(Architecture, bool)> {
+        let id = new.id.clone();
+        let mut conn = self.pool.acquire().await.map_err(StoreError::from_sqlx)?;
+        let inserted = self.insert_architecture(&mut conn, new).await?;
+        drop(conn);
+        Ok((self.architecture(&id).await?, inserted))
+    }
+
+    /// Stores many architectures in one transaction (all or none); returns them in order.
+    pub async fn put_architectures(
+        &self,
+        list: Vec<NewArchitecture>,
+    ) -> StoreResult<Vec<Architecture>> {
+        let ids: Vec<String> = list.iter().map(|a| a.id.clone()).collect();
+        let mut tx = self.pool.begin().await.map_err(StoreError::from_sqlx)?;
+        for new in list {
+            self.insert_architecture(&mut tx, new).await?;
+        }
+        tx.commit().await.map_err(StoreError::from_sqlx)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in &ids {
+            out.push(self.architecture(id).await?);
+        }
+        Ok(out)
+    }
+
+    pub async fn architecture(&self, id: &str) -> StoreResult<Architecture> {
+        let row: Option<Row> = sqlx::query_as(sql!(
+            "SELECT {COLUMNS} FROM architecture WHERE architecture_id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        match row {
+            Some(row) => Ok(row.into_architecture()?.1),
+            None => Err(StoreError::NotFound(format!("architecture {id}"))),
+        }
+    }
+
+    /// The uploaded ONNX bytes of an imported architecture (None for spec architectures).
+    pub async fn architecture_onnx(&self, id: &str) -> StoreResult<Option<Vec<u8>>> {
+        let row: Option<(Option<Vec<u8>>,)> =
+            sqlx::query_as("SELECT onnx FROM architecture WHERE architecture_id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+        row.map(|(onnx,)| onnx)
+            .ok_or_else(|| StoreError::NotFound(format!("architecture {id}")))
+    }
+
+    pub async fn list_architectures(
+        &self,
+        filter: &ArchitectureFilter,
+        cursor: i64,
+        limit: i64,
+    ) -> StoreResult<Page<Architecture>> {
+        let rows: Vec<Row> = sqlx::query_as(sql!(
+            "SELECT {COLUMNS} FROM architecture
+             WHERE architecture_seq > $1
+               AND (CAST($2 AS TEXT) IS NULL OR space = $2)
+               AND (CAST($3 AS BIGINT) IS NULL OR in_space = $3)
+               AND (CAST($4 AS DOUBLE PRECISION) IS NULL OR nn_degree >= $4)
+               AND (CAST($5 AS DOUBLE PRECISION) IS NULL OR nn_degree <= $5)
+               AND (CAST($6 AS BIGINT) IS NULL OR params <= $6)
+             ORDER BY architecture_seq LIMIT $7"
+        ))
+        .bind(cursor)
+        .bind(&filter.space)
+        .bind(filter.in_space.map(i64::from))
+        .bind(filter.nn_degree_min)
+        .bind(filter.nn_degree_max)
+        .bind(filter.params_max)
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        let rows = rows
+            .into_iter()
+            .map(Row::into_architecture)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_rows(rows, limit))
+    }
+}
