@@ -1,0 +1,7 @@
+//! The FLASH device agent: registers a device, claims measurement jobs from the service,
+//! measures each model with ONNX Runtime under the device profile's protocol and reports.
+
+pub mod energy;
+pub mod measure;
+pub mod nvml;
+pub mod runtime;
