@@ -192,16 +192,16 @@ impl Store {
              WHERE architecture_seq > $1
                AND (CAST($2 AS TEXT) IS NULL OR space = $2)
                AND (CAST($3 AS BIGINT) IS NULL OR in_space = $3)
-               AND (CAST($4 AS DOUBLE PRECISION) IS NULL OR nn_degree >= $4)
-               AND (CAST($5 AS DOUBLE PRECISION) IS NULL OR nn_degree <= $5)
+               AND nn_degree >= $4 AND nn_degree <= $5
                AND (CAST($6 AS BIGINT) IS NULL OR params <= $6)
              ORDER BY architecture_seq LIMIT $7"
         ))
         .bind(cursor)
         .bind(&filter.space)
         .bind(filter.in_space.map(i64::from))
-        .bind(filter.nn_degree_min)
-        .bind(filter.nn_degree_max)
+        // Absent bounds are infinite: sqlx's Any driver binds a NULL float with the wrong type.
+        .bind(filter.nn_degree_min.unwrap_or(f64::NEG_INFINITY))
+        .bind(filter.nn_degree_max.unwrap_or(f64::INFINITY))
         .bind(filter.params_max)
         .bind(limit + 1)
         .fetch_all(&self.pool)

@@ -84,21 +84,33 @@ impl Store {
         descriptor: &DeviceDescriptor,
     ) -> StoreResult<(Device, bool)> {
         let now = self.backend.now_ms();
-        let (created, updated): (i64, i64) = sqlx::query_as(sql!(
+        let mut tx = self.pool.begin().await.map_err(StoreError::from_sqlx)?;
+        let created = sqlx::query(sql!(
             "INSERT INTO device (name, profile, descriptor, created_at, updated_at, last_heartbeat_at)
-             VALUES ($1, $2, $3, {now}, {now}, {now})
-             ON CONFLICT (name) DO UPDATE SET profile = excluded.profile,
-                 descriptor = excluded.descriptor, updated_at = excluded.updated_at,
-                 last_heartbeat_at = excluded.last_heartbeat_at
-             RETURNING created_at, updated_at"
+             VALUES ($1, $2, $3, {now}, {now}, {now}) ON CONFLICT (name) DO NOTHING"
         ))
         .bind(name)
         .bind(&descriptor.profile)
         .bind(json(descriptor))
-        .fetch_one(&self.pool)
+        .execute(&mut *tx)
         .await
-        .map_err(StoreError::from_sqlx)?;
-        Ok((self.device(name).await?, created == updated))
+        .map_err(StoreError::from_sqlx)?
+        .rows_affected()
+            == 1;
+        if !created {
+            sqlx::query(sql!(
+                "UPDATE device SET profile = $2, descriptor = $3, updated_at = {now}, last_heartbeat_at = {now}
+                 WHERE name = $1"
+            ))
+            .bind(name)
+            .bind(&descriptor.profile)
+            .bind(json(descriptor))
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        }
+        tx.commit().await.map_err(StoreError::from_sqlx)?;
+        Ok((self.device(name).await?, created))
     }
 
     pub async fn device(&self, name: &str) -> StoreResult<Device> {

@@ -73,7 +73,7 @@ impl Store {
         let energy = new.result.energy.as_ref();
         let row: Row = sqlx::query_as(sql!(
             "INSERT INTO measurement (architecture_id, device, job_id, source, p50_ms, energy_mj, energy_method, result, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, {}) RETURNING {COLUMNS}",
+             VALUES ($1, $2, $3, $4, $5, CASE WHEN $6 = 1 THEN $9 END, $7, $8, {}) RETURNING {COLUMNS}",
             self.backend.now_ms()
         ))
         .bind(&new.architecture_id)
@@ -81,9 +81,12 @@ impl Store {
         .bind(job_id)
         .bind(&new.source)
         .bind(new.result.latency.p50_ms)
-        .bind(energy.map(|e| e.mj_per_inference))
+        // A flag and a value instead of an optional float: sqlx's Any driver binds a NULL
+        // float with the wrong type, which breaks the cached statement on Postgres.
+        .bind(i64::from(energy.is_some()))
         .bind(energy.map(|e| json(&e.method).trim_matches('"').to_string()))
         .bind(json(&new.result))
+        .bind(energy.map_or(0.0, |e| e.mj_per_inference))
         .fetch_one(conn)
         .await
         .map_err(StoreError::from_sqlx)?;

@@ -1,0 +1,149 @@
+//! Test support: fresh stores on both backends, an in-process app with tokens of every scope.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use flash_server::store::Scope;
+use flash_server::{ApiConfig, AppState, Store};
+
+/// The Postgres server the tests use (trust auth, as in CI).
+pub const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A fresh Postgres database, dropped when the guard is.
+pub struct TestDatabase {
+    pub url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    pub async fn create() -> TestDatabase {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "flash_test_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+        );
+        sqlx::any::install_default_drivers();
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(POSTGRES_ADMIN_URL)
+            .await
+            .expect("Postgres must run on 127.0.0.1:5432 for these tests (scripts/ensure-postgres.sh starts it)");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        TestDatabase {
+            url: format!("postgres://postgres@127.0.0.1:5432/{name}"),
+            name,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Dropping needs async IO; do it on a runtime of its own so it works inside or outside one.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(mut conn) =
+                    <sqlx::AnyConnection as sqlx::Connection>::connect(POSTGRES_ADMIN_URL).await
+                {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut conn)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A store on a backend, with what keeps it alive.
+pub struct TestStore {
+    pub backend: &'static str,
+    pub store: Store,
+    _db: Option<TestDatabase>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn sqlite_store() -> TestStore {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_embedded(dir.path()).await.unwrap();
+    TestStore {
+        backend: "sqlite",
+        store,
+        _db: None,
+        _dir: Some(dir),
+    }
+}
+
+pub async fn postgres_store() -> TestStore {
+    let db = TestDatabase::create().await;
+    let store = Store::connect(&db.url).await.unwrap();
+    TestStore {
+        backend: "postgres",
+        store,
+        _db: Some(db),
+        _dir: None,
+    }
+}
+
+/// One fresh store per backend: the same assertions run on both.
+pub async fn stores() -> Vec<TestStore> {
+    vec![sqlite_store().await, postgres_store().await]
+}
+
+/// Tokens of every scope for a store.
+pub struct Tokens {
+    pub read: String,
+    pub write: String,
+    pub agent: String,
+    pub admin: String,
+}
+
+impl Tokens {
+    pub async fn create(store: &Store) -> Tokens {
+        Tokens {
+            read: store.create_token("t-read", Scope::Read).await.unwrap(),
+            write: store.create_token("t-write", Scope::Write).await.unwrap(),
+            agent: store.create_token("t-agent", Scope::Agent).await.unwrap(),
+            admin: store.create_token("t-admin", Scope::Admin).await.unwrap(),
+        }
+    }
+
+    pub fn of(&self, scope: &str) -> &str {
+        match scope {
+            "read" => &self.read,
+            "write" => &self.write,
+            "agent" => &self.agent,
+            _ => &self.admin,
+        }
+    }
+}
+
+pub fn app(store: Store) -> axum::Router {
+    flash_server::app::router(AppState::new(store, ApiConfig::default()))
+}
+
+pub const EXAMPLE_SPEC: &str = r#"{"space":"flash-densenet","input_shape":[3,32,32],"num_classes":10,"cells":[{"width":32,"depth":8,"tc":16},{"width":64,"depth":8,"tc":32},{"width":128,"depth":8,"tc":64}]}"#;
+
+/// A small valid measurement result.
+pub fn result(p50: f64) -> flash_core::measurement::MeasurementResult {
+    let samples: Vec<f64> = (0..30)
+        .map(|i| p50 * (1.0 + (i as f64 - 15.0) / 1000.0))
+        .collect();
+    flash_core::measurement::MeasurementResult {
+        latency: flash_core::measurement::LatencyStats::from_samples(&samples, 5).unwrap(),
+        energy: None,
+        environment: Default::default(),
+    }
+}
