@@ -402,6 +402,9 @@ impl<'a> Builder<'a> {
                 if op == "Add"
                     && let Some(linear) = self.bias_of(&operands, uses)
                 {
+                    if let Op::Linear { bias, .. } = &mut self.nodes[linear].op {
+                        *bias = true;
+                    }
                     self.values.insert(out, linear);
                     return Ok(());
                 }

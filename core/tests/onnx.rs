@@ -1,0 +1,484 @@
+//! ONNX export and import: determinism, parameter counts, round trips and hostile input.
+
+use flash_core::ir::{Graph, Node, Op};
+use flash_core::metrics;
+use flash_core::onnx::proto::{
+    AttributeProto, AttributeType, GraphProto, ModelProto, NodeProto, TensorProto,
+    TensorShapeProto, TypeProto, ValueInfoProto, data_type, tensor_shape_proto, type_proto,
+};
+use flash_core::onnx::{DEFAULT_SEED, ImportError, export, export_spec, import};
+use flash_core::rng::SplitMix64;
+use flash_core::space::{ArchSpec, CellSpec, Space};
+use proptest::prelude::*;
+use prost::Message;
+
+const EXAMPLE: &str = r#"{"space":"flash-densenet","input_shape":[3,32,32],"num_classes":10,"cells":[{"width":32,"depth":8,"tc":16},{"width":64,"depth":8,"tc":32},{"width":128,"depth":8,"tc":64}]}"#;
+
+fn example() -> ArchSpec {
+    ArchSpec::from_json(EXAMPLE).unwrap()
+}
+
+/// Small random cell networks: widths 1..48, depths 3..8, 1 to 3 cells.
+fn small_specs(n: usize, seed: u64) -> Vec<ArchSpec> {
+    let mut rng = SplitMix64::new(seed);
+    (0..n)
+        .map(|_| {
+            let cells = (0..1 + rng.below(3))
+                .map(|_| CellSpec {
+                    width: 1 + rng.below(47),
+                    depth: 3 + rng.below(6),
+                    tc: rng.below(200),
+                })
+                .collect();
+            Space::default_space().spec(cells)
+        })
+        .collect()
+}
+
+fn conv(out_channels: u64, kernel: u64, stride: u64, groups: u64, bias: bool) -> Op {
+    Op::Conv {
+        out_channels,
+        kernel,
+        stride,
+        padding: kernel / 2,
+        groups,
+        bias,
+    }
+}
+
+/// A graph with every IR operator, residual adds of two and three operands included.
+fn all_ops() -> Graph {
+    let linear = |out_features, bias| Op::Linear { out_features, bias };
+    Graph::new(
+        [4, 16, 16],
+        vec![
+            Node::new("input", Op::Input, vec![]),
+            Node::new("stem", conv(8, 3, 1, 1, true), vec![0]),
+            Node::new("stem.relu", Op::Relu, vec![1]),
+            Node::new("grouped", conv(8, 3, 1, 4, false), vec![2]),
+            Node::new("grouped.bn", Op::BatchNorm, vec![3]),
+            Node::new("pointwise", conv(8, 1, 1, 1, false), vec![4]),
+            Node::new("add2", Op::Add, vec![5, 2]),
+            Node::new("add3", Op::Add, vec![6, 5, 2]),
+            Node::new("slice", Op::ChannelSlice { start: 2, end: 6 }, vec![7]),
+            Node::new("concat", Op::Concat, vec![7, 8]),
+            Node::new(
+                "max",
+                Op::MaxPool {
+                    kernel: 3,
+                    stride: 2,
+                    padding: 1,
+                },
+                vec![9],
+            ),
+            Node::new(
+                "avg",
+                Op::AvgPool {
+                    kernel: 2,
+                    stride: 2,
+                    padding: 0,
+                },
+                vec![10],
+            ),
+            Node::new("gap", Op::GlobalAvgPool, vec![11]),
+            Node::new("flatten", Op::Flatten, vec![12]),
+            Node::new("hidden", linear(16, false), vec![13]),
+            Node::new("hidden.relu", Op::Relu, vec![14]),
+            Node::new("classifier", linear(10, true), vec![15]),
+        ],
+    )
+    .unwrap()
+}
+
+fn decode(bytes: &[u8]) -> ModelProto {
+    ModelProto::decode(bytes).unwrap()
+}
+
+/// Numbers held by float initializers other than BatchNorm running means and variances.
+fn initializer_params(model: &ModelProto) -> u64 {
+    let graph = model.graph.as_ref().unwrap();
+    let running: Vec<&str> = graph
+        .node
+        .iter()
+        .filter(|n| n.op_type.as_deref() == Some("BatchNormalization"))
+        .flat_map(|n| n.input[3..5].iter().map(String::as_str))
+        .collect();
+    graph
+        .initializer
+        .iter()
+        .filter(|t| !running.contains(&t.name.as_deref().unwrap()))
+        .map(|t| {
+            assert_eq!(t.data_type, Some(data_type::FLOAT));
+            let count: i64 = t.dims.iter().product();
+            let raw = t.raw_data.as_deref().unwrap();
+            assert_eq!(raw.len() as i64, 4 * count);
+            assert!(
+                raw.chunks_exact(4)
+                    .all(|c| f32::from_le_bytes(c.try_into().unwrap()).is_finite())
+            );
+            count as u64
+        })
+        .sum()
+}
+
+#[test]
+fn export_is_deterministic_and_differs_between_specs() {
+    let a = export_spec(&example());
+    assert_eq!(a, export_spec(&example()));
+    let specs = small_specs(10, 3);
+    let bytes: Vec<Vec<u8>> = specs.iter().map(export_spec).collect();
+    for i in 0..bytes.len() {
+        for j in 0..i {
+            assert_eq!(bytes[i] == bytes[j], specs[i] == specs[j]);
+        }
+    }
+    let graph = example().to_graph();
+    assert_ne!(export(&graph, 1), export(&graph, 2));
+    let model = decode(&a);
+    assert_eq!(model.ir_version, Some(8));
+    assert_eq!(model.opset_import[0].version, Some(17));
+}
+
+#[test]
+fn initializers_hold_exactly_the_parameters() {
+    let graphs = [example().to_graph(), all_ops()].into_iter().chain(
+        small_specs(20, 5)
+            .iter()
+            .map(ArchSpec::to_graph)
+            .collect::<Vec<_>>(),
+    );
+    for graph in graphs {
+        let model = decode(&export(&graph, DEFAULT_SEED));
+        assert_eq!(initializer_params(&model), metrics::compute(&graph).params);
+    }
+}
+
+#[test]
+fn round_trip_gives_the_same_graph_and_metrics() {
+    let mut graphs = vec![example().to_graph(), all_ops()];
+    graphs.extend(small_specs(120, 7).iter().map(ArchSpec::to_graph));
+    for graph in &graphs {
+        let imported = import(&export(graph, DEFAULT_SEED)).unwrap();
+        assert_eq!(&imported, graph);
+        assert_eq!(metrics::compute(&imported), metrics::compute(graph));
+    }
+}
+
+#[test]
+fn the_largest_spec_of_the_space_exports_and_round_trips() {
+    let space = Space::default_space();
+    let cell = CellSpec {
+        width: 128,
+        depth: 12,
+        tc: 392,
+    };
+    let spec = space.spec(vec![cell; 3]);
+    assert!(spec.in_space());
+    let graph = spec.to_graph();
+    let bytes = export_spec(&spec);
+    let m = metrics::compute(&graph);
+    assert!(m.params > 15_000_000, "{}", m.params);
+    assert_eq!(initializer_params(&decode(&bytes)), m.params);
+    assert_eq!(metrics::compute(&import(&bytes).unwrap()), m);
+}
+
+// ---- hand-built models, the way other exporters write them ----
+
+fn tensor(name: &str, dtype: i32, dims: &[i64]) -> TensorProto {
+    TensorProto {
+        dims: dims.to_vec(),
+        data_type: Some(dtype),
+        name: Some(name.into()),
+        ..Default::default()
+    }
+}
+
+fn ints_tensor(name: &str, values: &[i64]) -> TensorProto {
+    TensorProto {
+        int64_data: values.to_vec(),
+        ..tensor(name, data_type::INT64, &[values.len() as i64])
+    }
+}
+
+fn node(op: &str, name: &str, inputs: &[&str], output: &str) -> NodeProto {
+    NodeProto {
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.into()],
+        name: Some(name.into()),
+        op_type: Some(op.into()),
+        ..Default::default()
+    }
+}
+
+fn with_ints(mut n: NodeProto, name: &str, values: &[i64]) -> NodeProto {
+    n.attribute.push(AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Ints as i32),
+        ints: values.to_vec(),
+        ..Default::default()
+    });
+    n
+}
+
+fn value_info(name: &str, dims: &[tensor_shape_proto::dimension::Value]) -> ValueInfoProto {
+    let dim = dims
+        .iter()
+        .map(|v| tensor_shape_proto::Dimension {
+            value: Some(v.clone()),
+        })
+        .collect();
+    ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: Some(data_type::FLOAT),
+                shape: Some(TensorShapeProto { dim }),
+            })),
+        }),
+    }
+}
+
+fn model(nodes: Vec<NodeProto>, initializers: Vec<TensorProto>) -> Vec<u8> {
+    use tensor_shape_proto::dimension::Value::{DimParam, DimValue};
+    let mut input = vec![value_info(
+        "x",
+        &[DimParam("N".into()), DimValue(3), DimValue(8), DimValue(8)],
+    )];
+    // Older exporters also list initializers as graph inputs.
+    input.extend(
+        initializers
+            .iter()
+            .map(|t| value_info(t.name.as_deref().unwrap(), &[])),
+    );
+    ModelProto {
+        ir_version: Some(7),
+        graph: Some(GraphProto {
+            node: nodes,
+            initializer: initializers,
+            input,
+            output: vec![value_info("y", &[DimParam("N".into()), DimValue(5)])],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+/// conv -> clip -> identity -> dropout -> gap -> reshape -> matmul + bias, listed out of order,
+/// with a Constant node and a node the output does not need.
+fn foreign_model() -> (Vec<NodeProto>, Vec<TensorProto>) {
+    let mut shape = node("Constant", "", &[], "shape");
+    shape.attribute.push(AttributeProto {
+        name: Some("value".into()),
+        r#type: Some(AttributeType::Tensor as i32),
+        t: Some(ints_tensor("", &[1, -1])),
+        ..Default::default()
+    });
+    let nodes = vec![
+        node("Add", "fc.bias_add", &["fc.mm", "fc.b"], "y"),
+        node("MatMul", "fc", &["flat", "fc.w"], "fc.mm"),
+        node("Reshape", "flatten", &["pooled", "shape"], "flat"),
+        shape,
+        node("GlobalAveragePool", "gap", &["drop"], "pooled"),
+        node("Dropout", "drop", &["same"], "drop"),
+        node("Identity", "same", &["act"], "same"),
+        node("Relu", "unused", &["act"], "dead"),
+        node("Clip", "relu6", &["c", "lo", "hi"], "act"),
+        with_ints(
+            with_ints(node("Conv", "conv", &["x", "w", "b"], "c"), "pads", &[1; 4]),
+            "strides",
+            &[2, 2],
+        ),
+    ];
+    let initializers = vec![
+        tensor("w", data_type::FLOAT, &[6, 3, 3, 3]),
+        tensor("b", data_type::FLOAT, &[6]),
+        tensor("lo", data_type::FLOAT, &[]),
+        tensor("hi", data_type::FLOAT, &[]),
+        tensor("fc.w", data_type::FLOAT, &[6, 5]),
+        tensor("fc.b", data_type::FLOAT, &[5]),
+    ];
+    (nodes, initializers)
+}
+
+#[test]
+fn imports_graphs_written_by_other_exporters() {
+    let (nodes, initializers) = foreign_model();
+    let g = import(&model(nodes, initializers)).unwrap();
+    let expected = Graph::new(
+        [3, 8, 8],
+        vec![
+            Node::new("x", Op::Input, vec![]),
+            Node::new(
+                "conv",
+                Op::Conv {
+                    out_channels: 6,
+                    kernel: 3,
+                    stride: 2,
+                    padding: 1,
+                    groups: 1,
+                    bias: true,
+                },
+                vec![0],
+            ),
+            Node::new("relu6", Op::Relu, vec![1]),
+            Node::new("gap", Op::GlobalAvgPool, vec![2]),
+            Node::new("flatten", Op::Flatten, vec![3]),
+            Node::new(
+                "fc",
+                Op::Linear {
+                    out_features: 5,
+                    bias: true,
+                },
+                vec![4],
+            ),
+        ],
+    )
+    .unwrap();
+    assert_eq!(g, expected);
+    assert_eq!(metrics::compute(&g).params, 6 * 27 + 6 + 6 * 5 + 5);
+}
+
+#[test]
+fn an_unsupported_operator_is_named_with_its_node() {
+    let mut m = decode(&export_spec(&example()));
+    let graph = m.graph.as_mut().unwrap();
+    let relu = graph
+        .node
+        .iter_mut()
+        .find(|n| n.op_type.as_deref() == Some("Relu"))
+        .unwrap();
+    relu.op_type = Some("LeakyRelu".into());
+    let err = import(&m.encode_to_vec()).unwrap_err();
+    assert_eq!(
+        err,
+        ImportError::Unsupported {
+            node: "cell0.layer0.relu".into(),
+            op_type: "LeakyRelu".into(),
+            detail: String::new(),
+        }
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("cell0.layer0.relu") && text.contains("LeakyRelu"),
+        "{text}"
+    );
+}
+
+#[test]
+fn weights_must_be_constants_and_attributes_must_fit_the_ir() {
+    let (mut nodes, initializers) = foreign_model();
+    // The conv weight computed from the input instead of stored.
+    nodes[9].input[1] = "x".into();
+    assert!(matches!(
+        import(&model(nodes, initializers.clone())),
+        Err(ImportError::MissingInitializer { node, tensor }) if node == "conv" && tensor == "x"
+    ));
+    let (mut nodes, _) = foreign_model();
+    nodes[9] = with_ints(nodes[9].clone(), "dilations", &[2, 2]);
+    assert!(matches!(
+        import(&model(nodes, initializers.clone())),
+        Err(ImportError::BadAttribute { attribute, .. }) if attribute == "dilations"
+    ));
+    let (mut nodes, _) = foreign_model();
+    nodes[9].attribute[0].ints = vec![1, 0, 1, 0];
+    assert!(matches!(
+        import(&model(nodes, initializers.clone())),
+        Err(ImportError::BadAttribute { attribute, .. }) if attribute == "pads"
+    ));
+    // A weight nothing defines.
+    let (nodes, mut initializers) = foreign_model();
+    initializers.remove(0);
+    let err = import(&model(nodes, initializers)).unwrap_err();
+    assert!(err.to_string().contains("\"w\""), "{err}");
+}
+
+#[test]
+fn a_cycle_is_an_error() {
+    let (mut nodes, initializers) = foreign_model();
+    // gap now reads flat, which reads pooled, which gap writes.
+    nodes[4].input[0] = "flat".into();
+    assert!(matches!(
+        import(&model(nodes, initializers)),
+        Err(ImportError::Cycle { .. })
+    ));
+}
+
+#[test]
+fn huge_or_malformed_models_fail_cleanly() {
+    assert!(matches!(import(b""), Err(ImportError::Invalid(_))));
+    assert!(matches!(
+        import(&[0xff; 16]),
+        Err(ImportError::Malformed(_))
+    ));
+    // A 4096 x 4096 x 4096 input through a 9x9 convolution to 65536 channels.
+    let mut m = decode(&export(&all_ops(), DEFAULT_SEED));
+    let graph = m.graph.as_mut().unwrap();
+    let huge = 1 << 12;
+    let ty = graph.input[0].r#type.as_mut().unwrap();
+    let Some(type_proto::Value::TensorType(t)) = ty.value.as_mut() else {
+        unreachable!("exported inputs are tensors")
+    };
+    for d in &mut t.shape.as_mut().unwrap().dim[1..] {
+        d.value = Some(tensor_shape_proto::dimension::Value::DimValue(huge));
+    }
+    graph.node.truncate(2);
+    graph.node[1].output[0] = "output".into();
+    graph.node[0].attribute[0].ints = vec![9, 9];
+    graph.node[0].attribute[2].ints = vec![4; 4];
+    graph.initializer[0].dims = vec![1 << 16, huge, 9, 9];
+    assert!(matches!(
+        import(&m.encode_to_vec()),
+        Err(ImportError::TooLarge(_))
+    ));
+}
+
+#[test]
+fn every_truncation_of_a_model_is_handled() {
+    let bytes = export(&all_ops(), DEFAULT_SEED);
+    for len in 0..bytes.len() {
+        if let Ok(g) = import(&bytes[..len]) {
+            metrics::compute(&g);
+        }
+    }
+}
+
+fn seed_models() -> Vec<Vec<u8>> {
+    let (nodes, initializers) = foreign_model();
+    vec![
+        export(&all_ops(), DEFAULT_SEED),
+        export_spec(&Space::default_space().spec(vec![CellSpec {
+            width: 3,
+            depth: 4,
+            tc: 5,
+        }])),
+        model(nodes, initializers),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn mutated_bytes_never_panic(
+        which in 0usize..3,
+        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..4), 1..8),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let mut bytes = seed_models().swap_remove(which);
+        for (at, byte, kind) in edits {
+            let i = at.index(bytes.len());
+            match kind {
+                0 => bytes[i] = byte,
+                1 => bytes[i] ^= 1 << (byte % 8),
+                2 => bytes.insert(i, byte),
+                _ => { bytes.remove(i); }
+            }
+        }
+        let len = bytes.len();
+        bytes.truncate(len - cut.index(len / 8 + 1).min(len));
+        if let Ok(g) = import(&bytes) {
+            metrics::compute(&g);
+        }
+    }
+}
