@@ -339,6 +339,72 @@ fn imports_graphs_written_by_other_exporters() {
     assert_eq!(metrics::compute(&g).params, 6 * 27 + 6 + 6 * 5 + 5);
 }
 
+/// A model written by the Python `onnx` package (`onnx.helper`, opset 17, checked with
+/// `onnx.checker.check_model(full_check=True)`): conv, batch norm, clip, a slice with
+/// negative and open bounds, concat, max pool, global pool, reshape and matmul + bias.
+const PYTHON_ONNX_MODEL: &str = concat!(
+    "08083ad2060a510a01780a01771201631a04636f6e762204436f6e762a150a0c6b65726e656c5f73686170654003",
+    "4003a001072a110a04706164734001400140014001a001072a100a077374726964657340014001a001070a2b0a01",
+    "630a01730a01620a016d0a01761202626e1a02626e221242617463684e6f726d616c697a6174696f6e0a1c0a0262",
+    "6e0a026c6f0a0268691201611a0572656c75362204436c69700a210a01610a0273740a02656e0a0261781202736c",
+    "1a05736c6963652205536c6963650a290a01610a02736c12036361741a06636f6e6361742206436f6e6361742a0b",
+    "0a04617869731801a001020a400a036361741201701a04706f6f6c22074d6178506f6f6c2a150a0c6b65726e656c",
+    "5f736861706540024002a001072a100a077374726964657340024002a001070a1e0a01701201671a036761702211",
+    "476c6f62616c41766572616765506f6f6c0a200a01670a0573686170651202666c1a07666c617474656e22075265",
+    "73686170650a180a02666c0a02667712026d6d1a02666322064d61744d756c0a190a026d6d0a0266621201791a07",
+    "66632e6269617322034164641201672a57080208010803080310014201774a480000003f0000003f0000003f0000",
+    "003f0000003f0000003f0000003f0000003f0000003f0000003f0000003f0000003f0000003f0000003f0000003f",
+    "0000003f0000003f0000003f2a11080210014201734a080000003f0000003f2a11080210014201624a080000003f",
+    "0000003f2a110802100142016d4a080000003f0000003f2a11080210014201764a080000003f0000003f2a0c1001",
+    "42026c6f4a04000000002a0c1001420268694a040000c0402a1208011007420273744a08ffffffffffffffff2a12",
+    "080110074202656e4a08ffffffffffffff7f2a1208011007420261784a0801000000000000002a1d080210074205",
+    "73686170654a100100000000000000ffffffffffffffff2a3c080308041001420266774a300000003f0000003f00",
+    "00003f0000003f0000003f0000003f0000003f0000003f0000003f0000003f0000003f0000003f2a1a0804100142",
+    "0266624a100000003f0000003f0000003f0000003f5a1c0a017812170a15080112110a0312014e0a0208010a0208",
+    "040a02080462140a0179120f0a0d080112090a0312014e0a02080442040a001011",
+);
+
+#[test]
+fn reads_and_rewrites_a_model_from_the_reference_implementation() {
+    let bytes = hex::decode(PYTHON_ONNX_MODEL).unwrap();
+    // Every field the reference wrote survives a decode and encode unchanged.
+    assert_eq!(decode(&bytes).encode_to_vec(), bytes);
+    let conv = Op::Conv {
+        out_channels: 2,
+        kernel: 3,
+        stride: 1,
+        padding: 1,
+        groups: 1,
+        bias: false,
+    };
+    let pool = Op::MaxPool {
+        kernel: 2,
+        stride: 2,
+        padding: 0,
+    };
+    let linear = Op::Linear {
+        out_features: 4,
+        bias: true,
+    };
+    let expected = Graph::new(
+        [1, 4, 4],
+        vec![
+            Node::new("x", Op::Input, vec![]),
+            Node::new("conv", conv, vec![0]),
+            Node::new("bn", Op::BatchNorm, vec![1]),
+            Node::new("relu6", Op::Relu, vec![2]),
+            Node::new("slice", Op::ChannelSlice { start: 1, end: 2 }, vec![3]),
+            Node::new("concat", Op::Concat, vec![3, 4]),
+            Node::new("pool", pool, vec![5]),
+            Node::new("gap", Op::GlobalAvgPool, vec![6]),
+            Node::new("flatten", Op::Flatten, vec![7]),
+            Node::new("fc", linear, vec![8]),
+        ],
+    )
+    .unwrap();
+    assert_eq!(import(&bytes).unwrap(), expected);
+}
+
 #[test]
 fn an_unsupported_operator_is_named_with_its_node() {
     let mut m = decode(&export_spec(&example()));
@@ -453,6 +519,7 @@ fn seed_models() -> Vec<Vec<u8>> {
             tc: 5,
         }])),
         model(nodes, initializers),
+        hex::decode(PYTHON_ONNX_MODEL).unwrap(),
     ]
 }
 
@@ -461,7 +528,7 @@ proptest! {
 
     #[test]
     fn mutated_bytes_never_panic(
-        which in 0usize..3,
+        which in 0usize..4,
         edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..4), 1..8),
         cut in any::<prop::sample::Index>(),
     ) {
