@@ -90,7 +90,7 @@ fn median(xs: &[f64]) -> f64 {
 /// Whether to look at the interval after `n` runs: every run at first, then about every 2%
 /// more runs, so checking stays a small fraction of the cost of a fast model.
 fn check_now(n: usize, min_runs: usize) -> bool {
-    n >= min_runs && (n < 100 || n % (n / 50).max(1) == 0)
+    n >= min_runs && (n < 100 || n.is_multiple_of((n / 50).max(1)))
 }
 
 /// Warm-up then timed runs of `run` under `protocol`. `clock` gives the time elapsed since an
