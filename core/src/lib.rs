@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod onnx;
 pub mod profile;
 pub mod rng;
+pub mod search;
 pub mod space;
 
 pub use ir::{Graph, GraphError, Node, Op, Shape};
