@@ -94,7 +94,10 @@ pub fn run(config: &Config, shutdown: &Arc<AtomicBool>) -> anyhow::Result<Summar
     loop {
         match client.register(&config.device, &descriptor) {
             Ok(()) => break,
-            Err(ClientError::Unavailable(why)) if !shutdown.load(Ordering::Relaxed) => {
+            Err(ClientError::Unavailable(why)) => {
+                if shutdown.load(Ordering::Relaxed) {
+                    return Ok(Summary::default());
+                }
                 tracing::warn!(%why, "cannot register yet");
                 sleep_unless(shutdown, config.poll_interval);
             }
@@ -242,7 +245,7 @@ fn run_job(
     client: &Client,
     job: &Job,
 ) -> Option<Outcome> {
-    let model = match client.model(&job.architecture_id) {
+    let model = match fetch_model(client, job) {
         Ok(bytes) => bytes,
         Err(ClientError::Unavailable(why)) => {
             tracing::warn!(job = %job.id, %why, "model download failed; leaving the job to its lease");
@@ -304,6 +307,26 @@ fn run_job(
             Outcome::Fail { error }
         }
     })
+}
+
+/// The job's model: the server's ONNX file, checked against core's export of the spec when
+/// the job has one (both are the same bytes); the export alone when the download fails.
+fn fetch_model(client: &Client, job: &Job) -> Result<Vec<u8>, ClientError> {
+    let exported = job.spec.as_ref().map(flash_core::onnx::export_spec);
+    match (client.model(&job.architecture_id), exported) {
+        (Ok(downloaded), Some(exported)) => {
+            if Sha256::digest(&downloaded) != Sha256::digest(&exported) {
+                tracing::warn!(job = %job.id, "the server's model differs from the spec's export; measuring the server's");
+            }
+            Ok(downloaded)
+        }
+        (Ok(downloaded), None) => Ok(downloaded),
+        (Err(e), Some(exported)) => {
+            tracing::warn!(job = %job.id, error = %e, "model download failed; measuring the spec's export");
+            Ok(exported)
+        }
+        (Err(e), None) => Err(e),
+    }
 }
 
 /// Measures `model` under `protocol` on this thread: latency, then energy, then environment.

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use flash_core::measurement::{DeviceDescriptor, MeasurementResult, Protocol};
+use flash_core::space::ArchSpec;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -72,6 +73,9 @@ pub struct Job {
     pub lease_seconds: u64,
     #[serde(default)]
     pub protocol: Option<Protocol>,
+    /// The architecture's spec when it has one: core exports the same model from it.
+    #[serde(default)]
+    pub spec: Option<ArchSpec>,
 }
 
 fn default_lease_seconds() -> u64 {
@@ -336,6 +340,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(job.attempt, 2);
+        assert!(job.spec.is_none());
         assert_eq!(job.protocol.unwrap().threads, Some(2));
     }
 

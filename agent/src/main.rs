@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::Parser;
 use flash_agent::agent::{self, Config};
 use flash_agent::client::RetryPolicy;
-use flash_agent::runtime::{self, Provider};
+use flash_agent::runtime::{self, Provider, Runtime};
 use flash_core::profile::Profile;
 
 /// Claims measurement jobs from the FLASH service, measures each model with ONNX Runtime under
@@ -19,14 +19,26 @@ use flash_core::profile::Profile;
 #[command(version)]
 struct Args {
     /// Base URL of the service (`http://host:8080`).
-    #[arg(long, env = "FLASH_SERVER")]
-    server: String,
+    #[arg(long, env = "FLASH_SERVER", required_unless_present = "measure")]
+    server: Option<String>,
     /// Bearer token with the agent scope.
-    #[arg(long, env = "FLASH_TOKEN", hide_env_values = true)]
-    token: String,
+    #[arg(
+        long,
+        env = "FLASH_TOKEN",
+        hide_env_values = true,
+        required_unless_present = "measure"
+    )]
+    token: Option<String>,
     /// Name this device registers under.
-    #[arg(long, env = "FLASH_DEVICE")]
-    device: String,
+    #[arg(long, env = "FLASH_DEVICE", required_unless_present = "measure")]
+    device: Option<String>,
+    /// Measure this ONNX file under the profile's protocol, print the result as JSON and exit
+    /// (no server).
+    #[arg(long, value_name = "ONNX_FILE", conflicts_with_all = ["server", "once", "max_jobs"])]
+    measure: Option<PathBuf>,
+    /// Intra-op threads for --measure, instead of the profile's.
+    #[arg(long, requires = "measure")]
+    threads: Option<u32>,
     /// Device profile: a name in the profiles directory (`x86-host`) or a path to a .toml file.
     #[arg(long, env = "FLASH_PROFILE")]
     profile: String,
@@ -67,6 +79,34 @@ fn load_profile(name: &str, dir: &Path) -> anyhow::Result<Profile> {
     Profile::parse(&text).with_context(|| format!("profile {}", path.display()))
 }
 
+/// `--measure`: one measurement of a local file, printed to stdout.
+fn measure_file(
+    file: &Path,
+    profile: &Profile,
+    library: &Path,
+    threads: Option<u32>,
+    sysfs: &Path,
+) -> anyhow::Result<()> {
+    let agent_profile = profile
+        .agent()
+        .with_context(|| format!("profile {} is analytic: nothing to measure", profile.name))?;
+    let model = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let mut protocol = agent_profile.protocol.clone();
+    protocol.threads = threads.unwrap_or(protocol.threads);
+    let runtime = Runtime::load(library)?;
+    let result = agent::measure_model(
+        runtime,
+        &model,
+        &protocol,
+        agent_profile,
+        sysfs,
+        &AtomicBool::new(false),
+    )
+    .map_err(anyhow::Error::msg)?;
+    println!("{}", serde_json::to_string_pretty(&result)?);
+    Ok(())
+}
+
 fn seconds(name: &str, s: f64) -> anyhow::Result<Duration> {
     Duration::try_from_secs_f64(s)
         .ok()
@@ -98,10 +138,13 @@ fn run(args: Args) -> anyhow::Result<()> {
         .and_then(|a| Provider::parse(&a.protocol.provider))
         == Some(Provider::Cuda);
     let library = runtime::locate_library_here(wants_gpu)?;
+    if let Some(file) = &args.measure {
+        return measure_file(file, &profile, &library, args.threads, &args.sysfs);
+    }
     let config = Config {
-        server: args.server,
-        token: args.token,
-        device: args.device,
+        server: args.server.unwrap_or_default(),
+        token: args.token.unwrap_or_default(),
+        device: args.device.unwrap_or_default(),
         profile,
         library,
         state_dir: args.state_dir,
