@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): formatting, lints, every test on SQLite and Postgres, and
+# the ONNX checks with the reference Python packages. Sets up what it needs first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Postgres on 127.0.0.1:5432"
+scripts/ensure-postgres.sh
+step "ONNX Runtime library"
+export ORT_DYLIB_PATH=$(scripts/fetch-onnxruntime.sh)
+echo "$ORT_DYLIB_PATH"
+step "Python checks environment"
+python=$(scripts/python-env.sh)
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+step "cargo test"
+cargo test --workspace --locked
+step "exported ONNX passes onnx.checker (full_check) and runs in onnxruntime"
+rm -rf target/onnx-samples
+cargo run -q --locked -p flash-core --example export_samples -- target/onnx-samples 4
+"$python" scripts/check_onnx.py target/onnx-samples/*.onnx --classes 10
+
+step "all checks passed"
