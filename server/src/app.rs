@@ -30,6 +30,8 @@ pub struct ApiConfig {
     pub json_body_limit: usize,
     /// Largest ONNX upload accepted.
     pub onnx_body_limit: usize,
+    /// Largest batch request (predictions of many architectures) accepted.
+    pub batch_body_limit: usize,
     /// Let GET requests through without a token.
     pub public_read: bool,
     /// Lease given to a claimed job, in seconds.
@@ -43,6 +45,7 @@ impl Default for ApiConfig {
         ApiConfig {
             json_body_limit: 1 << 20,
             onnx_body_limit: 16 << 20,
+            batch_body_limit: 32 << 20,
             public_read: false,
             lease_seconds: 30,
             max_attempts: 3,
@@ -87,10 +90,11 @@ impl MakeRequestId for RandomRequestId {
 /// The whole HTTP surface: /v1, the OpenAPI document and its UI, health, metrics.
 pub fn router(state: AppState) -> Router {
     let (api_router, openapi) = api::routes().split_for_parts();
-    let body_limit = state
-        .config
+    let config = &state.config;
+    let body_limit = config
         .onnx_body_limit
-        .max(state.config.json_body_limit);
+        .max(config.json_body_limit)
+        .max(config.batch_body_limit);
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request| {
         let request_id = req
             .headers()
@@ -238,7 +242,7 @@ pub async fn shutdown_signal() {
     components(schemas(crate::error::Problem)),
     tags(
         (name = "architectures"), (name = "spaces"), (name = "devices"), (name = "jobs"),
-        (name = "measurements"), (name = "accuracies")
+        (name = "measurements"), (name = "accuracies"), (name = "models")
     )
 )]
 pub struct ApiDoc;

@@ -96,6 +96,9 @@ pub struct ServeArgs {
     /// Largest ONNX upload, in bytes.
     #[arg(long, env = "FLASH_ONNX_BODY_LIMIT", default_value_t = 16 << 20)]
     pub onnx_body_limit: usize,
+    /// Largest batch request (predictions), in bytes.
+    #[arg(long, env = "FLASH_BATCH_BODY_LIMIT", default_value_t = 32 << 20)]
+    pub batch_body_limit: usize,
     /// Lease of a claimed job, in seconds (agents heartbeat well within it).
     #[arg(long, env = "FLASH_LEASE_SECONDS", default_value_t = 30)]
     pub lease_seconds: i64,
@@ -193,6 +196,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = ApiConfig {
         json_body_limit: args.json_body_limit,
         onnx_body_limit: args.onnx_body_limit,
+        batch_body_limit: args.batch_body_limit,
         public_read: args.public_read,
         lease_seconds: args.lease_seconds.max(1),
         max_attempts: args.max_attempts.clamp(1, 20),

@@ -52,16 +52,25 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        require_json(req.headers())?;
         let limit = state.config.json_body_limit;
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| body_rejection(e, limit))?;
-        if bytes.len() > limit {
-            return Err(ApiError::PayloadTooLarge(limit));
-        }
-        parse_json(&bytes).map(ApiJson)
+        let headers = req.headers().clone();
+        let body = Bytes::from_request(req, state).await;
+        json_body(&headers, body, limit).map(ApiJson)
     }
+}
+
+/// A JSON body of at most `limit` bytes, parsed into `T`.
+pub fn json_body<T: DeserializeOwned>(
+    headers: &axum::http::HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    limit: usize,
+) -> Result<T, ApiError> {
+    require_json(headers)?;
+    let bytes = body.map_err(|e| body_rejection(e, limit))?;
+    if bytes.len() > limit {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    parse_json(&bytes)
 }
 
 pub fn require_json(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {

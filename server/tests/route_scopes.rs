@@ -50,6 +50,55 @@ async fn running_job(store: &flash_server::Store, n: usize) -> (String, i64) {
     (job.id, job.attempt)
 }
 
+/// Measurements and accuracies of a few architectures (by a made-up law: this test is about
+/// access, not fitting) and a fit of each kind; returns the fits' ids.
+async fn fitted_models(
+    app: &axum::Router,
+    admin: &str,
+    store: &flash_server::Store,
+) -> (String, String) {
+    let send = |uri: &'static str, body: Value| {
+        let req = Request::post(uri)
+            .header("authorization", format!("Bearer {admin}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let app = app.clone();
+        async move {
+            let resp = app.oneshot(req).await.unwrap();
+            assert!(resp.status().is_success(), "{uri}: {}", resp.status());
+            let bytes = http_body_util::BodyExt::collect(resp.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            serde_json::from_slice::<Value>(&bytes).unwrap()
+        }
+    };
+    for (i, spec) in flash_core::Space::default_space()
+        .sample_uniform(8, 42)
+        .into_iter()
+        .enumerate()
+    {
+        let (a, _) = store
+            .put_architecture(spec_architecture(spec))
+            .await
+            .unwrap();
+        let latency = 1.0 + a.metrics.macs as f64 * 1e-9 + i as f64 * 0.01;
+        send("/v1/measurements", json!({"architecture_id": a.id, "device": "dev", "source": "matrix", "result": common::result(latency)})).await;
+        send("/v1/accuracies", json!({"architecture_id": a.id, "dataset": "digits", "accuracy": 0.5 + 0.01 * i as f64})).await;
+    }
+    let hw = send(
+        "/v1/hardware-models",
+        json!({"device": "dev", "metric": "latency"}),
+    )
+    .await;
+    let acc = send("/v1/accuracy-models", json!({"dataset": "digits"})).await;
+    (
+        hw["id"].as_str().unwrap().to_string(),
+        acc["id"].as_str().unwrap().to_string(),
+    )
+}
+
 #[tokio::test]
 async fn every_route_enforces_its_documented_scopes() {
     let t = sqlite_store().await;
@@ -73,6 +122,7 @@ async fn every_route_enforces_its_documented_scopes() {
         .await
         .unwrap();
     let (job_id, _) = running_job(&store, 0).await;
+    let (hardware_model, accuracy_model) = fitted_models(&app, &tokens.admin, &store).await;
 
     let doc = serde_json::to_value(flash_server::app::openapi_document()).unwrap();
     let mut checked = 0;
@@ -101,6 +151,14 @@ async fn every_route_enforces_its_documented_scopes() {
                     )
                     .replace("/v1/jobs/{id}", &format!("/v1/jobs/{}", job.0))
                     .replace("/v1/spaces/{name}", "/v1/spaces/flash-densenet")
+                    .replace(
+                        "/v1/hardware-models/{id}",
+                        &format!("/v1/hardware-models/{hardware_model}"),
+                    )
+                    .replace(
+                        "/v1/accuracy-models/{id}",
+                        &format!("/v1/accuracy-models/{accuracy_model}"),
+                    )
                     .replace("/v1/devices/{name}", "/v1/devices/dev");
                 let body: Option<Value> = match (method.as_str(), path.as_str()) {
                     ("post", "/v1/architectures") => {
@@ -118,6 +176,13 @@ async fn every_route_enforces_its_documented_scopes() {
                         Some(json!({"architecture_ids": [arch.id], "device": "dev"}))
                     }
                     ("post", "/v1/jobs/claim") => Some(json!({"device": "dev"})),
+                    ("post", "/v1/hardware-models") => {
+                        Some(json!({"device": "dev", "metric": "latency"}))
+                    }
+                    ("post", "/v1/accuracy-models") => Some(json!({"dataset": "digits"})),
+                    ("post", "/v1/predictions") => Some(
+                        json!({"architectures": [arch.id], "device": "dev", "dataset": "digits"}),
+                    ),
                     ("post", "/v1/jobs/{id}/heartbeat") => Some(json!({"attempt": job.1})),
                     ("post", "/v1/jobs/{id}/complete") => {
                         Some(json!({"attempt": job.1, "result": common::result(2.0)}))

@@ -6,6 +6,8 @@ pub mod architectures;
 mod devices;
 mod jobs;
 mod measurements;
+pub mod models;
+pub mod predictions;
 mod spaces;
 
 use serde::Serialize;
@@ -23,6 +25,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(jobs::routes())
         .merge(measurements::routes())
         .merge(accuracies::routes())
+        .merge(models::routes())
+        .merge(predictions::routes())
 }
 
 /// One page of a list.

@@ -214,3 +214,32 @@ impl Store {
         Ok(Page::from_rows(rows, limit))
     }
 }
+
+impl Store {
+    /// The stored architectures among `ids` (missing ones are simply absent).
+    pub async fn architectures_by_ids(
+        &self,
+        ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, Architecture>> {
+        let mut out = std::collections::HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let mut query = sqlx::query_as::<_, Row>(sql!(
+                "SELECT {COLUMNS} FROM architecture WHERE architecture_id IN ({})",
+                placeholders.join(", ")
+            ));
+            for id in chunk {
+                query = query.bind(id);
+            }
+            for row in query
+                .fetch_all(&self.pool)
+                .await
+                .map_err(StoreError::from_sqlx)?
+            {
+                let (_, a) = row.into_architecture()?;
+                out.insert(a.id.clone(), a);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -18,6 +18,7 @@ mod architectures;
 mod devices;
 pub mod jobs;
 mod measurements;
+pub mod models;
 mod tokens;
 
 use std::path::Path;

@@ -1,0 +1,451 @@
+//! Fitted models: hardware models per device and metric (fitted on the device's measurements),
+//! accuracy predictors per data set (fitted on trained accuracies), and predictions with them.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use flash_core::features::FeatureVector;
+use flash_core::fit::{
+    AccuracyFit, AccuracyForm, AccuracyRecord, CostMetric, FeatureSet, FitError, HardwareFit,
+    fit_accuracy, fit_hardware,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{ListPage, check_name};
+use crate::app::AppState;
+use crate::error::{
+    ApiError, ApiResult, AuthProblems, BodyProblems, NotFoundProblem, QueryProblems,
+};
+use crate::extract::{Access, ApiJson, ApiQuery, Caller, Paging};
+use crate::store::models::{ACCURACY_MODELS, HARDWARE_MODELS, StoredModel};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_hardware_model, list_hardware_models))
+        .routes(routes!(get_hardware_model))
+        .routes(routes!(create_accuracy_model, list_accuracy_models))
+        .routes(routes!(get_accuracy_model))
+}
+
+/// One sample of a fit: what was measured (or trained) and what leave-one-out predicted.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FitSample {
+    pub architecture_id: String,
+    pub actual: f64,
+    /// Prediction of the fit made without this sample.
+    pub loo_predicted: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HardwareModelRecord {
+    pub id: String,
+    pub device: String,
+    pub metric: CostMetric,
+    /// 1 for the device's first fit of this metric, then 2, 3, ...
+    pub version: i64,
+    pub fit: HardwareFit,
+    /// How the fitted values were obtained (for energy: `rapl`, `estimated`, ...).
+    pub value_source: String,
+    pub samples: Vec<FitSample>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AccuracyModelRecord {
+    pub id: String,
+    pub dataset: String,
+    pub space: Option<String>,
+    pub version: i64,
+    pub fit: AccuracyFit,
+    pub samples: Vec<FitSample>,
+    pub created_at: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct HardwareExtra {
+    value_source: String,
+    samples: Vec<FitSample>,
+}
+
+fn decode<T: serde::de::DeserializeOwned>(text: &str) -> ApiResult<T> {
+    serde_json::from_str(text).map_err(|e| ApiError::Internal(format!("stored fit: {e}")))
+}
+
+impl HardwareModelRecord {
+    pub fn from_stored(m: StoredModel) -> ApiResult<Self> {
+        let extra: HardwareExtra = decode(&m.samples)?;
+        let fit: HardwareFit = decode(&m.fit)?;
+        Ok(HardwareModelRecord {
+            metric: fit.model.metric,
+            id: m.id,
+            device: m.key,
+            version: m.version,
+            fit,
+            value_source: extra.value_source,
+            samples: extra.samples,
+            created_at: m.created_at,
+        })
+    }
+}
+
+impl AccuracyModelRecord {
+    pub fn from_stored(m: StoredModel) -> ApiResult<Self> {
+        Ok(AccuracyModelRecord {
+            fit: decode(&m.fit)?,
+            samples: decode(&m.samples)?,
+            id: m.id,
+            dataset: m.key,
+            space: m.variant,
+            version: m.version,
+            created_at: m.created_at,
+        })
+    }
+}
+
+fn fit_error(e: FitError) -> ApiError {
+    match e {
+        FitError::NotEnoughSamples { .. } => ApiError::Unprocessable(e.to_string(), vec![]),
+        other => ApiError::Unprocessable(format!("the data cannot be fitted: {other}"), vec![]),
+    }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HardwareModelRequest {
+    pub device: String,
+    /// `latency` (ms, from p50) or `energy` (mJ per inference).
+    pub metric: CostMetric,
+    /// Fit only on these architectures (default: every architecture measured on the device).
+    pub fit_on: Option<Vec<String>>,
+    /// Candidate feature sets (default: all, chosen by leave-one-out MAPE).
+    #[serde(default)]
+    pub feature_sets: Vec<FeatureSet>,
+}
+
+/// Fit a hardware model on a device's measurements.
+///
+/// Each architecture contributes the median over its measurements. The model has non-negative
+/// coefficients over the architecture's counts; the response reports leave-one-out figures for
+/// every candidate feature set and for the MACs-only baseline.
+#[utoipa::path(
+    post, path = "/v1/hardware-models", tag = "models",
+    request_body = HardwareModelRequest,
+    responses((status = 201, description = "Fitted and stored", body = HardwareModelRecord), AuthProblems, BodyProblems, NotFoundProblem),
+    security(("bearer" = ["write", "admin"]))
+)]
+async fn create_hardware_model(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<HardwareModelRequest>,
+) -> ApiResult<(StatusCode, axum::Json<HardwareModelRecord>)> {
+    caller.require(Access::Write, &state)?;
+    if req.metric == CostMetric::Area {
+        return Err(ApiError::field(
+            "metric",
+            "area is not measured by agents; it comes from an analytic profile",
+        ));
+    }
+    if !state.store.device_exists(&req.device).await? {
+        return Err(ApiError::field("device", "no such device"));
+    }
+    let mut measured = state.store.measured_on(&req.device).await?;
+    if let Some(ids) = &req.fit_on {
+        for (i, id) in ids.iter().enumerate() {
+            if !measured.iter().any(|m| &m.architecture_id == id) {
+                return Err(ApiError::field(
+                    &format!("fit_on[{i}]"),
+                    "not measured on this device",
+                ));
+            }
+        }
+        measured.retain(|m| ids.contains(&m.architecture_id));
+    }
+    let mut methods: Vec<String> = Vec::new();
+    let mut samples = Vec::new();
+    let mut ids = Vec::new();
+    for mut m in measured {
+        let value = match req.metric {
+            CostMetric::Latency => median(&mut m.latencies_ms),
+            _ if m.energies_mj.is_empty() => continue,
+            _ => {
+                for method in &m.energy_methods {
+                    if !methods.contains(method) {
+                        methods.push(method.clone());
+                    }
+                }
+                median(&mut m.energies_mj)
+            }
+        };
+        samples.push((FeatureVector::from_metrics(&m.metrics), value));
+        ids.push(m.architecture_id);
+    }
+    let value_source = match req.metric {
+        CostMetric::Latency => "measured p50 latency".to_string(),
+        _ if methods.is_empty() => {
+            return Err(ApiError::Unprocessable(
+                "no measurement on this device has energy".into(),
+                vec![],
+            ));
+        }
+        _ => methods.join(", "),
+    };
+    let actuals: Vec<f64> = samples.iter().map(|(_, y)| *y).collect();
+    let (metric, sets) = (req.metric, req.feature_sets.clone());
+    let fit = tokio::task::spawn_blocking(move || fit_hardware(metric, &samples, &sets))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(fit_error)?;
+    let extra = HardwareExtra {
+        value_source,
+        samples: ids
+            .into_iter()
+            .zip(actuals)
+            .zip(&fit.loo_predictions)
+            .map(|((architecture_id, actual), loo)| FitSample {
+                architecture_id,
+                actual,
+                loo_predicted: *loo,
+            })
+            .collect(),
+    };
+    let stored = state
+        .store
+        .put_model(
+            HARDWARE_MODELS,
+            &req.device,
+            Some(metric_name(req.metric)),
+            serde_json::to_string(&fit).expect("fit serialises"),
+            serde_json::to_string(&extra).expect("samples serialise"),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(HardwareModelRecord::from_stored(stored)?),
+    ))
+}
+
+pub fn metric_name(metric: CostMetric) -> &'static str {
+    match metric {
+        CostMetric::Latency => "latency",
+        CostMetric::Energy => "energy",
+        CostMetric::Area => "area",
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct HardwareModelQuery {
+    /// Items per page, 1..=1000 (default 100).
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    device: Option<String>,
+    metric: Option<CostMetric>,
+}
+
+/// List hardware models (every version).
+#[utoipa::path(
+    get, path = "/v1/hardware-models", tag = "models",
+    params(HardwareModelQuery),
+    responses((status = 200, description = "A page of hardware models", body = ListPage<HardwareModelRecord>), AuthProblems, QueryProblems),
+    security(("bearer" = ["read", "write", "admin"]))
+)]
+async fn list_hardware_models(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<HardwareModelQuery>,
+) -> ApiResult<axum::Json<ListPage<HardwareModelRecord>>> {
+    caller.require(Access::Read, &state)?;
+    let (cursor, limit) = Paging {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .parse()?;
+    let page = state
+        .store
+        .list_models(
+            HARDWARE_MODELS,
+            q.device.as_deref(),
+            q.metric.map(metric_name),
+            cursor,
+            limit,
+        )
+        .await?;
+    Ok(axum::Json(ListPage {
+        items: page
+            .items
+            .into_iter()
+            .map(HardwareModelRecord::from_stored)
+            .collect::<ApiResult<_>>()?,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Get a hardware model.
+#[utoipa::path(
+    get, path = "/v1/hardware-models/{id}", tag = "models",
+    params(("id" = String, Path, description = "Model id")),
+    responses((status = 200, description = "The model", body = HardwareModelRecord), AuthProblems, NotFoundProblem),
+    security(("bearer" = ["read", "write", "admin"]))
+)]
+async fn get_hardware_model(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<HardwareModelRecord>> {
+    caller.require(Access::Read, &state)?;
+    Ok(axum::Json(HardwareModelRecord::from_stored(
+        state.store.model(HARDWARE_MODELS, &id).await?,
+    )?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccuracyModelRequest {
+    pub dataset: String,
+    /// Only records of architectures of this space.
+    pub space: Option<String>,
+    /// Candidate forms (default: the standard small set, chosen by leave-one-out RMSE).
+    #[serde(default)]
+    pub forms: Vec<AccuracyForm>,
+}
+
+/// Fit an accuracy predictor on a data set's trained accuracies.
+///
+/// Accuracy as a function of NN-Degree (FLASH's method), the form chosen among a few by
+/// leave-one-out error; the #params-only baseline is always reported beside it.
+#[utoipa::path(
+    post, path = "/v1/accuracy-models", tag = "models",
+    request_body = AccuracyModelRequest,
+    responses((status = 201, description = "Fitted and stored", body = AccuracyModelRecord), AuthProblems, BodyProblems),
+    security(("bearer" = ["write", "admin"]))
+)]
+async fn create_accuracy_model(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<AccuracyModelRequest>,
+) -> ApiResult<(StatusCode, axum::Json<AccuracyModelRecord>)> {
+    caller.require(Access::Write, &state)?;
+    check_name("dataset", &req.dataset)?;
+    let rows = state
+        .store
+        .accuracy_records(&req.dataset, req.space.as_deref())
+        .await?;
+    if rows.is_empty() {
+        return Err(ApiError::field(
+            "dataset",
+            "no accuracy records for this data set",
+        ));
+    }
+    let records: Vec<AccuracyRecord> = rows
+        .iter()
+        .map(|(_, m, acc)| AccuracyRecord::from_metrics(m, *acc))
+        .collect();
+    let forms = req.forms.clone();
+    let fit = tokio::task::spawn_blocking(move || fit_accuracy(&records, &forms))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(fit_error)?;
+    let samples: Vec<FitSample> = rows
+        .iter()
+        .zip(&fit.loo_predictions)
+        .map(|((id, _, acc), loo)| FitSample {
+            architecture_id: id.clone(),
+            actual: *acc,
+            loo_predicted: *loo,
+        })
+        .collect();
+    let stored = state
+        .store
+        .put_model(
+            ACCURACY_MODELS,
+            &req.dataset,
+            req.space.as_deref(),
+            serde_json::to_string(&fit).expect("fit serialises"),
+            serde_json::to_string(&samples).expect("samples serialise"),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(AccuracyModelRecord::from_stored(stored)?),
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct AccuracyModelQuery {
+    /// Items per page, 1..=1000 (default 100).
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    dataset: Option<String>,
+    space: Option<String>,
+}
+
+/// List accuracy models (every version).
+#[utoipa::path(
+    get, path = "/v1/accuracy-models", tag = "models",
+    params(AccuracyModelQuery),
+    responses((status = 200, description = "A page of accuracy models", body = ListPage<AccuracyModelRecord>), AuthProblems, QueryProblems),
+    security(("bearer" = ["read", "write", "admin"]))
+)]
+async fn list_accuracy_models(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<AccuracyModelQuery>,
+) -> ApiResult<axum::Json<ListPage<AccuracyModelRecord>>> {
+    caller.require(Access::Read, &state)?;
+    let (cursor, limit) = Paging {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .parse()?;
+    let page = state
+        .store
+        .list_models(
+            ACCURACY_MODELS,
+            q.dataset.as_deref(),
+            q.space.as_deref(),
+            cursor,
+            limit,
+        )
+        .await?;
+    Ok(axum::Json(ListPage {
+        items: page
+            .items
+            .into_iter()
+            .map(AccuracyModelRecord::from_stored)
+            .collect::<ApiResult<_>>()?,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Get an accuracy model.
+#[utoipa::path(
+    get, path = "/v1/accuracy-models/{id}", tag = "models",
+    params(("id" = String, Path, description = "Model id")),
+    responses((status = 200, description = "The model", body = AccuracyModelRecord), AuthProblems, NotFoundProblem),
+    security(("bearer" = ["read", "write", "admin"]))
+)]
+async fn get_accuracy_model(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<AccuracyModelRecord>> {
+    caller.require(Access::Read, &state)?;
+    Ok(axum::Json(AccuracyModelRecord::from_stored(
+        state.store.model(ACCURACY_MODELS, &id).await?,
+    )?))
+}

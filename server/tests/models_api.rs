@@ -1,0 +1,237 @@
+//! Fitting hardware models and accuracy predictors through the API, and predicting with them.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use common::{Tokens, app, stores};
+
+async fn post(app: &axum::Router, uri: &str, token: &str, body: Value) -> (StatusCode, Value) {
+    let req = Request::post(uri)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn fits_are_stored_versioned_and_used_for_predictions() {
+    for t in stores().await {
+        let tokens = Tokens::create(&t.store).await;
+        let app = app(t.store.clone());
+        let w = &tokens.write;
+        let (s, sample) = post(
+            &app,
+            "/v1/spaces/flash-densenet/samples",
+            w,
+            json!({"n": 30, "seed": 5, "stratified": true}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED);
+        let archs = sample["items"].as_array().unwrap().clone();
+        let (s, _) = post(&app, "/v1/devices/bench-1", w, json!({})).await;
+        assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+        let req = Request::put("/v1/devices/bench-1")
+            .header("authorization", format!("Bearer {w}"))
+            .header("content-type", "application/json")
+            .body(Body::from(r#"{"profile":"x86-host"}"#))
+            .unwrap();
+        assert_eq!(
+            app.clone().oneshot(req).await.unwrap().status(),
+            StatusCode::CREATED
+        );
+
+        // Latencies made by a known law (MACs and bytes): the fit must recover it.
+        for a in &archs {
+            let m = &a["metrics"];
+            let latency = 2e-9 * m["macs"].as_f64().unwrap()
+                + 1e-9 * m["activation_bytes"].as_f64().unwrap()
+                + 0.3;
+            let mut result = serde_json::to_value(common::result(latency)).unwrap();
+            result["energy"] = json!({"mj_per_inference": latency * 5.0, "method": "estimated"});
+            let (s, body) = post(&app, "/v1/measurements", w, json!({"architecture_id": a["id"], "device": "bench-1", "source": "test-law", "result": result})).await;
+            assert_eq!(s, StatusCode::CREATED, "{body}");
+        }
+        let (s, fit) = post(
+            &app,
+            "/v1/hardware-models",
+            w,
+            json!({"device": "bench-1", "metric": "latency"}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{}: {fit}", t.backend);
+        assert_eq!(fit["version"], 1);
+        assert_eq!(fit["fit"]["n"], 30);
+        assert!(
+            fit["fit"]["loo"]["mape"].as_f64().unwrap() < 0.01,
+            "{}",
+            fit["fit"]["loo"]
+        );
+        assert!(fit["fit"]["baseline_macs"]["mape"].is_number());
+        assert_eq!(fit["samples"].as_array().unwrap().len(), 30);
+        assert!(
+            fit["fit"]["model"]["coefficients"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c.as_f64().unwrap() >= 0.0)
+        );
+        let (_, again) = post(
+            &app,
+            "/v1/hardware-models",
+            w,
+            json!({"device": "bench-1", "metric": "latency"}),
+        )
+        .await;
+        assert_eq!(again["version"], 2);
+        assert_eq!(
+            again["fit"]["model"], fit["fit"]["model"],
+            "refitting the same data gives the same model"
+        );
+        let (s, energy) = post(
+            &app,
+            "/v1/hardware-models",
+            w,
+            json!({"device": "bench-1", "metric": "energy"}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED);
+        assert_eq!(energy["value_source"], "estimated");
+
+        let two: Vec<Value> = archs[..2].iter().map(|a| a["id"].clone()).collect();
+        let (s, problem) = post(
+            &app,
+            "/v1/hardware-models",
+            w,
+            json!({"device": "bench-1", "metric": "latency", "fit_on": two}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("not enough samples")
+        );
+
+        // Accuracies made by a known law in NN-Degree.
+        for a in &archs {
+            let acc = 0.3 + 0.0003 * a["metrics"]["nn_degree"].as_f64().unwrap();
+            let (s, _) = post(
+                &app,
+                "/v1/accuracies",
+                w,
+                json!({"architecture_id": a["id"], "dataset": "law", "accuracy": acc}),
+            )
+            .await;
+            assert_eq!(s, StatusCode::CREATED);
+        }
+        let (s, acc) = post(&app, "/v1/accuracy-models", w, json!({"dataset": "law"})).await;
+        assert_eq!(s, StatusCode::CREATED, "{acc}");
+        assert!(acc["fit"]["errors"]["loo_rmse"].as_f64().unwrap() < 1e-6);
+        assert!(acc["fit"]["reason"].as_str().is_some_and(|r| !r.is_empty()));
+        assert!(acc["fit"]["baseline_params"]["errors"]["loo_rmse"].is_number());
+        let (s, _) = post(
+            &app,
+            "/v1/accuracy-models",
+            w,
+            json!({"dataset": "nothing"}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+
+        let spec = json!({"space": "flash-densenet", "cells": [{"width": 32, "depth": 8, "tc": 16}, {"width": 64, "depth": 8, "tc": 32}, {"width": 128, "depth": 8, "tc": 64}]});
+        let (s, pred) = post(
+            &app,
+            "/v1/predictions",
+            &tokens.read,
+            json!({"architectures": [archs[0]["id"], spec], "device": "bench-1", "dataset": "law"}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{pred}");
+        assert_eq!(pred["fits"]["latency_model"], again["id"]);
+        assert_eq!(pred["fits"]["accuracy_model"], acc["id"]);
+        let first = &pred["items"][0];
+        let measured = fit["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["architecture_id"] == archs[0]["id"])
+            .unwrap()["actual"]
+            .as_f64()
+            .unwrap();
+        assert!((first["latency_ms"].as_f64().unwrap() / measured - 1.0).abs() < 0.01);
+        let a = &first["accuracy"];
+        assert!(
+            a["lower"].as_f64().unwrap() <= a["value"].as_f64().unwrap()
+                && a["value"].as_f64().unwrap() <= a["upper"].as_f64().unwrap()
+        );
+        let (s, problem) = post(&app, "/v1/predictions", &tokens.read, json!({"architectures": [{"space": "flash-densenet", "cells": [{"width": 0, "depth": 3, "tc": 0}]}], "dataset": "law"})).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            problem["errors"][0]["field"],
+            "architectures[0].cells[0].width"
+        );
+        let (s, _) = post(
+            &app,
+            "/v1/predictions",
+            &tokens.read,
+            json!({"architectures": [archs[0]["id"]], "dataset": "unknown"}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+}
+
+#[tokio::test]
+async fn a_batch_of_100000_specs_is_predicted_in_one_call() {
+    let t = common::sqlite_store().await;
+    let tokens = Tokens::create(&t.store).await;
+    let app = app(t.store.clone());
+    // An accuracy model to predict with.
+    let (_, sample) = post(
+        &app,
+        "/v1/spaces/flash-densenet/samples",
+        &tokens.write,
+        json!({"n": 12, "seed": 2}),
+    )
+    .await;
+    for a in sample["items"].as_array().unwrap() {
+        let acc = 0.5 + 0.001 * a["metrics"]["nn_degree"].as_f64().unwrap();
+        post(
+            &app,
+            "/v1/accuracies",
+            &tokens.write,
+            json!({"architecture_id": a["id"], "dataset": "d", "accuracy": acc}),
+        )
+        .await;
+    }
+    let (s, _) = post(
+        &app,
+        "/v1/accuracy-models",
+        &tokens.write,
+        json!({"dataset": "d"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let specs: Vec<Value> = flash_core::Space::default_space()
+        .sample_uniform(100_000, 9)
+        .into_iter()
+        .map(|s| serde_json::to_value(s).unwrap())
+        .collect();
+    let body = json!({"architectures": specs, "dataset": "d"});
+    let (s, pred) = post(&app, "/v1/predictions", &tokens.read, body).await;
+    assert_eq!(s, StatusCode::OK, "{pred}");
+    assert_eq!(pred["items"].as_array().unwrap().len(), 100_000);
+}
