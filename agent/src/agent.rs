@@ -111,12 +111,15 @@ pub fn run(config: &Config, shutdown: &Arc<AtomicBool>) -> anyhow::Result<Summar
 
     let stop_heartbeat = Arc::new(AtomicBool::new(false));
     let heartbeat = {
-        let (client, device, stop) = (
-            client.clone(),
-            config.device.clone(),
-            stop_heartbeat.clone(),
-        );
         let interval = config.device_heartbeat_interval;
+        // A missed heartbeat is replaced by the next one: retrying longer than the interval
+        // would only delay the agent's exit.
+        let retry = RetryPolicy {
+            give_up_after: interval.min(config.retry.give_up_after),
+            ..config.retry
+        };
+        let client = Client::new(&config.server, &config.token, retry);
+        let (device, stop) = (config.device.clone(), stop_heartbeat.clone());
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 if let Err(e) = client.device_heartbeat(&device) {
