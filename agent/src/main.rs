@@ -87,9 +87,7 @@ fn measure_file(
     threads: Option<u32>,
     sysfs: &Path,
 ) -> anyhow::Result<()> {
-    let agent_profile = profile
-        .agent()
-        .with_context(|| format!("profile {} is analytic: nothing to measure", profile.name))?;
+    let agent_profile = profile.agent().context("an agent profile")?;
     let model = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let mut protocol = agent_profile.protocol.clone();
     protocol.threads = threads.unwrap_or(protocol.threads);
@@ -133,10 +131,13 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<()> {
     let profile = load_profile(&args.profile, &args.profiles_dir)?;
-    let wants_gpu = profile
-        .agent()
-        .and_then(|a| Provider::parse(&a.protocol.provider))
-        == Some(Provider::Cuda);
+    let Some(agent_profile) = profile.agent() else {
+        anyhow::bail!(
+            "profile {} is analytic: the service computes it, no agent runs it",
+            profile.name
+        );
+    };
+    let wants_gpu = Provider::parse(&agent_profile.protocol.provider) == Some(Provider::Cuda);
     let library = runtime::locate_library_here(wants_gpu)?;
     if let Some(file) = &args.measure {
         return measure_file(file, &profile, &library, args.threads, &args.sysfs);
