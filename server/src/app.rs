@@ -242,7 +242,7 @@ pub async fn shutdown_signal() {
     components(schemas(crate::error::Problem)),
     tags(
         (name = "architectures"), (name = "spaces"), (name = "devices"), (name = "jobs"),
-        (name = "measurements"), (name = "accuracies"), (name = "models")
+        (name = "measurements"), (name = "accuracies"), (name = "models"), (name = "searches")
     )
 )]
 pub struct ApiDoc;

@@ -56,7 +56,7 @@ async fn fitted_models(
     app: &axum::Router,
     admin: &str,
     store: &flash_server::Store,
-) -> (String, String) {
+) -> (String, String, String) {
     let send = |uri: &'static str, body: Value| {
         let req = Request::post(uri)
             .header("authorization", format!("Bearer {admin}"))
@@ -93,10 +93,13 @@ async fn fitted_models(
     )
     .await;
     let acc = send("/v1/accuracy-models", json!({"dataset": "digits"})).await;
-    (
-        hw["id"].as_str().unwrap().to_string(),
-        acc["id"].as_str().unwrap().to_string(),
+    let search = send(
+        "/v1/searches",
+        json!({"dataset": "digits", "devices": [{"device": "dev"}]}),
     )
+    .await;
+    let id = |v: &Value| v["id"].as_str().unwrap().to_string();
+    (id(&hw), id(&acc), id(&search))
 }
 
 #[tokio::test]
@@ -122,7 +125,7 @@ async fn every_route_enforces_its_documented_scopes() {
         .await
         .unwrap();
     let (job_id, _) = running_job(&store, 0).await;
-    let (hardware_model, accuracy_model) = fitted_models(&app, &tokens.admin, &store).await;
+    let (hardware_model, accuracy_model, search) = fitted_models(&app, &tokens.admin, &store).await;
 
     let doc = serde_json::to_value(flash_server::app::openapi_document()).unwrap();
     let mut checked = 0;
@@ -159,6 +162,7 @@ async fn every_route_enforces_its_documented_scopes() {
                         "/v1/accuracy-models/{id}",
                         &format!("/v1/accuracy-models/{accuracy_model}"),
                     )
+                    .replace("/v1/searches/{id}", &format!("/v1/searches/{search}"))
                     .replace("/v1/devices/{name}", "/v1/devices/dev");
                 let body: Option<Value> = match (method.as_str(), path.as_str()) {
                     ("post", "/v1/architectures") => {
@@ -180,6 +184,9 @@ async fn every_route_enforces_its_documented_scopes() {
                         Some(json!({"device": "dev", "metric": "latency"}))
                     }
                     ("post", "/v1/accuracy-models") => Some(json!({"dataset": "digits"})),
+                    ("post", "/v1/searches") => {
+                        Some(json!({"dataset": "digits", "devices": [{"device": "dev"}]}))
+                    }
                     ("post", "/v1/predictions") => Some(
                         json!({"architectures": [arch.id], "device": "dev", "dataset": "digits"}),
                     ),

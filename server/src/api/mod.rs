@@ -8,6 +8,7 @@ mod jobs;
 mod measurements;
 pub mod models;
 pub mod predictions;
+mod searches;
 mod spaces;
 
 use serde::Serialize;
@@ -27,6 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(accuracies::routes())
         .merge(models::routes())
         .merge(predictions::routes())
+        .merge(searches::routes())
 }
 
 /// One page of a list.

@@ -19,6 +19,7 @@ mod devices;
 pub mod jobs;
 mod measurements;
 pub mod models;
+pub mod searches;
 mod tokens;
 
 use std::path::Path;
