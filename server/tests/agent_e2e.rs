@@ -1,0 +1,225 @@
+//! A real server and a real agent on this machine measure sampled architectures with ONNX
+//! Runtime; the agent is SIGKILLed in the middle of a job and started again, and every job still
+//! ends with exactly one measurement.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{ServerProcess, flash_cli};
+use serde_json::{Value, json};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The agent binary, built beside `flash` (built here if this test runs alone).
+fn agent_binary() -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_flash")).with_file_name("flash-agent");
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "flash-agent"])
+            .current_dir(repo())
+            .status()
+            .unwrap();
+        assert!(status.success(), "building flash-agent failed");
+    }
+    path
+}
+
+fn start_agent(base: &str, token: &str, state: &Path) -> Child {
+    Command::new(agent_binary())
+        .args([
+            "--server",
+            base,
+            "--token",
+            token,
+            "--device",
+            "e2e-cpu",
+            "--profile",
+            "x86-host",
+        ])
+        .args(["--poll-interval-s", "0.2", "--heartbeat-interval-s", "1"])
+        .arg("--profiles-dir")
+        .arg(repo().join("profiles"))
+        .arg("--state-dir")
+        .arg(state)
+        .current_dir(repo())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start flash-agent")
+}
+
+struct Api {
+    http: ureq::Agent,
+    base: String,
+    auth: String,
+}
+
+impl Api {
+    fn get(&self, path: &str) -> Value {
+        let mut r = self
+            .http
+            .get(&format!("{}{path}", self.base))
+            .header("authorization", &self.auth)
+            .call()
+            .unwrap();
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.body_mut().read_json().unwrap()
+    }
+
+    fn post(&self, path: &str, body: Value) -> Value {
+        let mut r = self
+            .http
+            .post(&format!("{}{path}", self.base))
+            .header("authorization", &self.auth)
+            .header("content-type", "application/json")
+            .send(body.to_string())
+            .unwrap();
+        assert!(r.status().is_success(), "POST {path}: {}", r.status());
+        r.body_mut().read_json().unwrap()
+    }
+
+    fn wait_for(&self, what: &str, timeout: Duration, mut done: impl FnMut(&Api) -> bool) {
+        let start = Instant::now();
+        while !done(self) {
+            assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+#[test]
+fn killed_agent_mid_job_still_yields_one_measurement_per_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_dir = data.to_str().unwrap();
+    let server = ServerProcess::start(&["--data-dir", data_dir, "--lease-seconds", "3"]);
+    let admin = std::fs::read_to_string(data.join("admin-token"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let agent_token = flash_cli(&[
+        "token",
+        "create",
+        "--scope",
+        "agent",
+        "--name",
+        "e2e-agent",
+        "--data-dir",
+        data_dir,
+    ]);
+    let api = Api {
+        http: ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into(),
+        base: server.base.clone(),
+        auth: format!("Bearer {admin}"),
+    };
+
+    let state = dir.path().join("agent-state");
+    let mut agent = start_agent(&server.base, agent_token.trim(), &state);
+    api.wait_for("the agent to register", Duration::from_secs(60), |api| {
+        api.get("/v1/devices")["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["name"] == "e2e-cpu")
+    });
+    let device = api.get("/v1/devices/e2e-cpu");
+    assert_eq!(device["online"], true);
+    assert!(
+        device["descriptor"]["runtime"]["version"]
+            .as_str()
+            .unwrap()
+            .starts_with("1.31")
+    );
+
+    let sample = api.post(
+        "/v1/spaces/flash-densenet-digits/samples",
+        json!({"n": 5, "seed": 11}),
+    );
+    let ids: Vec<Value> = sample["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].clone())
+        .collect();
+    // A timed budget of 2 s per model keeps the test short; the protocol still warms up first.
+    let jobs = api.post(
+        "/v1/jobs",
+        json!({"architecture_ids": ids, "device": "e2e-cpu", "protocol": {"time_budget_s": 2.0}}),
+    );
+    assert_eq!(jobs["created"], 5);
+
+    // Kill the agent while it holds a job, then start it again.
+    api.wait_for("a running job", Duration::from_secs(60), |api| {
+        api.get("/v1/jobs?state=running")["items"]
+            .as_array()
+            .is_some_and(|j| !j.is_empty())
+    });
+    let killed_job = api.get("/v1/jobs?state=running")["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+    let mut agent = start_agent(&server.base, agent_token.trim(), &state);
+
+    api.wait_for("every job to finish", Duration::from_secs(240), |api| {
+        let jobs = api.get("/v1/jobs?device=e2e-cpu");
+        jobs["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|j| j["state"] == "succeeded" || j["state"] == "failed")
+    });
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+
+    let jobs = api.get("/v1/jobs?device=e2e-cpu")["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(jobs.iter().all(|j| j["state"] == "succeeded"), "{jobs:#?}");
+    let killed = jobs
+        .iter()
+        .find(|j| j["id"] == killed_job.as_str())
+        .unwrap();
+    assert!(
+        killed["attempt"].as_i64().unwrap() >= 2,
+        "the killed attempt's lease expired and the job ran again"
+    );
+    let measurements = api.get("/v1/measurements?device=e2e-cpu")["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(measurements.len(), 5, "exactly one measurement per job");
+    for job in &jobs {
+        let of_job: Vec<_> = measurements
+            .iter()
+            .filter(|m| m["job_id"] == job["id"])
+            .collect();
+        assert_eq!(of_job.len(), 1);
+        let m = of_job[0];
+        assert_eq!(m["source"], "agent");
+        let latency = &m["result"]["latency"];
+        assert!(latency["p50_ms"].as_f64().unwrap() > 0.0 && latency["n"].as_u64().unwrap() >= 1);
+        assert_eq!(
+            m["result"]["energy"]["method"], "estimated",
+            "no energy sensor on this machine"
+        );
+        assert_eq!(
+            m["result"]["environment"]["provider"],
+            "CPUExecutionProvider"
+        );
+    }
+}
