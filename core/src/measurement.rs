@@ -194,7 +194,7 @@ impl LatencyStats {
             ("p50_ci_high_ms", self.p50_ci_high_ms),
         ];
         for (name, v) in values {
-            if !v.is_finite() || v < 0.0 || v > 1e9 {
+            if !v.is_finite() || !(0.0..=1e9).contains(&v) {
                 errors.push(FieldError::new(
                     format!("{prefix}{name}"),
                     "must be a finite number of milliseconds in [0, 1e9]",
@@ -275,7 +275,7 @@ pub struct Energy {
 impl Energy {
     pub fn validate(&self, prefix: &str) -> Vec<FieldError> {
         let v = self.mj_per_inference;
-        if !v.is_finite() || v < 0.0 || v > 1e12 {
+        if !v.is_finite() || !(0.0..=1e12).contains(&v) {
             vec![FieldError::new(
                 format!("{prefix}mj_per_inference"),
                 "must be a finite number of millijoules in [0, 1e12]",
