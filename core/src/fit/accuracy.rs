@@ -75,15 +75,22 @@ impl AccuracyForm {
         self.coefficients() + 2
     }
 
-    fn row(self, nn_degree: f64, params: f64) -> Vec<f64> {
-        let mut row = vec![1.0];
+    /// The regressors `[1, term(g), ln(params)]` of the form, the first `coefficients()` used.
+    fn regressors(self, nn_degree: f64, params: f64) -> [f64; 3] {
+        let mut x = [1.0, 0.0, 0.0];
+        let mut k = 1;
         if let Some(t) = self.degree {
-            row.push(t.apply(nn_degree));
+            x[k] = t.apply(nn_degree);
+            k += 1;
         }
         if self.log_params {
-            row.push(params.ln());
+            x[k] = params.ln();
         }
-        row
+        x
+    }
+
+    fn row(self, nn_degree: f64, params: f64) -> Vec<f64> {
+        self.regressors(nn_degree, params)[..self.coefficients()].to_vec()
     }
 }
 
@@ -161,22 +168,14 @@ pub struct AccuracyModel {
 impl AccuracyModel {
     /// Predicted accuracy without its interval (the hot path of batch scoring and search).
     pub fn mean(&self, nn_degree: f64, params: f64) -> f64 {
-        let mut v = self.coefficients[0];
-        let mut k = 1;
-        if let Some(t) = self.form.degree {
-            v += self.coefficients[k] * t.apply(nn_degree);
-            k += 1;
-        }
-        if self.form.log_params {
-            v += self.coefficients[k] * params.ln();
-        }
-        v
+        let x = self.form.regressors(nn_degree, params);
+        self.coefficients.iter().zip(x).map(|(c, x)| c * x).sum()
     }
 
     /// Predicted accuracy with its prediction interval.
     pub fn predict(&self, nn_degree: f64, params: f64) -> Interval {
-        let x = self.form.row(nn_degree, params);
-        let p = x.len();
+        let x = self.form.regressors(nn_degree, params);
+        let p = self.coefficients.len();
         let leverage: f64 = (0..p)
             .map(|i| {
                 (0..p)

@@ -16,7 +16,7 @@ pub use hardware::{
 
 use serde::{Deserialize, Serialize};
 
-use crate::features::Layout;
+use crate::features::{Layout, cell_nn_degree};
 use crate::space::ArchSpec;
 
 /// Why a model could not be fitted or built.
@@ -62,9 +62,14 @@ pub fn predict_batch(
             let counts = layout.counts(spec);
             let x = counts.features(1.0);
             Prediction {
-                accuracy: accuracy.map(|m| m.predict(spec.nn_degree(), counts.params as f64)),
+                accuracy: accuracy.map(|m| m.predict(nn_degree(spec), counts.params as f64)),
                 costs: weights.iter().map(|w| x.dot(w)).collect(),
             }
         })
         .collect()
+}
+
+/// NN-Degree of a cell spec in O(cells), without the per-layer sum of `ArchSpec::nn_degree`.
+fn nn_degree(spec: &ArchSpec) -> f64 {
+    spec.cells.iter().map(cell_nn_degree).sum()
 }
