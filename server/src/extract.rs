@@ -125,7 +125,7 @@ impl Paging {
         if !(1..=1000).contains(&limit) {
             errors.push(FieldError::new("limit", "must be in 1..=1000"));
         }
-        let cursor = crate::store::parse_cursor(self.cursor.as_deref()).unwrap_or_else(|()| {
+        let cursor = crate::store::parse_cursor(self.cursor.as_deref()).unwrap_or_else(|| {
             errors.push(FieldError::new(
                 "cursor",
                 "not a cursor returned by this list",

@@ -119,14 +119,11 @@ pub fn rfc3339(ms: i64) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
-/// Parses an opaque list cursor (the last row's sequence number).
-pub fn parse_cursor(cursor: Option<&str>) -> Result<i64, ()> {
+/// Parses an opaque list cursor (the last row's sequence number); None when it is not one.
+pub fn parse_cursor(cursor: Option<&str>) -> Option<i64> {
     match cursor {
-        None | Some("") => Ok(0),
-        Some(c) => c
-            .parse::<i64>()
-            .map_err(|_| ())
-            .and_then(|n| if n >= 0 { Ok(n) } else { Err(()) }),
+        None | Some("") => Some(0),
+        Some(c) => c.parse::<i64>().ok().filter(|n| *n >= 0),
     }
 }
 
@@ -287,9 +284,9 @@ mod tests {
 
     #[test]
     fn cursors_are_validated() {
-        assert_eq!(parse_cursor(None), Ok(0));
-        assert_eq!(parse_cursor(Some("17")), Ok(17));
-        assert!(parse_cursor(Some("-1")).is_err());
-        assert!(parse_cursor(Some("x")).is_err());
+        assert_eq!(parse_cursor(None), Some(0));
+        assert_eq!(parse_cursor(Some("17")), Some(17));
+        assert_eq!(parse_cursor(Some("-1")), None);
+        assert_eq!(parse_cursor(Some("x")), None);
     }
 }

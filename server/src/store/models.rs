@@ -187,7 +187,7 @@ impl Store {
     /// Median of the p50 latency (ms) and of the energy (mJ, with its method) of every
     /// architecture measured on `device`: one row per architecture.
     pub async fn measured_on(&self, device: &str) -> StoreResult<Vec<MeasuredArchitecture>> {
-        let rows: Vec<(String, f64, Option<f64>, Option<String>, String)> = sqlx::query_as(
+        let rows: Vec<MeasuredRow> = sqlx::query_as(
             "SELECT m.architecture_id, m.p50_ms, m.energy_mj, m.energy_method, a.metrics
              FROM measurement m JOIN architecture a ON a.architecture_id = m.architecture_id
              WHERE m.device = $1 ORDER BY m.architecture_id, m.measurement_seq",
@@ -197,7 +197,14 @@ impl Store {
         .await
         .map_err(StoreError::from_sqlx)?;
         let mut out: Vec<MeasuredArchitecture> = Vec::new();
-        for (id, p50, energy, method, metrics) in rows {
+        for MeasuredRow {
+            architecture_id: id,
+            p50_ms: p50,
+            energy_mj: energy,
+            energy_method: method,
+            metrics,
+        } in rows
+        {
             if out.last().is_none_or(|m| m.architecture_id != id) {
                 out.push(MeasuredArchitecture {
                     architecture_id: id,
@@ -245,6 +252,15 @@ impl Store {
             })
             .collect()
     }
+}
+
+#[derive(sqlx::FromRow)]
+struct MeasuredRow {
+    architecture_id: String,
+    p50_ms: f64,
+    energy_mj: Option<f64>,
+    energy_method: Option<String>,
+    metrics: String,
 }
 
 /// What one architecture measured on a device.

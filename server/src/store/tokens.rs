@@ -178,7 +178,7 @@ mod tests {
         let id = "0123456789abcdef";
         let secret = "a".repeat(64);
         assert_eq!(
-            super::split_token(sql!("flash_{id}_{secret}")),
+            super::split_token(&format!("flash_{id}_{secret}")),
             Some((id, secret.as_str()))
         );
         assert_eq!(super::split_token("flash_short_x"), None);
