@@ -44,6 +44,36 @@ pub enum Command {
         #[command(subcommand)]
         command: SpaceCommand,
     },
+    /// The FLASH loop end to end on this machine: service, local agent, sample, measure, fit,
+    /// search, re-measure; then keeps serving the dashboard.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Address to serve on.
+    #[arg(long, env = "FLASH_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The committed digits accuracy data.
+    #[arg(long, default_value = "examples/data/digits-accuracy.json")]
+    pub digits_data: PathBuf,
+    /// Directory of device profiles (the agent measures with `x86-host`).
+    #[arg(long, env = "FLASH_PROFILES_DIR", default_value = "profiles")]
+    pub profiles_dir: PathBuf,
+    /// The agent binary (default: `flash-agent` next to this binary).
+    #[arg(long)]
+    pub agent_binary: Option<PathBuf>,
+    /// Architectures to sample and measure per space.
+    #[arg(long, default_value_t = 25)]
+    pub samples: usize,
+    /// Seconds of timed runs per model.
+    #[arg(long, default_value_t = 3.0)]
+    pub time_budget_s: f64,
+    /// Exit after the report instead of serving the dashboard.
+    #[arg(long)]
+    pub exit: bool,
 }
 
 /// Where the data lives.
@@ -172,6 +202,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Arch { command } => arch(command),
         Command::Space { command } => space(command),
+        Command::Demo(args) => runtime().and_then(|rt| rt.block_on(demo(args))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -189,7 +220,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    telemetry::init(args.log_format);
+    telemetry::init(args.log_format, "info");
     tracing::info!(store = %args.store.describe(), "opening the store");
     let store = args.store.open().await?;
     ensure_admin_token(&store, &args.store.data_dir).await?;
@@ -206,6 +237,71 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     app.serve(app::shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+async fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    // The demo prints its own progress; keep the service's request logs out of it.
+    telemetry::init(LogFormat::Pretty, "warn");
+    println!("FLASH demo: service on the {}", args.store.describe());
+    let store = args.store.open().await?;
+    ensure_admin_token(&store, &args.store.data_dir).await?;
+    let admin = demo_admin_token(&store, &args.store.data_dir).await?;
+    let agent = crate::demo::agent_token(&store).await?;
+    let app = Application::build(args.listen, AppState::new(store, ApiConfig::default()))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+    let base = format!("http://{}", app.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(app.serve(async move {
+        tokio::select! {
+            _ = app::shutdown_signal() => {},
+            _ = stopped => {},
+        }
+    }));
+    let config = crate::demo::DemoConfig {
+        base: base.clone(),
+        data_dir: args.store.data_dir.clone(),
+        digits_data: args.digits_data,
+        profiles_dir: args.profiles_dir,
+        agent_binary: match args.agent_binary {
+            Some(p) => p,
+            None => std::env::current_exe()?.with_file_name("flash-agent"),
+        },
+        samples: args.samples,
+        time_budget_s: args.time_budget_s,
+    };
+    let outcome =
+        tokio::task::spawn_blocking(move || crate::demo::run(&config, &admin, &agent)).await?;
+    if let Err(e) = outcome {
+        let _ = stop.send(());
+        let _ = serving.await;
+        return Err(e);
+    }
+    if args.exit {
+        let _ = stop.send(());
+    } else {
+        println!("\nServing {base}/ until Ctrl-C.");
+    }
+    serving.await??;
+    Ok(())
+}
+
+/// The admin token in `<data_dir>/admin-token` if it is still valid, else a new one written
+/// there.
+async fn demo_admin_token(store: &Store, data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("admin-token");
+    if let Ok(text) = std::fs::read_to_string(&path)
+        && store.verify_token(text.trim()).await?.is_some()
+    {
+        return Ok(text.trim().to_string());
+    }
+    let mut random = [0u8; 4];
+    getrandom::fill(&mut random)?;
+    let token = store
+        .create_token(&format!("demo-admin-{}", hex::encode(random)), Scope::Admin)
+        .await?;
+    write_private(&path, &format!("{token}\n"))?;
+    Ok(token)
 }
 
 /// On first start (no token at all), creates an admin token, prints it once and writes it to

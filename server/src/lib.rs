@@ -4,6 +4,7 @@
 pub mod api;
 pub mod app;
 pub mod cli;
+pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod metrics;

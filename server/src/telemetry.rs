@@ -1,4 +1,4 @@
-//! Logging, set up once per process. `RUST_LOG` filters (default `info`).
+//! Logging, set up once per process. `RUST_LOG` filters (default given by the command).
 
 use tracing_subscriber::EnvFilter;
 
@@ -8,8 +8,9 @@ pub enum LogFormat {
     Json,
 }
 
-pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+pub fn init(format: LogFormat, default_filter: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -14,6 +14,7 @@ use utoipa_axum::routes;
 
 use super::ListPage;
 use super::architectures::spec_architecture;
+use super::models::{AccuracyModelRecord, HardwareModelRecord};
 use super::predictions::newest_fits;
 use crate::app::AppState;
 use crate::error::{
@@ -21,6 +22,7 @@ use crate::error::{
 };
 use crate::extract::{Access, ApiJson, ApiQuery, Caller, Paging};
 use crate::store::NewJobs;
+use crate::store::models::{ACCURACY_MODELS, HARDWARE_MODELS};
 use crate::store::searches::StoredSearch;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -41,6 +43,10 @@ pub struct DeviceConstraint {
     pub max_energy_mj: Option<f64>,
     /// Area limit, mm^2.
     pub max_area_mm2: Option<f64>,
+    /// Use this latency fit (an id of the device's hardware models) instead of the newest.
+    pub latency_model: Option<String>,
+    /// Use this energy fit instead of the newest.
+    pub energy_model: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -51,6 +57,8 @@ pub struct SearchRequest {
     pub space: String,
     /// The data set whose newest accuracy model predicts accuracy.
     pub dataset: String,
+    /// Use this accuracy fit (an id of the data set's accuracy models) instead of the newest.
+    pub accuracy_model: Option<String>,
     /// Target devices with their limits; their newest hardware models predict costs.
     pub devices: Vec<DeviceConstraint>,
     pub max_params: Option<u64>,
@@ -178,6 +186,34 @@ async fn record(state: &AppState, stored: StoredSearch) -> ApiResult<SearchRecor
     })
 }
 
+/// A hardware model named in a request, checked to be the device's model of `metric`.
+async fn pinned_hardware_model(
+    state: &AppState,
+    field: &str,
+    id: &str,
+    device: &str,
+    metric: CostMetric,
+) -> ApiResult<HardwareModelRecord> {
+    let m = match state.store.model(HARDWARE_MODELS, id).await {
+        Ok(m) => HardwareModelRecord::from_stored(m)?,
+        Err(crate::store::StoreError::NotFound(_)) => {
+            return Err(ApiError::field(field, "no such hardware model"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if m.device != device || m.metric != metric {
+        return Err(ApiError::field(
+            field,
+            format!(
+                "is a {} model of device {:?}",
+                super::models::metric_name(m.metric),
+                m.device
+            ),
+        ));
+    }
+    Ok(m)
+}
+
 fn positive(errors: &mut Vec<flash_core::FieldError>, field: String, v: Option<f64>) {
     if let Some(v) = v
         && !(v.is_finite() && v > 0.0)
@@ -249,7 +285,48 @@ async fn create_search(
                 "no such device",
             ));
         }
-        let f = newest_fits(&state, Some(&req.dataset), Some(&d.device), false).await?;
+        let mut f = newest_fits(&state, Some(&req.dataset), Some(&d.device), false).await?;
+        if let Some(id) = &d.latency_model {
+            let m = pinned_hardware_model(
+                &state,
+                &format!("devices[{i}].latency_model"),
+                id,
+                &d.device,
+                CostMetric::Latency,
+            )
+            .await?;
+            f.used.latency_model = Some(m.id);
+            f.latency = Some(m.fit.model);
+        }
+        if let Some(id) = &d.energy_model {
+            let m = pinned_hardware_model(
+                &state,
+                &format!("devices[{i}].energy_model"),
+                id,
+                &d.device,
+                CostMetric::Energy,
+            )
+            .await?;
+            f.used.energy_model = Some(m.id);
+            f.energy = Some(m.fit.model);
+        }
+        if let Some(id) = &req.accuracy_model {
+            let m = match state.store.model(ACCURACY_MODELS, id).await {
+                Ok(m) => AccuracyModelRecord::from_stored(m)?,
+                Err(crate::store::StoreError::NotFound(_)) => {
+                    return Err(ApiError::field("accuracy_model", "no such accuracy model"));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if m.dataset != req.dataset {
+                return Err(ApiError::field(
+                    "accuracy_model",
+                    format!("is a model of data set {:?}", m.dataset),
+                ));
+            }
+            f.used.accuracy_model = Some(m.id);
+            f.accuracy = Some(m.fit.model);
+        }
         fits.accuracy_model = f.used.accuracy_model.clone().unwrap_or_default();
         accuracy = f.accuracy;
         fits.devices.push(DeviceFits {
