@@ -4,58 +4,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ServerProcess, flash_cli};
+use common::{ServerProcess, flash_cli, start_agent};
 use serde_json::{Value, json};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// The agent binary, built beside `flash` (built here if this test runs alone).
-fn agent_binary() -> PathBuf {
-    let path = Path::new(env!("CARGO_BIN_EXE_flash")).with_file_name("flash-agent");
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "flash-agent"])
-            .current_dir(repo())
-            .status()
-            .unwrap();
-        assert!(status.success(), "building flash-agent failed");
-    }
-    path
-}
-
-fn start_agent(base: &str, token: &str, state: &Path) -> Child {
-    Command::new(agent_binary())
-        .args([
-            "--server",
-            base,
-            "--token",
-            token,
-            "--device",
-            "e2e-cpu",
-            "--profile",
-            "x86-host",
-        ])
-        .args(["--poll-interval-s", "0.2", "--heartbeat-interval-s", "1"])
-        .arg("--profiles-dir")
-        .arg(repo().join("profiles"))
-        .arg("--state-dir")
-        .arg(state)
-        .current_dir(repo())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start flash-agent")
-}
 
 struct Api {
     http: ureq::Agent,
@@ -126,7 +78,7 @@ fn killed_agent_mid_job_still_yields_one_measurement_per_job() {
     };
 
     let state = dir.path().join("agent-state");
-    let mut agent = start_agent(&server.base, agent_token.trim(), &state);
+    let mut agent = start_agent(&server.base, agent_token.trim(), "e2e-cpu", &state);
     api.wait_for("the agent to register", Duration::from_secs(60), |api| {
         api.get("/v1/devices")["items"]
             .as_array()
@@ -172,7 +124,7 @@ fn killed_agent_mid_job_still_yields_one_measurement_per_job() {
         .to_string();
     agent.kill().unwrap();
     agent.wait().unwrap();
-    let mut agent = start_agent(&server.base, agent_token.trim(), &state);
+    let mut agent = start_agent(&server.base, agent_token.trim(), "e2e-cpu", &state);
 
     api.wait_for("every job to finish", Duration::from_secs(240), |api| {
         let jobs = api.get("/v1/jobs?device=e2e-cpu");

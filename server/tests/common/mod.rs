@@ -226,3 +226,56 @@ pub fn flash_cli(args: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// The repository root.
+pub fn repo() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The agent binary, built beside `flash` (built here if this test runs alone).
+pub fn agent_binary() -> std::path::PathBuf {
+    let path = std::path::Path::new(env!("CARGO_BIN_EXE_flash")).with_file_name("flash-agent");
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "-p", "flash-agent"])
+            .current_dir(repo())
+            .status()
+            .unwrap();
+        assert!(status.success(), "building flash-agent failed");
+    }
+    path
+}
+
+/// Starts a real agent for `device` (profile x86-host) polling quickly.
+pub fn start_agent(
+    base: &str,
+    token: &str,
+    device: &str,
+    state: &std::path::Path,
+) -> std::process::Child {
+    std::process::Command::new(agent_binary())
+        .args([
+            "--server",
+            base,
+            "--token",
+            token,
+            "--device",
+            device,
+            "--profile",
+            "x86-host",
+        ])
+        .args(["--poll-interval-s", "0.2", "--heartbeat-interval-s", "1"])
+        .arg("--profiles-dir")
+        .arg(repo().join("profiles"))
+        .arg("--state-dir")
+        .arg(state)
+        .current_dir(repo())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start flash-agent")
+}
