@@ -24,5 +24,7 @@ step "exported ONNX passes onnx.checker (full_check) and runs in onnxruntime"
 rm -rf target/onnx-samples
 cargo run -q --locked -p flash-core --example export_samples -- target/onnx-samples 4
 "$python" scripts/check_onnx.py target/onnx-samples/*.onnx --classes 10
+step "docker-compose.yml is valid (images are not built here: no Docker engine)"
+scripts/check-compose.sh
 
 step "all checks passed"
