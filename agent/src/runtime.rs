@@ -231,6 +231,21 @@ impl Model {
         drop(outputs);
         Ok(elapsed)
     }
+
+    /// Runs once and returns the first output's shape and values, to check what a model
+    /// computes (not timed).
+    pub fn first_output(&mut self) -> Result<(Vec<i64>, Vec<f32>), RuntimeError> {
+        let values: Vec<SessionInputValue<'_>> =
+            self.inputs.iter().map(SessionInputValue::from).collect();
+        let outputs = self
+            .session
+            .run(values.as_slice())
+            .map_err(|e| RuntimeError::Run(e.to_string()))?;
+        let (shape, data) = outputs[0]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| RuntimeError::Run(e.to_string()))?;
+        Ok((shape.iter().copied().collect(), data.to_vec()))
+    }
 }
 
 /// A float32 tensor of the input's shape (dynamic dimensions as 1) with deterministic values.
