@@ -3,7 +3,6 @@
 
 pub mod features;
 pub mod fit;
-pub mod fit;
 pub mod identity;
 pub mod ir;
 pub mod measurement;
