@@ -207,6 +207,24 @@ impl Layout {
         }
     }
 
+    /// Whether `spec` has this layout's input shape, class count and cell count.
+    pub fn fits(&self, spec: &ArchSpec) -> bool {
+        spec.input_shape == self.input_shape
+            && spec.num_classes == self.num_classes
+            && spec.cells.len() == self.num_cells()
+    }
+
+    /// The counts of a spec that [`fits`](Self::fits) this layout.
+    pub fn counts(&self, spec: &ArchSpec) -> Counts {
+        let mut total = Counts::default();
+        let mut prev = 0;
+        for (c, cell) in spec.cells.iter().enumerate() {
+            total = total + self.cell(c, prev, cell);
+            prev = cell.width;
+        }
+        total + self.head(prev)
+    }
+
     /// The head (global average pool, flatten, linear) after a last cell of width `last_width`.
     pub fn head(&self, last_width: u64) -> Counts {
         let [h, w] = self.resolutions[self.num_cells()];
@@ -225,14 +243,7 @@ impl Layout {
 impl Counts {
     /// The counts of a whole cell spec: the head plus every cell's term.
     pub fn of_spec(spec: &ArchSpec) -> Self {
-        let layout = Layout::of_spec(spec);
-        let mut total = Counts::default();
-        let mut prev = 0;
-        for (c, cell) in spec.cells.iter().enumerate() {
-            total = total + layout.cell(c, prev, cell);
-            prev = cell.width;
-        }
-        total + layout.head(prev)
+        Layout::of_spec(spec).counts(spec)
     }
 
     pub fn macs(&self) -> u64 {
