@@ -235,3 +235,109 @@ async fn a_batch_of_100000_specs_is_predicted_in_one_call() {
     assert_eq!(s, StatusCode::OK, "{pred}");
     assert_eq!(pred["items"].as_array().unwrap().len(), 100_000);
 }
+
+#[tokio::test]
+async fn analytic_devices_are_modelled_from_their_crossbar_profile() {
+    let t = common::sqlite_store().await;
+    let tokens = Tokens::create(&t.store).await;
+    let app = app(t.store.clone());
+    let w = &tokens.write;
+    let req = Request::put("/v1/devices/imc-1")
+        .header("authorization", format!("Bearer {w}"))
+        .header("content-type", "application/json")
+        .body(Body::from(r#"{"profile":"imc-rram"}"#))
+        .unwrap();
+    assert_eq!(
+        app.clone().oneshot(req).await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    let mut fits = Vec::new();
+    for metric in ["latency", "energy", "area"] {
+        let (s, fit) = post(
+            &app,
+            "/v1/hardware-models",
+            w,
+            json!({"device": "imc-1", "metric": metric}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{fit}");
+        assert!(
+            fit["value_source"]
+                .as_str()
+                .unwrap()
+                .contains("analytic crossbar model")
+        );
+        assert_eq!(fit["fit"]["n"], 200);
+        fits.push(fit);
+    }
+    // Energy is linear in MACs on a crossbar: the surrogate is nearly exact.
+    assert!(
+        fits[1]["fit"]["loo"]["mape"].as_f64().unwrap() < 5.0,
+        "{}",
+        fits[1]["fit"]["loo"]
+    );
+
+    let (_, sample) = post(
+        &app,
+        "/v1/spaces/flash-densenet/samples",
+        w,
+        json!({"n": 12, "seed": 4}),
+    )
+    .await;
+    for a in sample["items"].as_array().unwrap() {
+        let acc = 0.3 + 0.0003 * a["metrics"]["nn_degree"].as_f64().unwrap();
+        post(
+            &app,
+            "/v1/accuracies",
+            w,
+            json!({"architecture_id": a["id"], "dataset": "law", "accuracy": acc}),
+        )
+        .await;
+    }
+    post(&app, "/v1/accuracy-models", w, json!({"dataset": "law"})).await;
+    let (s, pred) = post(
+        &app,
+        "/v1/predictions",
+        w,
+        json!({"architectures": [sample["items"][0]["id"]], "device": "imc-1"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{pred}");
+    assert!(pred["items"][0]["area_mm2"].as_f64().unwrap() > 0.0);
+    assert_eq!(pred["fits"]["area_model"], fits[2]["id"]);
+
+    let areas: Vec<f64> = fits[2]["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["actual"].as_f64().unwrap())
+        .collect();
+    let budget = areas.iter().copied().fold(f64::INFINITY, f64::min) * 4.0;
+    let (s, found) = post(
+        &app,
+        "/v1/searches",
+        w,
+        json!({"dataset": "law", "devices": [{"device": "imc-1", "max_area_mm2": budget}]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{found}");
+    let check = &found["analytic"][0];
+    assert_eq!(check["device"], "imc-1");
+    assert_eq!(check["architecture_id"], found["result"]["best"]["id"]);
+    assert_eq!(
+        check["meets_limits"].as_bool().unwrap(),
+        check["area_mm2"].as_f64().unwrap() <= budget
+    );
+    let (s, verified) = post(
+        &app,
+        &format!("/v1/searches/{}/verify", found["id"].as_str().unwrap()),
+        w,
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    assert!(
+        verified["verification"].as_array().unwrap().is_empty(),
+        "no job for an analytic device"
+    );
+}

@@ -151,14 +151,62 @@ async fn create_hardware_model(
     ApiJson(req): ApiJson<HardwareModelRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<HardwareModelRecord>)> {
     caller.require(Access::Write, &state)?;
+    let device = match state.store.device(&req.device).await {
+        Ok(d) => d,
+        Err(crate::store::StoreError::NotFound(_)) => {
+            return Err(ApiError::field("device", "no such device"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let crossbar = crate::profiles::shipped(&device.profile).and_then(|p| p.crossbar().cloned());
+    let (samples, ids, value_source) = match crossbar {
+        Some(crossbar) => analytic_samples(&state, &crossbar, &device.profile, &req).await?,
+        None => measured_samples(&state, &req).await?,
+    };
+    let actuals: Vec<f64> = samples.iter().map(|(_, y)| *y).collect();
+    let (metric, sets) = (req.metric, req.feature_sets.clone());
+    let fit = tokio::task::spawn_blocking(move || fit_hardware(metric, &samples, &sets))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(fit_error)?;
+    let extra = HardwareExtra {
+        value_source,
+        samples: ids
+            .into_iter()
+            .zip(actuals)
+            .zip(&fit.loo_predictions)
+            .map(|((architecture_id, actual), loo)| FitSample {
+                architecture_id,
+                actual,
+                loo_predicted: *loo,
+            })
+            .collect(),
+    };
+    let stored = state
+        .store
+        .put_model(
+            HARDWARE_MODELS,
+            &req.device,
+            Some(metric_name(req.metric)),
+            serde_json::to_string(&fit).expect("fit serialises"),
+            serde_json::to_string(&extra).expect("samples serialise"),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(HardwareModelRecord::from_stored(stored)?),
+    ))
+}
+
+type Samples = (Vec<(FeatureVector, f64)>, Vec<String>, String);
+
+/// The device's measurements: each architecture's median p50 latency or energy.
+async fn measured_samples(state: &AppState, req: &HardwareModelRequest) -> ApiResult<Samples> {
     if req.metric == CostMetric::Area {
         return Err(ApiError::field(
             "metric",
             "area is not measured by agents; it comes from an analytic profile",
         ));
-    }
-    if !state.store.device_exists(&req.device).await? {
-        return Err(ApiError::field("device", "no such device"));
     }
     let mut measured = state.store.measured_on(&req.device).await?;
     if let Some(ids) = &req.fit_on {
@@ -201,38 +249,57 @@ async fn create_hardware_model(
         }
         _ => methods.join(", "),
     };
-    let actuals: Vec<f64> = samples.iter().map(|(_, y)| *y).collect();
-    let (metric, sets) = (req.metric, req.feature_sets.clone());
-    let fit = tokio::task::spawn_blocking(move || fit_hardware(metric, &samples, &sets))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(fit_error)?;
-    let extra = HardwareExtra {
-        value_source,
-        samples: ids
-            .into_iter()
-            .zip(actuals)
-            .zip(&fit.loo_predictions)
-            .map(|((architecture_id, actual), loo)| FitSample {
-                architecture_id,
-                actual,
-                loo_predicted: *loo,
-            })
-            .collect(),
+    Ok((samples, ids, value_source))
+}
+
+/// Architectures an analytic surrogate is fitted on when none are named.
+const ANALYTIC_SAMPLES: usize = 200;
+
+/// An analytic device's values from its crossbar model, on the named architectures (with
+/// specs) or on a stratified sample of the default space: the fitted model is a linear
+/// surrogate of the crossbar model that the search can use, and its figures say how close it is.
+async fn analytic_samples(
+    state: &AppState,
+    crossbar: &flash_core::profile::CrossbarModel,
+    profile: &str,
+    req: &HardwareModelRequest,
+) -> ApiResult<Samples> {
+    let specs: Vec<flash_core::ArchSpec> = match &req.fit_on {
+        Some(ids) => {
+            let found = state.store.architectures_by_ids(ids).await?;
+            ids.iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    found.get(id).and_then(|a| a.spec.clone()).ok_or_else(|| {
+                        ApiError::field(&format!("fit_on[{i}]"), "no such architecture with a spec")
+                    })
+                })
+                .collect::<ApiResult<_>>()?
+        }
+        None => flash_core::Space::default_space().sample_stratified(ANALYTIC_SAMPLES, 0),
     };
-    let stored = state
-        .store
-        .put_model(
-            HARDWARE_MODELS,
-            &req.device,
-            Some(metric_name(req.metric)),
-            serde_json::to_string(&fit).expect("fit serialises"),
-            serde_json::to_string(&extra).expect("samples serialise"),
-        )
-        .await?;
+    let (metric, crossbar) = (req.metric, crossbar.clone());
+    let samples = tokio::task::spawn_blocking(move || {
+        specs
+            .iter()
+            .map(|spec| {
+                let e = crossbar.evaluate(&spec.to_graph());
+                let value = match metric {
+                    CostMetric::Latency => e.latency_ms,
+                    CostMetric::Energy => e.energy_mj,
+                    CostMetric::Area => e.area_mm2,
+                };
+                (spec.id(), (FeatureVector::of_spec(spec), value))
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let (ids, samples) = samples.into_iter().unzip();
     Ok((
-        StatusCode::CREATED,
-        axum::Json(HardwareModelRecord::from_stored(stored)?),
+        samples,
+        ids,
+        format!("analytic crossbar model of profile {profile} (not a measurement)"),
     ))
 }
 

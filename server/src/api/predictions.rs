@@ -44,6 +44,8 @@ pub struct FitsUsed {
     pub accuracy_model: Option<String>,
     pub latency_model: Option<String>,
     pub energy_model: Option<String>,
+    /// Analytic accelerators only.
+    pub area_model: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -54,6 +56,8 @@ pub struct PredictionItem {
     pub accuracy: Option<Interval>,
     pub latency_ms: Option<f64>,
     pub energy_mj: Option<f64>,
+    /// Analytic accelerators only.
+    pub area_mm2: Option<f64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -68,6 +72,7 @@ pub struct Fits {
     pub accuracy: Option<AccuracyModel>,
     pub latency: Option<HardwareModel>,
     pub energy: Option<HardwareModel>,
+    pub area: Option<HardwareModel>,
 }
 
 /// Loads the newest accuracy fit of `dataset` and latency/energy fits of `device`; a named
@@ -83,6 +88,7 @@ pub async fn newest_fits(
         accuracy: None,
         latency: None,
         energy: None,
+        area: None,
     };
     if let Some(dataset) = dataset {
         let stored = state
@@ -102,7 +108,7 @@ pub async fn newest_fits(
         fits.accuracy = Some(record.fit.model);
     }
     if let Some(device) = device {
-        for metric in [CostMetric::Latency, CostMetric::Energy] {
+        for metric in [CostMetric::Latency, CostMetric::Energy, CostMetric::Area] {
             let Some(stored) = state
                 .store
                 .latest_model(HARDWARE_MODELS, device, Some(metric_name(metric)))
@@ -116,9 +122,13 @@ pub async fn newest_fits(
                     fits.used.latency_model = Some(record.id);
                     fits.latency = Some(record.fit.model);
                 }
-                _ => {
+                CostMetric::Energy => {
                     fits.used.energy_model = Some(record.id);
                     fits.energy = Some(record.fit.model);
+                }
+                CostMetric::Area => {
+                    fits.used.area_model = Some(record.id);
+                    fits.area = Some(record.fit.model);
                 }
             }
         }
@@ -216,6 +226,7 @@ async fn create_predictions(
             .latency
             .iter()
             .chain(fits.energy.iter())
+            .chain(fits.area.iter())
             .cloned()
             .collect();
         let batch: Vec<ArchSpec> = specs.iter().flatten().cloned().collect();
@@ -249,6 +260,7 @@ async fn create_predictions(
                     accuracy,
                     latency_ms: fits.latency.as_ref().and_then(|_| costs.next()),
                     energy_mj: fits.energy.as_ref().and_then(|_| costs.next()),
+                    area_mm2: fits.area.as_ref().and_then(|_| costs.next()),
                 }
             })
             .collect();

@@ -113,6 +113,20 @@ pub struct Verification {
     pub meets_latency_limit: Option<bool>,
 }
 
+/// The winner evaluated with an analytic device's own crossbar model (the search used a linear
+/// surrogate of it): the analytic counterpart of re-measuring.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AnalyticCheck {
+    pub device: String,
+    pub architecture_id: String,
+    pub latency_ms: f64,
+    pub energy_mj: f64,
+    pub area_mm2: f64,
+    pub tiles: u64,
+    /// Whether the crossbar model's values meet the device's limits.
+    pub meets_limits: bool,
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SearchRecord {
     pub id: String,
@@ -120,6 +134,8 @@ pub struct SearchRecord {
     pub fits: SearchFits,
     pub result: SearchResult,
     pub verification: Vec<Verification>,
+    /// For analytic devices: the winner under the device's crossbar model.
+    pub analytic: Vec<AnalyticCheck>,
     pub created_at: String,
 }
 
@@ -127,7 +143,7 @@ fn decode<T: serde::de::DeserializeOwned>(text: &str) -> ApiResult<T> {
     serde_json::from_str(text).map_err(|e| ApiError::Internal(format!("stored search: {e}")))
 }
 
-async fn record(state: &AppState, stored: StoredSearch) -> ApiResult<SearchRecord> {
+pub(super) async fn record(state: &AppState, stored: StoredSearch) -> ApiResult<SearchRecord> {
     let request: SearchRequest = decode(&stored.request)?;
     let result: SearchResult = decode(&stored.result)?;
     let mut verification = Vec::new();
@@ -176,7 +192,35 @@ async fn record(state: &AppState, stored: StoredSearch) -> ApiResult<SearchRecor
             job_state: row.job_state,
         });
     }
+    let mut analytic = Vec::new();
+    if let Some(best) = &result.best {
+        for d in &request.devices {
+            let profile = state
+                .store
+                .device(&d.device)
+                .await
+                .ok()
+                .and_then(|dev| crate::profiles::shipped(&dev.profile));
+            let Some(crossbar) = profile.as_ref().and_then(|p| p.crossbar()) else {
+                continue;
+            };
+            let e = crossbar.evaluate(&best.spec.to_graph());
+            let within = |value: f64, limit: Option<f64>| limit.is_none_or(|l| value <= l);
+            analytic.push(AnalyticCheck {
+                device: d.device.clone(),
+                architecture_id: best.id.clone(),
+                meets_limits: within(e.latency_ms, d.max_latency_ms)
+                    && within(e.energy_mj, d.max_energy_mj)
+                    && within(e.area_mm2, d.max_area_mm2),
+                latency_ms: e.latency_ms,
+                energy_mj: e.energy_mj,
+                area_mm2: e.area_mm2,
+                tiles: e.tiles,
+            });
+        }
+    }
     Ok(SearchRecord {
+        analytic,
         id: stored.id,
         fits: decode(&stored.fits)?,
         request,
@@ -338,7 +382,7 @@ async fn create_search(
             device: d.device.clone(),
             latency: f.latency,
             energy: f.energy,
-            area: None,
+            area: f.area,
             max_latency: d.max_latency_ms,
             max_energy: d.max_energy_mj,
             max_area: d.max_area_mm2,
@@ -494,6 +538,11 @@ async fn verify_search(
     state.store.put_architectures(new).await?;
     let ids: Vec<String> = winners.iter().map(|w| w.id.clone()).collect();
     for d in &search.request.devices {
+        let device = state.store.device(&d.device).await?;
+        if crate::profiles::shipped(&device.profile).is_some_and(|p| p.crossbar().is_some()) {
+            // No agent measures an analytic device: `analytic` shows its crossbar model's values.
+            continue;
+        }
         let jobs = state
             .store
             .create_jobs(NewJobs {
