@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod onnx;
 pub mod profile;
 pub mod rng;
+pub mod sampling;
 pub mod search;
 pub mod space;
 

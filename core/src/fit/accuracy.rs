@@ -89,7 +89,8 @@ impl AccuracyForm {
         x
     }
 
-    fn row(self, nn_degree: f64, params: f64) -> Vec<f64> {
+    /// The regressors of the form, one per coefficient (the fit's design-matrix row).
+    pub fn row(self, nn_degree: f64, params: f64) -> Vec<f64> {
         self.regressors(nn_degree, params)[..self.coefficients()].to_vec()
     }
 }

@@ -2,17 +2,22 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use flash_core::Space;
+use flash_core::features::{Counts, Feature, FeatureVector};
+use flash_core::fit::CostMetric;
+use flash_core::sampling::{Design, Proposals, propose};
+use flash_core::{ArchSpec, Space};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::architectures::spec_architecture;
+use super::models::{AccuracyModelRecord, HardwareModelRecord, metric_name};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, AuthProblems, BodyProblems, NotFoundProblem};
 use crate::extract::{Access, ApiJson, Caller};
 use crate::store::Architecture;
+use crate::store::models::{ACCURACY_MODELS, HARDWARE_MODELS};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -93,28 +98,90 @@ async fn get_space(
     Ok(axum::Json(find_space(&name)?.into()))
 }
 
+/// What the sample is for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// To be trained: informative sampling serves the accuracy model of `dataset`.
+    Train,
+    /// To be measured: informative sampling serves the latency model of `device`.
+    #[default]
+    Measure,
+}
+
+/// How the architectures are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Uniformly over the grid.
+    Uniform,
+    /// Spread evenly over NN-Degree.
+    Stratified,
+    /// Where the newest model for the purpose is least certain: greedy D-optimal design over a
+    /// seeded uniform pool (needs that model).
+    Informative,
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SampleRequest {
-    /// How many architectures, 1..=10000.
+    /// How many architectures, 1..=10000 (1..=200 for `informative`).
     pub n: usize,
     /// Seed of the draw (the same seed gives the same architectures).
     #[serde(default)]
     pub seed: u64,
-    /// Spread the sample evenly over NN-Degree instead of uniformly over the grid.
+    /// The same as `strategy: stratified` (kept for older clients).
     #[serde(default)]
     pub stratified: bool,
+    /// Default `measure`.
+    #[serde(default)]
+    pub purpose: Purpose,
+    /// Default `uniform` (or `stratified` when `stratified` is true).
+    #[serde(default)]
+    pub strategy: Option<Strategy>,
+    /// The device whose latency model `informative` serves, for `purpose: measure`.
+    #[serde(default)]
+    pub device: Option<String>,
+    /// The data set whose accuracy model `informative` serves, for `purpose: train`.
+    #[serde(default)]
+    pub dataset: Option<String>,
+}
+
+/// Why an informative sample chose an architecture.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SampleScore {
+    pub architecture_id: String,
+    /// `x^T (X^T X)^-1 x` of its regressors under the model's training set and the earlier
+    /// picks: how much of the model's uncertainty it resolves.
+    pub leverage: f64,
+    /// Predicted accuracy's standard deviation there, `s sqrt(1 + leverage)` (accuracy models
+    /// only).
+    pub predictive_std: Option<f64>,
+    pub why: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SampleResponse {
     pub space: String,
     pub seed: u64,
+    /// Whether the strategy is `stratified`.
     pub stratified: bool,
+    pub purpose: Purpose,
+    pub strategy: Strategy,
+    /// The model informative sampling scored with.
+    pub model_id: Option<String>,
+    /// For `informative`: one per item, in the same order (best first), with the pool scored.
+    pub scores: Option<Vec<SampleScore>>,
+    /// Candidates an informative sample was chosen from.
+    pub pool: Option<usize>,
     pub items: Vec<Architecture>,
 }
 
 /// Sample architectures of a space and store them.
+///
+/// `informative` proposes what the newest model for the purpose learns most from: for
+/// `measure`, the latency model of `device`; for `train`, the accuracy model of `dataset`.
+/// Each item's score and a sentence on why come with it. Without that model, 422.
 #[utoipa::path(
     post, path = "/v1/spaces/{name}/samples", tag = "spaces",
     params(("name" = String, Path, description = "Space name")),
@@ -133,16 +200,48 @@ async fn sample_space(
 ) -> ApiResult<(StatusCode, axum::Json<SampleResponse>)> {
     caller.require(Access::Write, &state)?;
     let space = find_space(&name)?;
-    if !(1..=10_000).contains(&req.n) {
-        return Err(ApiError::field("n", "must be in 1..=10000"));
+    let strategy = match (req.strategy, req.stratified) {
+        (None, stratified) => {
+            if stratified {
+                Strategy::Stratified
+            } else {
+                Strategy::Uniform
+            }
+        }
+        (Some(s), true) if s != Strategy::Stratified => {
+            return Err(ApiError::field(
+                "stratified",
+                "contradicts `strategy`; give only `strategy`",
+            ));
+        }
+        (Some(s), _) => s,
+    };
+    let max = if strategy == Strategy::Informative {
+        200
+    } else {
+        10_000
+    };
+    if !(1..=max).contains(&req.n) {
+        return Err(ApiError::field("n", format!("must be in 1..={max}")));
     }
-    let (n, seed, stratified) = (req.n, req.seed, req.stratified);
+    let (n, seed) = (req.n, req.seed);
+    let informed = match strategy {
+        Strategy::Informative => Some(informative(&state, space, &req).await?),
+        _ => None,
+    };
+    let (specs, scores, model_id, pool) = match informed {
+        Some(i) => (i.specs, Some(i.scores), Some(i.model_id), Some(i.pool)),
+        None => {
+            let specs = tokio::task::spawn_blocking(move || match strategy {
+                Strategy::Stratified => space.sample_stratified(n, seed),
+                _ => space.sample_uniform(n, seed),
+            })
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            (specs, None, None, None)
+        }
+    };
     let new = tokio::task::spawn_blocking(move || {
-        let specs = if stratified {
-            space.sample_stratified(n, seed)
-        } else {
-            space.sample_uniform(n, seed)
-        };
         specs.into_iter().map(spec_architecture).collect::<Vec<_>>()
     })
     .await
@@ -153,8 +252,179 @@ async fn sample_space(
         axum::Json(SampleResponse {
             space: space.name.to_string(),
             seed,
-            stratified,
+            stratified: strategy == Strategy::Stratified,
+            purpose: req.purpose,
+            strategy,
+            model_id,
+            scores,
+            pool,
             items,
         }),
     ))
+}
+
+struct Informed {
+    specs: Vec<ArchSpec>,
+    scores: Vec<SampleScore>,
+    model_id: String,
+    pool: usize,
+}
+
+/// The informative sample for `req`'s purpose, from the newest model it names.
+async fn informative(
+    state: &AppState,
+    space: &'static Space,
+    req: &SampleRequest,
+) -> ApiResult<Informed> {
+    let (n, seed) = (req.n, req.seed);
+    let missing = |what: String| ApiError::Unprocessable(what, vec![]);
+    match req.purpose {
+        Purpose::Measure => {
+            let device = req.device.clone().ok_or_else(|| {
+                ApiError::field("device", "informative measure sampling needs the device")
+            })?;
+            let stored = state
+                .store
+                .latest_model(HARDWARE_MODELS, &device, Some(metric_name(CostMetric::Latency)))
+                .await?
+                .ok_or_else(|| {
+                    missing(format!(
+                        "device {device:?} has no latency model yet: measure a first sample                          and fit one with POST /v1/hardware-models {{\"device\": {device:?}, \
+                         \"metric\": \"latency\"}}, then ask again"
+                    ))
+                })?;
+            let record = HardwareModelRecord::from_stored(stored)?;
+            let ids: Vec<String> = record
+                .samples
+                .iter()
+                .map(|s| s.architecture_id.clone())
+                .collect();
+            let archs = state.store.architectures_by_ids(&ids).await?;
+            let features = record.fit.model.features.clone();
+            let training: Vec<Vec<f64>> = ids
+                .iter()
+                .filter_map(|id| archs.get(id))
+                .map(|a| select(&FeatureVector::from_metrics(&a.metrics), &features))
+                .collect();
+            let names: Vec<String> = features.iter().map(|f| format!("{f:?}")).collect();
+            let (model_id, trained) = (record.id.clone(), training.len());
+            run(move || {
+                let design = Design::from_rows(&training).ok_or_else(|| {
+                    missing("the latency model's training set could not be rebuilt".into())
+                })?;
+                let row = |s: &ArchSpec| select(&FeatureVector::of_spec(s), &features);
+                let p = propose(space, design, row, n, seed);
+                let scores = explain(
+                    &p,
+                    &model_id,
+                    "latency",
+                    trained,
+                    "measured",
+                    |_| None,
+                    &names,
+                );
+                Ok(Informed {
+                    specs: p.items.into_iter().map(|i| i.spec).collect(),
+                    scores,
+                    model_id,
+                    pool: p.pool,
+                })
+            })
+            .await
+        }
+        Purpose::Train => {
+            let dataset = req.dataset.clone().ok_or_else(|| {
+                ApiError::field("dataset", "informative train sampling needs the data set")
+            })?;
+            let stored = state
+                .store
+                .latest_model(ACCURACY_MODELS, &dataset, None)
+                .await?
+                .ok_or_else(|| {
+                    missing(format!(
+                        "data set {dataset:?} has no accuracy model yet: train a first sample, \
+                         record its accuracies and fit one with POST /v1/accuracy-models \
+                         {{\"dataset\": {dataset:?}}}, then ask again"
+                    ))
+                })?;
+            let record = AccuracyModelRecord::from_stored(stored)?;
+            let model = record.fit.model;
+            let form = model.form;
+            let (model_id, trained) = (record.id, record.fit.n);
+            run(move || {
+                let design =
+                    Design::from_inverse_gram(model.inverse_gram.clone(), form.coefficients())
+                        .ok_or_else(|| {
+                            missing("the accuracy model has no usable information matrix".into())
+                        })?;
+                let row = |s: &ArchSpec| form.row(s.nn_degree(), Counts::of_spec(s).params as f64);
+                let p = propose(space, design, row, n, seed);
+                let std = |h: f64| Some(model.residual_std * (1.0 + h).sqrt());
+                let scores = explain(
+                    &p,
+                    &model_id,
+                    "accuracy",
+                    trained,
+                    "trained",
+                    std,
+                    &[form.to_string()],
+                );
+                Ok(Informed {
+                    specs: p.items.into_iter().map(|i| i.spec).collect(),
+                    scores,
+                    model_id,
+                    pool: p.pool,
+                })
+            })
+            .await
+        }
+    }
+}
+
+async fn run<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+}
+
+fn select(x: &FeatureVector, features: &[Feature]) -> Vec<f64> {
+    features.iter().map(|f| x.get(*f)).collect()
+}
+
+/// A score and a sentence for each proposal.
+fn explain(
+    p: &Proposals,
+    model_id: &str,
+    target: &str,
+    trained: usize,
+    done: &str,
+    predictive_std: impl Fn(f64) -> Option<f64>,
+    regressors: &[String],
+) -> Vec<SampleScore> {
+    p.items
+        .iter()
+        .enumerate()
+        .map(|(k, item)| {
+            let ratio = item.leverage / p.pool_median_leverage.max(f64::MIN_POSITIVE);
+            SampleScore {
+                architecture_id: item.spec.id(),
+                leverage: item.leverage,
+                predictive_std: predictive_std(item.leverage),
+                why: format!(
+                    "leverage {:.3} under {target} model {model_id}, {ratio:.1}x the median of \
+                     {} uniform candidates: its regressors ({}) lie far from the {trained} \
+                     {done} architectures{}, so a {} value here constrains the fit most",
+                    item.leverage,
+                    p.pool,
+                    regressors.join(", "),
+                    if k == 0 {
+                        String::new()
+                    } else {
+                        format!(" and the {k} earlier picks")
+                    },
+                    done,
+                ),
+            }
+        })
+        .collect()
 }
