@@ -145,6 +145,10 @@ pub enum TokenCommand {
         scope: Scope,
         #[arg(long)]
         name: String,
+        /// Bind an agent token to this device: it may then register, claim and report for that
+        /// device only (recommended for every agent).
+        #[arg(long)]
+        device: Option<String>,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -338,9 +342,23 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 
 async fn token(command: TokenCommand) -> anyhow::Result<()> {
     match command {
-        TokenCommand::Create { scope, name, store } => {
+        TokenCommand::Create {
+            scope,
+            name,
+            device,
+            store,
+        } => {
             crate::api::check_name("name", &name).map_err(|e| anyhow::anyhow!("--name {e}"))?;
-            let token = store.open().await?.create_token(&name, scope).await?;
+            let store = store.open().await?;
+            let token = match device {
+                Some(device) if scope == Scope::Agent => {
+                    crate::api::devices::check_device_name(&device)
+                        .map_err(|_| anyhow::anyhow!("--device {device:?} is not a device name"))?;
+                    store.create_device_token(&name, &device).await?
+                }
+                Some(_) => anyhow::bail!("--device binds agent tokens only (--scope agent)"),
+                None => store.create_token(&name, scope).await?,
+            };
             println!("{token}");
         }
         TokenCommand::Revoke { name, store } => {

@@ -185,6 +185,22 @@ impl Access {
 pub struct Caller(pub Option<VerifiedToken>);
 
 impl Caller {
+    /// The device the caller's agent token is bound to, if it is.
+    pub fn bound_device(&self) -> Option<&str> {
+        self.0.as_ref().and_then(|t| t.device.as_deref())
+    }
+
+    /// Refuses (403) an agent token bound to a device other than `device`; every other caller
+    /// passes.
+    pub fn require_device(&self, device: &str) -> Result<(), ApiError> {
+        match self.bound_device() {
+            Some(bound) if bound != device => Err(ApiError::Forbidden(format!(
+                "this token acts for device {bound:?} only, not {device:?}"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Refuses the call unless the caller may use a route needing `access`: 401 without a
     /// valid token, 403 with a token of the wrong scope.
     pub fn require(&self, access: Access, state: &AppState) -> Result<(), ApiError> {

@@ -23,7 +23,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// Device names: 1..=64 characters of letters, digits, `.`, `_` and `-`.
-fn check_device_name(name: &str) -> ApiResult<()> {
+pub(crate) fn check_device_name(name: &str) -> ApiResult<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name
@@ -58,6 +58,7 @@ async fn put_device(
     ApiJson(descriptor): ApiJson<DeviceDescriptor>,
 ) -> ApiResult<(StatusCode, axum::Json<Device>)> {
     caller.require(Access::WriteOrAgent, &state)?;
+    caller.require_device(&name)?;
     check_device_name(&name)?;
     check_name("profile", &descriptor.profile)?;
     let (device, created) = state.store.put_device(&name, &descriptor).await?;
@@ -82,6 +83,7 @@ async fn get_device(
     Path(name): Path<String>,
 ) -> ApiResult<axum::Json<Device>> {
     caller.require(Access::ReadOrAgent, &state)?;
+    caller.require_device(&name)?;
     Ok(axum::Json(state.store.device(&name).await?))
 }
 
@@ -98,6 +100,7 @@ async fn heartbeat_device(
     Path(name): Path<String>,
 ) -> ApiResult<axum::Json<Device>> {
     caller.require(Access::WriteOrAgent, &state)?;
+    caller.require_device(&name)?;
     Ok(axum::Json(state.store.heartbeat_device(&name).await?))
 }
 

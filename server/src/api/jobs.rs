@@ -64,6 +64,15 @@ fn lost_lease<T>(fenced: Fenced<T>, id: &str, attempt: i64) -> ApiResult<T> {
     }
 }
 
+/// Refuses a device-bound agent token a job of another device (the lookup is skipped for every
+/// other caller).
+async fn require_job_device(state: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
+    if caller.bound_device().is_some() {
+        caller.require_device(&state.store.job(id).await?.device)?;
+    }
+    Ok(())
+}
+
 /// Queue measurement jobs.
 #[utoipa::path(
     post, path = "/v1/jobs", tag = "jobs",
@@ -175,7 +184,9 @@ async fn get_job(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Job>> {
     caller.require(Access::ReadOrAgent, &state)?;
-    Ok(axum::Json(state.store.job(&id).await?))
+    let job = state.store.job(&id).await?;
+    caller.require_device(&job.device)?;
+    Ok(axum::Json(job))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -204,6 +215,7 @@ async fn claim_job(
     ApiJson(req): ApiJson<ClaimRequest>,
 ) -> ApiResult<Response> {
     caller.require(Access::Agent, &state)?;
+    caller.require_device(&req.device)?;
     if !state.store.device_exists(&req.device).await? {
         return Err(ApiError::field(
             "device",
@@ -242,6 +254,7 @@ async fn heartbeat_job(
     ApiJson(req): ApiJson<AttemptRequest>,
 ) -> ApiResult<axum::Json<Job>> {
     caller.require(Access::Agent, &state)?;
+    require_job_device(&state, &caller, &id).await?;
     let fenced = state
         .store
         .heartbeat_job(&id, req.attempt, state.config.lease_seconds * 1000)
@@ -271,6 +284,7 @@ async fn complete_job(
     ApiJson(req): ApiJson<CompleteRequest>,
 ) -> ApiResult<axum::Json<Measurement>> {
     caller.require(Access::Agent, &state)?;
+    require_job_device(&state, &caller, &id).await?;
     let errors = req.result.validate("result.");
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
@@ -305,6 +319,7 @@ async fn fail_job(
     ApiJson(req): ApiJson<FailRequest>,
 ) -> ApiResult<axum::Json<Job>> {
     caller.require(Access::Agent, &state)?;
+    require_job_device(&state, &caller, &id).await?;
     if req.error.len() > 10_000 {
         return Err(ApiError::field("error", "at most 10000 bytes"));
     }

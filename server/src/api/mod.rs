@@ -3,7 +3,7 @@
 
 mod accuracies;
 pub mod architectures;
-mod devices;
+pub(crate) mod devices;
 mod jobs;
 mod measurements;
 pub mod models;

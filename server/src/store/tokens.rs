@@ -53,6 +53,18 @@ pub struct TokenInfo {
     pub scope: Scope,
     pub created_at: String,
     pub revoked_at: Option<String>,
+    /// The device an agent token is bound to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    name: String,
+    scope: String,
+    created_at: i64,
+    revoked_at: Option<i64>,
+    device: Option<String>,
 }
 
 /// A token that passed verification.
@@ -60,6 +72,8 @@ pub struct TokenInfo {
 pub struct VerifiedToken {
     pub name: String,
     pub scope: Scope,
+    /// The only device an agent token bound to one may act for.
+    pub device: Option<String>,
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -82,15 +96,30 @@ fn split_token(token: &str) -> Option<(&str, &str)> {
 impl Store {
     /// Creates a token and returns its plain text (shown once; only its hash is kept).
     pub async fn create_token(&self, name: &str, scope: Scope) -> StoreResult<String> {
+        self.insert_token(name, scope, None).await
+    }
+
+    /// Creates an agent token that may register, claim and report for `device` only.
+    pub async fn create_device_token(&self, name: &str, device: &str) -> StoreResult<String> {
+        self.insert_token(name, Scope::Agent, Some(device)).await
+    }
+
+    async fn insert_token(
+        &self,
+        name: &str,
+        scope: Scope,
+        device: Option<&str>,
+    ) -> StoreResult<String> {
         let (id, secret) = (random_hex(8), random_hex(32));
         sqlx::query(sql!(
-            "INSERT INTO api_token (token_id, name, scope, secret_hash, created_at) VALUES ($1, $2, $3, $4, {})",
+            "INSERT INTO api_token (token_id, name, scope, secret_hash, device, created_at) VALUES ($1, $2, $3, $4, $5, {})",
             self.backend.now_ms()
         ))
         .bind(&id)
         .bind(name)
         .bind(scope.as_str())
         .bind(hash_secret(&secret))
+        .bind(device)
         .execute(&self.pool)
         .await
         .map_err(|e| {
@@ -118,19 +147,20 @@ impl Store {
     }
 
     pub async fn list_tokens(&self) -> StoreResult<Vec<TokenInfo>> {
-        let rows: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT name, scope, created_at, revoked_at FROM api_token ORDER BY token_seq",
+        let rows: Vec<TokenRow> = sqlx::query_as(
+            "SELECT name, scope, created_at, revoked_at, device FROM api_token ORDER BY token_seq",
         )
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::from_sqlx)?;
         rows.into_iter()
-            .map(|(name, scope, created, revoked)| {
+            .map(|row| {
                 Ok(TokenInfo {
-                    name,
-                    scope: Scope::parse(&scope)?,
-                    created_at: rfc3339(created),
-                    revoked_at: revoked.map(rfc3339),
+                    name: row.name,
+                    scope: Scope::parse(&row.scope)?,
+                    created_at: rfc3339(row.created_at),
+                    revoked_at: row.revoked_at.map(rfc3339),
+                    device: row.device,
                 })
             })
             .collect()
@@ -149,14 +179,14 @@ impl Store {
         let Some((id, secret)) = split_token(token) else {
             return Ok(None);
         };
-        let row: Option<(String, String, String)> = sqlx::query_as(
-            "SELECT name, scope, secret_hash FROM api_token WHERE token_id = $1 AND revoked_at IS NULL",
+        let row: Option<(String, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT name, scope, secret_hash, device FROM api_token WHERE token_id = $1 AND revoked_at IS NULL",
         )
         .bind(id)
         .fetch_optional(&self.pool)
         .await
         .map_err(StoreError::from_sqlx)?;
-        let Some((name, scope, stored)) = row else {
+        let Some((name, scope, stored, device)) = row else {
             return Ok(None);
         };
         let presented = hash_secret(secret);
@@ -164,6 +194,7 @@ impl Store {
             Ok(Some(VerifiedToken {
                 name,
                 scope: Scope::parse(&scope)?,
+                device,
             }))
         } else {
             Ok(None)
