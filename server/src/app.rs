@@ -11,6 +11,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use tokio::sync::Semaphore;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -19,6 +20,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api;
+use crate::error::ApiError;
 use crate::extract::TokenCache;
 use crate::metrics::HttpMetrics;
 use crate::store::Store;
@@ -38,6 +40,8 @@ pub struct ApiConfig {
     pub lease_seconds: i64,
     /// Attempts a job gets before it fails.
     pub max_attempts: i64,
+    /// API requests served at once; beyond it requests are answered 429 with `Retry-After`.
+    pub max_in_flight: usize,
 }
 
 impl Default for ApiConfig {
@@ -49,6 +53,7 @@ impl Default for ApiConfig {
             public_read: false,
             lease_seconds: 30,
             max_attempts: 3,
+            max_in_flight: 512,
         }
     }
 }
@@ -59,12 +64,15 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     pub tokens: Arc<TokenCache>,
     pub metrics: Arc<HttpMetrics>,
+    /// Permits for requests in flight (`ApiConfig::max_in_flight`).
+    pub in_flight: Arc<Semaphore>,
 }
 
 impl AppState {
     pub fn new(store: Store, config: ApiConfig) -> AppState {
         AppState {
             store,
+            in_flight: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
             config: Arc::new(config),
             tokens: Arc::new(TokenCache::default()),
             metrics: Arc::new(HttpMetrics::default()),
@@ -112,6 +120,10 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(
             state.clone(),
+            limit_in_flight,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
             record_metrics,
         ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
@@ -150,6 +162,18 @@ async fn record_metrics(State(state): State<AppState>, req: Request, next: Next)
         started.elapsed(),
     );
     response
+}
+
+/// Sheds requests beyond `max_in_flight` with 429 and `Retry-After` instead of queueing them
+/// without bound (clients back off and retry); health and metrics are always answered.
+async fn limit_in_flight(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if matches!(req.uri().path(), "/healthz" | "/readyz" | "/metrics") {
+        return next.run(req).await;
+    }
+    match state.in_flight.clone().try_acquire_owned() {
+        Ok(_permit) => next.run(req).await,
+        Err(_) => ApiError::TooManyRequests.into_response(),
+    }
 }
 
 async fn healthz() -> &'static str {

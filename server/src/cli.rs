@@ -135,6 +135,9 @@ pub struct ServeArgs {
     /// Attempts a job gets before it fails.
     #[arg(long, env = "FLASH_MAX_ATTEMPTS", default_value_t = 3)]
     pub max_attempts: i64,
+    /// API requests served at once; more are answered 429 with `Retry-After` (clients retry).
+    #[arg(long, env = "FLASH_MAX_IN_FLIGHT", default_value_t = 512)]
+    pub max_in_flight: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -235,6 +238,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         public_read: args.public_read,
         lease_seconds: args.lease_seconds.max(1),
         max_attempts: args.max_attempts.clamp(1, 20),
+        max_in_flight: args.max_in_flight.max(1),
     };
     let app = Application::build(args.listen, AppState::new(store, config)).await?;
     tracing::info!(address = %app.local_addr(), "listening; API docs at /docs");
