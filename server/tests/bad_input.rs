@@ -288,7 +288,7 @@ fn hostile_values_in_specs_are_refused_with_the_field_named() {
         "\"spec\"".to_string(),
         "1e400".to_string(),
         format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)),
-        format!("{}", "{\"a\":".repeat(5_000)),
+        "{\"a\":".repeat(5_000),
         String::new(),
     ] {
         let r = f.post("/v1/architectures", body);
