@@ -22,6 +22,8 @@ step "cargo test"
 cargo test --workspace --locked
 step "load: 200 agents and 20 notebooks for 10 s on Postgres and SQLite, then the books"
 cargo bench -q --locked -p flash-server --bench load --profile dev -- --seconds 10
+step "schemathesis: the OpenAPI document against a live server (no 5xx, responses conform)"
+scripts/schemathesis.sh 5 90
 step "exported ONNX passes onnx.checker (full_check) and runs in onnxruntime"
 rm -rf target/onnx-samples
 cargo run -q --locked -p flash-core --example export_samples -- target/onnx-samples 4
