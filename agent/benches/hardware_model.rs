@@ -73,7 +73,7 @@ fn main() {
     );
     let sysfs = std::path::Path::new("/sys");
     let started = Instant::now();
-    let mut measure = |specs: &[ArchSpec], label: &str| -> Vec<(FeatureVector, f64)> {
+    let measure = |specs: &[ArchSpec], label: &str| -> Vec<(FeatureVector, f64)> {
         specs
             .iter()
             .enumerate()
