@@ -157,9 +157,14 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `flash serve --listen 127.0.0.1:0 <args>` and waits until it listens.
     pub fn start(args: &[&str]) -> ServerProcess {
+        ServerProcess::start_on("127.0.0.1:0", args)
+    }
+
+    /// Starts `flash serve --listen <listen> <args>` and waits until it listens.
+    pub fn start_on(listen: &str, args: &[&str]) -> ServerProcess {
         use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_flash"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(["serve", "--listen", listen, "--log-format", "json"])
             .args(args)
             .stderr(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
@@ -257,6 +262,17 @@ pub fn start_agent(
     device: &str,
     state: &std::path::Path,
 ) -> std::process::Child {
+    start_agent_with(base, token, device, state, &[])
+}
+
+/// Starts a real agent as `start_agent` does, with more arguments.
+pub fn start_agent_with(
+    base: &str,
+    token: &str,
+    device: &str,
+    state: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Child {
     std::process::Command::new(agent_binary())
         .args([
             "--server",
@@ -273,6 +289,7 @@ pub fn start_agent(
         .arg(repo().join("profiles"))
         .arg("--state-dir")
         .arg(state)
+        .args(extra)
         .current_dir(repo())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

@@ -1,0 +1,331 @@
+//! Faults against a real server and real agents measuring sampled architectures: the server
+//! SIGKILLed mid-work and restarted on the same store, agents killed mid-job, a full or
+//! read-only disk under the SQLite store, and Postgres stopped and started under a running
+//! server. After each, the books are checked: every job succeeded once with exactly one
+//! measurement, and nothing acknowledged was lost.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{ServerProcess, TestDatabase, flash_cli, start_agent, start_agent_with};
+use serde_json::{Value, json};
+
+struct Api {
+    http: ureq::Agent,
+    base: String,
+    auth: String,
+}
+
+impl Api {
+    fn new(base: &str, admin: &str) -> Api {
+        Api {
+            http: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(30)))
+                .build()
+                .into(),
+            base: base.to_string(),
+            auth: format!("Bearer {admin}"),
+        }
+    }
+
+    /// Status, content type and body (JSON when it parses, else a string) of a request.
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, String, Value) {
+        let url = format!("{}{path}", self.base);
+        let reply = match body {
+            Some(body) => self
+                .http
+                .post(&url)
+                .header("authorization", &self.auth)
+                .header("content-type", "application/json")
+                .send(body.to_string()),
+            None if method == "GET" => self
+                .http
+                .get(&url)
+                .header("authorization", &self.auth)
+                .call(),
+            None => panic!("unsupported {method}"),
+        };
+        let mut r = reply.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = r.status().as_u16();
+        let content_type = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let text = r.body_mut().read_to_string().unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, content_type, value)
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let (status, _, body) = self.call("GET", path, None);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    fn post(&self, path: &str, body: Value) -> Value {
+        let (status, _, reply) = self.call("POST", path, Some(body));
+        assert!(
+            (200..300).contains(&status),
+            "POST {path}: {status} {reply}"
+        );
+        reply
+    }
+
+    fn items(&self, path: &str) -> Vec<Value> {
+        self.get(path)["items"].as_array().unwrap().clone()
+    }
+
+    /// Waits until `device` has registered.
+    fn wait_device(&self, device: &str) {
+        wait_for("the agent to register", Duration::from_secs(60), || {
+            self.items("/v1/devices")
+                .iter()
+                .any(|d| d["name"] == device)
+        });
+    }
+
+    /// Queues `n` sampled digits models on `device` with a short timed protocol; returns the
+    /// new jobs' ids.
+    fn queue_jobs(&self, device: &str, n: usize, seed: u64, budget_s: f64) -> Vec<String> {
+        let sample = self.post(
+            "/v1/spaces/flash-densenet-digits/samples",
+            json!({"n": n, "seed": seed}),
+        );
+        let ids: Vec<Value> = sample["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].clone())
+            .collect();
+        let jobs = self.post(
+            "/v1/jobs",
+            json!({"architecture_ids": ids, "device": device, "protocol": {"time_budget_s": budget_s}}),
+        );
+        assert_eq!(jobs["created"], n);
+        self.items(&format!("/v1/jobs?device={device}"))
+            .iter()
+            .filter(|j| ids.contains(&j["architecture_id"]))
+            .map(|j| j["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn job(&self, id: &str) -> Value {
+        self.get(&format!("/v1/jobs/{id}"))
+    }
+
+    /// The id of a job running on `device`, once there is one.
+    fn running_job(&self, device: &str) -> String {
+        let path = format!("/v1/jobs?state=running&device={device}");
+        wait_for("a running job", Duration::from_secs(60), || {
+            !self.items(&path).is_empty()
+        });
+        self.items(&path)[0]["id"].as_str().unwrap().to_string()
+    }
+
+    fn wait_all_finished(&self, device: &str, timeout: Duration) {
+        let path = format!("/v1/jobs?device={device}");
+        wait_for("every job to finish", timeout, || {
+            self.items(&path)
+                .iter()
+                .all(|j| j["state"] == "succeeded" || j["state"] == "failed")
+        });
+    }
+
+    /// Every job on `device` succeeded with exactly one measurement; returns the jobs and the
+    /// measurements.
+    fn check_books(&self, device: &str, n: usize) -> (Vec<Value>, Vec<Value>) {
+        let jobs = self.items(&format!("/v1/jobs?device={device}"));
+        assert_eq!(jobs.len(), n);
+        assert!(jobs.iter().all(|j| j["state"] == "succeeded"), "{jobs:#?}");
+        let measurements = self.items(&format!("/v1/measurements?device={device}"));
+        assert_eq!(measurements.len(), n, "exactly one measurement per job");
+        for job in &jobs {
+            let of_job = measurements
+                .iter()
+                .filter(|m| m["job_id"] == job["id"])
+                .count();
+            assert_eq!(of_job, 1, "job {} has {of_job} measurements", job["id"]);
+        }
+        (jobs, measurements)
+    }
+}
+
+fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A loopback port that was free a moment ago.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Finished reports the agent keeps on disk until the server acknowledges them.
+fn pending_reports(state: &Path) -> usize {
+    std::fs::read_dir(state.join("pending")).map_or(0, |entries| {
+        entries
+            .filter_map(Result::ok)
+            .filter(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.ends_with(".json") && !name.starts_with('.')
+            })
+            .count()
+    })
+}
+
+fn read_admin_token(data: &Path) -> String {
+    std::fs::read_to_string(data.join("admin-token"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+fn create_agent_token(store: &[&str]) -> String {
+    let mut args = vec!["token", "create", "--scope", "agent", "--name", "faults"];
+    args.extend_from_slice(store);
+    flash_cli(&args).trim().to_string()
+}
+
+fn kill(mut child: std::process::Child) {
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// SIGKILLs the server while an agent is measuring, restarts it on the same store and port,
+/// and checks that acknowledged measurements survived and the agent's report landed once.
+fn server_killed_mid_work(store: &[&str], data: &Path, state: &Path) {
+    let device = "faults-restart";
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut server = ServerProcess::start_on(&listen, store);
+    let api = Api::new(&server.base, &read_admin_token(data));
+    // Short retries, so that a report made while the server is away goes to disk at once.
+    let agent = start_agent_with(
+        &server.base,
+        &create_agent_token(store),
+        device,
+        state,
+        &["--retry-for-s", "2"],
+    );
+    api.wait_device(device);
+    // Jobs run in order: one quick job measured before the kill, a long one the kill lands
+    // in, and more after the restart.
+    api.queue_jobs(device, 1, 21, 0.5);
+    let long = api.queue_jobs(device, 1, 22, 5.0).remove(0);
+    api.queue_jobs(device, 4, 23, 0.5);
+
+    wait_for("the long job to run", Duration::from_secs(120), || {
+        api.job(&long)["state"] == "running"
+    });
+    let measured = format!("/v1/measurements?device={device}");
+    let acknowledged: Vec<Value> = api
+        .items(&measured)
+        .iter()
+        .map(|m| m["id"].clone())
+        .collect();
+    assert_eq!(acknowledged.len(), 1, "the first job was measured");
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    // The long job finishes while the server is away; its report waits on disk.
+    wait_for(
+        "the agent to keep a report on disk",
+        Duration::from_secs(60),
+        || pending_reports(state) > 0,
+    );
+    drop(server);
+
+    let server = ServerProcess::start_on(&listen, store);
+    api.wait_all_finished(device, Duration::from_secs(180));
+    wait_for(
+        "the agent to deliver its reports",
+        Duration::from_secs(60),
+        || pending_reports(state) == 0,
+    );
+    kill(agent);
+
+    let (_, measurements) = api.check_books(device, 6);
+    for id in &acknowledged {
+        assert!(
+            measurements.iter().any(|m| &m["id"] == id),
+            "acknowledged measurement {id} lost"
+        );
+    }
+    assert_eq!(
+        api.job(&long)["attempt"],
+        1,
+        "the report made while the server was away was accepted for the attempt that made it"
+    );
+    drop(server);
+}
+
+#[test]
+fn server_sigkilled_mid_work_restarts_on_the_same_sqlite_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    server_killed_mid_work(
+        &["--data-dir", data.to_str().unwrap()],
+        &data,
+        &dir.path().join("agent"),
+    );
+}
+
+#[test]
+fn server_sigkilled_mid_work_restarts_on_the_same_postgres_store() {
+    let db = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(TestDatabase::create());
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    server_killed_mid_work(
+        &[
+            "--database-url",
+            &db.url,
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        &data,
+        &dir.path().join("agent"),
+    );
+}
+
+#[test]
+fn killed_agents_job_completes_on_another_agent_after_its_lease() {
+    const JOBS: usize = 3;
+    let device = "faults-handover";
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let store = ["--data-dir", data.to_str().unwrap()];
+    let server = ServerProcess::start(&[store[0], store[1], "--lease-seconds", "2"]);
+    let api = Api::new(&server.base, &read_admin_token(&data));
+    let token = create_agent_token(&store);
+    let first = start_agent(&server.base, &token, device, &dir.path().join("a"));
+    api.wait_device(device);
+    api.queue_jobs(device, JOBS, 31, 1.0);
+
+    let killed_job = api.running_job(device);
+    kill(first);
+    let second = start_agent(&server.base, &token, device, &dir.path().join("b"));
+    api.wait_all_finished(device, Duration::from_secs(120));
+    kill(second);
+
+    let (jobs, _) = api.check_books(device, JOBS);
+    let killed = jobs
+        .iter()
+        .find(|j| j["id"] == killed_job.as_str())
+        .unwrap();
+    assert!(
+        killed["attempt"].as_i64().unwrap() >= 2,
+        "the killed agent's lease expired and another agent ran the job: {killed}"
+    );
+}
