@@ -45,6 +45,9 @@ pub enum ApiError {
     TooManyRequests,
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// The store cannot write: its disk is full or it is read-only.
+    #[error("the store refused a write: {0}")]
+    WriteRefused(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -69,7 +72,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::WriteRefused(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -81,6 +84,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             StoreError::Conflict(what) => ApiError::Conflict(what),
             StoreError::Unavailable(cause) => ApiError::Unavailable(cause.to_string()),
+            other if other.is_write_refused() => ApiError::WriteRefused(other.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -97,6 +101,12 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable(cause) => {
                 tracing::warn!(cause = %cause, "service unavailable");
                 "the database is unavailable; retry shortly".to_string()
+            }
+            ApiError::WriteRefused(cause) => {
+                tracing::error!(cause = %cause, "the store refused a write");
+                "the store cannot take writes now: its disk is full or read-only; \
+                 retry once there is room"
+                    .to_string()
             }
             other => other.to_string(),
         };

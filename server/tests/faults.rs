@@ -7,6 +7,7 @@
 mod common;
 
 use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{ServerProcess, TestDatabase, flash_cli, start_agent, start_agent_with};
@@ -328,4 +329,133 @@ fn killed_agents_job_completes_on_another_agent_after_its_lease() {
         killed["attempt"].as_i64().unwrap() >= 2,
         "the killed agent's lease expired and another agent ran the job: {killed}"
     );
+}
+
+/// A tmpfs mounted for the length of a test.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` at `path`; None where this process may not mount.
+    fn mount(path: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(path).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then(|| Tmpfs(path.to_path_buf()))
+    }
+
+    fn remount(&self, mode: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(status.success(), "remount {mode}");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Writes zeros into `path` until the file system is full.
+fn fill(path: &Path) {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).unwrap();
+    let chunk = vec![0u8; 64 << 10];
+    loop {
+        match file.write_all(&chunk).and_then(|()| file.sync_all()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::StorageFull => return,
+            Err(e) => panic!("filling {}: {e}", path.display()),
+        }
+    }
+}
+
+fn sqlite(db: &Path, sql: &str) -> String {
+    let out = Command::new("sqlite3").arg(db).arg(sql).output().unwrap();
+    assert!(
+        out.status.success(),
+        "sqlite3: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn full_or_read_only_disk_under_sqlite_gives_clear_errors_and_no_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let Some(disk) = Tmpfs::mount(&data, "24m") else {
+        eprintln!("skipped: this process may not mount a tmpfs, so a full disk cannot be made");
+        return;
+    };
+    let store = ["--data-dir", data.to_str().unwrap()];
+    let db = data.join("flash.sqlite3");
+    let architectures = "SELECT count(*) FROM architecture";
+    let server = ServerProcess::start(&store);
+    let api = Api::new(&server.base, &read_admin_token(&data));
+    let sample = |api: &Api, n: usize, seed: u64| {
+        api.call(
+            "POST",
+            "/v1/spaces/flash-densenet-digits/samples",
+            Some(json!({"n": n, "seed": seed})),
+        )
+    };
+    let (status, _, first) = sample(&api, 5, 1);
+    assert_eq!(status, 201);
+    let first = format!(
+        "/v1/architectures/{}",
+        first["items"][0]["id"].as_str().unwrap()
+    );
+
+    // A full disk: the write is refused at once with a problem that says why, reads go on.
+    let filler = data.join("filler");
+    fill(&filler);
+    let started = Instant::now();
+    let (status, content_type, problem) = sample(&api, 2000, 2);
+    assert!(started.elapsed() < Duration::from_secs(10), "no hang");
+    assert_eq!(status, 503, "{problem}");
+    assert_eq!(content_type, "application/problem+json");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("disk is full"),
+        "{problem}"
+    );
+    assert_eq!(api.call("GET", &first, None).0, 200);
+    assert_eq!(api.call("GET", "/readyz", None).0, 200);
+
+    // With room again the same write succeeds, and nothing of the refused one was left behind.
+    std::fs::remove_file(&filler).unwrap();
+    let (status, _, _) = sample(&api, 2000, 2);
+    assert_eq!(status, 201);
+    assert!(server.terminate().success());
+    assert_eq!(sqlite(&db, "PRAGMA integrity_check"), "ok");
+    assert_eq!(sqlite(&db, architectures), "2005");
+
+    // A read-only file system: the server refuses to start and says why; the store is intact.
+    disk.remount("ro");
+    let out = Command::new(env!("CARGO_BIN_EXE_flash"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(store)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("is not writable") && stderr.contains("Read-only file system"),
+        "{stderr}"
+    );
+    disk.remount("rw");
+    let server = ServerProcess::start(&store);
+    let api = Api::new(&server.base, &read_admin_token(&data));
+    assert_eq!(api.call("GET", &first, None).0, 200);
+    assert_eq!(sample(&api, 1, 3).0, 201);
+    assert!(server.terminate().success());
+    assert_eq!(sqlite(&db, "PRAGMA integrity_check"), "ok");
+    assert_eq!(sqlite(&db, architectures), "2006");
 }

@@ -99,6 +99,24 @@ impl StoreError {
         }
     }
 
+    /// Whether the database refused to write for want of room or of write access (a full disk,
+    /// a read-only file or file system): no fault of the request, and worth retrying once an
+    /// operator has made room.
+    pub fn is_write_refused(&self) -> bool {
+        let StoreError::Database(sqlx::Error::Database(db)) = self else {
+            return false;
+        };
+        let code = db.code().unwrap_or_default();
+        if code.len() == 5 {
+            // Postgres SQLSTATE: read_only_sql_transaction, disk_full, io_error.
+            matches!(code.as_ref(), "25006" | "53100" | "58030")
+        } else {
+            // SQLite result code (extended or not): SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL.
+            code.parse::<i64>()
+                .is_ok_and(|c| matches!(c & 0xff, 8 | 10 | 13))
+        }
+    }
+
     /// Whether the error is a violation of the named unique constraint or index.
     fn is_unique_violation(e: &sqlx::Error, name: &str) -> bool {
         match e {
@@ -222,6 +240,15 @@ impl Store {
                 format!("cannot create data directory {}: {e}", data_dir.display()).into(),
             ))
         })?;
+        // A read-only directory would otherwise surface only as a pool timeout.
+        let probe = data_dir.join(".write-probe");
+        std::fs::write(&probe, b"")
+            .and_then(|()| std::fs::remove_file(&probe))
+            .map_err(|e| {
+                StoreError::Database(sqlx::Error::Configuration(
+                    format!("data directory {} is not writable: {e}", data_dir.display()).into(),
+                ))
+            })?;
         let path = data_dir.join("flash.sqlite3");
         Store::connect(&format!("sqlite://{}?mode=rwc", path.display())).await
     }
