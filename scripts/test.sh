@@ -11,6 +11,8 @@ scripts/ensure-postgres.sh
 step "ONNX Runtime library"
 export ORT_DYLIB_PATH=$(scripts/fetch-onnxruntime.sh)
 echo "$ORT_DYLIB_PATH"
+step "Chromium for the dashboard's browser test"
+scripts/ensure-chromium.sh
 step "Python checks environment"
 python=$(scripts/python-env.sh)
 

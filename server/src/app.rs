@@ -114,6 +114,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api_router)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .route("/", get(crate::dashboard::index))
+        .route("/dashboard/{file}", get(crate::dashboard::asset))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

@@ -577,12 +577,10 @@ fn clip_segment(
             }
         }
     }
-    (t0 <= t1).then(|| {
-        (
-            (a.0 + t0 * dx, a.1 + t0 * dy),
-            (a.0 + t1 * dx, a.1 + t1 * dy),
-        )
-    })
+    (t0 <= t1).then_some((
+        (a.0 + t0 * dx, a.1 + t0 * dy),
+        (a.0 + t1 * dx, a.1 + t1 * dy),
+    ))
 }
 
 /// The part of a polygon inside `rect` (Sutherland-Hodgman).
@@ -661,12 +659,18 @@ fn hardware_title(m: &HardwareModelRecord) -> Vec<String> {
             m.version
         ),
         format!(
-            "leave-one-out MAPE {:.2}%, {} within ±10%, {} within ±5% (n = {}, features {:?}; MACs-only MAPE {:.2}%)",
+            "leave-one-out MAPE {:.2}% · {} within ±10% · {} within ±5%",
             m.fit.loo.mape,
             percent(m.fit.loo.within_10),
             percent(m.fit.loo.within_5),
+        ),
+        format!(
+            "n = {} · features {} · MACs-only MAPE {:.2}%",
             m.fit.n,
-            m.fit.feature_set,
+            serde_json::to_value(m.fit.feature_set)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
             m.fit.baseline_macs.mape
         ),
     ]
@@ -775,7 +779,7 @@ pub fn hardware_residuals(m: &HardwareModelRecord, scale: Option<Scale>) -> Stri
 
 /// Leave-one-out predicted against trained accuracy; beside it, accuracy against NN-Degree with
 /// the fitted curve (`nn_degrees` in sample order, `None` where the architecture is unknown).
-pub fn accuracy_fit(m: &AccuracyModelRecord, nn_degrees: &[Option<(f64, u64)>]) -> String {
+pub fn accuracy_fit(m: &AccuracyModelRecord, nn_degrees: &[Option<f64>]) -> String {
     let values: Vec<f64> = m
         .samples
         .iter()
@@ -812,12 +816,12 @@ pub fn accuracy_fit(m: &AccuracyModelRecord, nn_degrees: &[Option<(f64, u64)>]) 
         y,
         layers,
     }];
-    let by_degree: Vec<(f64, f64, u64, String)> = m
+    let by_degree: Vec<(f64, f64, String)> = m
         .samples
         .iter()
         .zip(nn_degrees)
         .zip(&names)
-        .filter_map(|((s, d), n)| d.map(|(g, p)| (g, s.actual, p, n.clone())))
+        .filter_map(|((s, d), n)| d.map(|g| (g, s.actual, n.clone())))
         .collect();
     if !by_degree.is_empty() {
         let gs: Vec<f64> = by_degree.iter().map(|p| p.0).collect();
@@ -861,7 +865,7 @@ pub fn accuracy_fit(m: &AccuracyModelRecord, nn_degrees: &[Option<(f64, u64)>]) 
         let y = Axis::over(&accs, Some(Scale::Linear), "trained accuracy");
         layers.push(Layer::Points {
             points: by_degree.iter().map(|p| (p.0, p.1)).collect(),
-            names: by_degree.iter().map(|p| p.3.clone()).collect(),
+            names: by_degree.iter().map(|p| p.2.clone()).collect(),
             color: BLUE,
             marker: Marker::Dot,
             size: 4.0,
@@ -1060,27 +1064,23 @@ pub fn pareto(s: &SearchRecord, scale: Option<Scale>) -> String {
             layers,
         });
     }
-    let outcome = match best {
-        Some(b) => format!(
-            "winner {} · predicted accuracy {:.4} · NN-Degree {:.1} · {} params",
-            b.id,
-            b.accuracy.value,
-            b.nn_degree,
-            number(b.params as f64)
-        ),
-        None => "no architecture meets the limits".into(),
-    };
-    Figure {
-        title: vec![
+    let mut title = vec![
+        format!("search {}", s.id),
+        format!("{} · {}", s.request.dataset, s.request.space),
+    ];
+    match best {
+        Some(b) => title.extend([
+            format!("winner {}", b.id),
             format!(
-                "search {} · {} · {}",
-                s.id, s.request.dataset, s.request.space
+                "predicted accuracy {:.4} · NN-Degree {:.1} · {} params",
+                b.accuracy.value,
+                b.nn_degree,
+                number(b.params as f64)
             ),
-            outcome,
-        ],
-        panels,
+        ]),
+        None => title.push("no architecture meets the limits".into()),
     }
-    .render()
+    Figure { title, panels }.render()
 }
 
 #[cfg(test)]
@@ -1099,7 +1099,8 @@ mod tests {
     fn numbers_are_short() {
         assert_eq!(number(0.5), "0.5");
         assert_eq!(number(2.0), "2");
-        assert_eq!(number(1234.5), "1234.5");
+        assert_eq!(number(12.5), "12.5");
+        assert_eq!(number(1234.0), "1234");
         assert_eq!(number(1.5e9), "1.5e9");
         assert_eq!(number(0.00012), "1.2e-4");
     }

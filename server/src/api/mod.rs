@@ -7,8 +7,9 @@ pub(crate) mod devices;
 mod jobs;
 mod measurements;
 pub mod models;
+pub mod plots;
 pub mod predictions;
-mod searches;
+pub mod searches;
 mod spaces;
 
 use serde::Serialize;
@@ -29,6 +30,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(models::routes())
         .merge(predictions::routes())
         .merge(searches::routes())
+        .merge(plots::routes())
 }
 
 /// One page of a list.

@@ -106,13 +106,9 @@ async fn accuracy_model_plot(
         .map(|s| s.architecture_id.clone())
         .collect();
     let archs = state.store.architectures_by_ids(&ids).await?;
-    let degrees: Vec<Option<(f64, u64)>> = ids
+    let degrees: Vec<Option<f64>> = ids
         .iter()
-        .map(|id| {
-            archs
-                .get(id)
-                .map(|a| (a.metrics.nn_degree, a.metrics.params))
-        })
+        .map(|id| archs.get(id).map(|a| a.metrics.nn_degree))
         .collect();
     Ok(svg(plots::accuracy_fit(&m, &degrees)))
 }
