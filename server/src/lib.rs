@@ -4,10 +4,12 @@
 pub mod api;
 pub mod app;
 pub mod cli;
+pub mod dashboard;
 pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod plots;
 pub mod profiles;
 pub mod store;
 pub mod telemetry;
