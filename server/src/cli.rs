@@ -71,6 +71,10 @@ pub struct DemoArgs {
     /// Seconds of timed runs per model.
     #[arg(long, default_value_t = 3.0)]
     pub time_budget_s: f64,
+    /// Intra-op threads of every measurement (one is steadiest on a machine shared with other
+    /// work; 0 keeps the profile's).
+    #[arg(long, default_value_t = 1)]
+    pub threads: u32,
     /// Exit after the report instead of serving the dashboard.
     #[arg(long)]
     pub exit: bool,
@@ -276,7 +280,10 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             None => std::env::current_exe()?.with_file_name("flash-agent"),
         },
         samples: args.samples,
-        time_budget_s: args.time_budget_s,
+        protocol: match args.threads {
+            0 => serde_json::json!({"time_budget_s": args.time_budget_s}),
+            t => serde_json::json!({"time_budget_s": args.time_budget_s, "threads": t}),
+        },
     };
     let outcome =
         tokio::task::spawn_blocking(move || crate::demo::run(&config, &admin, &agent)).await?;

@@ -26,8 +26,8 @@ pub struct DemoConfig {
     pub profiles_dir: PathBuf,
     pub agent_binary: PathBuf,
     pub samples: usize,
-    /// Seconds of timed runs per model (the profile's protocol otherwise).
-    pub time_budget_s: f64,
+    /// Protocol overrides of every measurement job (time budget, threads).
+    pub protocol: Value,
 }
 
 const DEVICE: &str = "local-cpu";
@@ -170,7 +170,7 @@ fn start_agent(config: &DemoConfig, token: &str) -> anyhow::Result<Child> {
 
 /// Queues measurement jobs for the architectures not yet measured on the device, then waits
 /// until none of them is queued or running.
-fn measure(client: &Client, label: &str, ids: &[String], time_budget_s: f64) -> anyhow::Result<()> {
+fn measure(client: &Client, label: &str, ids: &[String], protocol: &Value) -> anyhow::Result<()> {
     let measured: Vec<String> = client
         .all(&format!("/v1/measurements?device={DEVICE}"))?
         .iter()
@@ -188,7 +188,7 @@ fn measure(client: &Client, label: &str, ids: &[String], time_budget_s: f64) -> 
     }
     let jobs = client.post(
         "/v1/jobs",
-        json!({"architecture_ids": todo, "device": DEVICE, "protocol": {"time_budget_s": time_budget_s}}),
+        json!({"architecture_ids": todo, "device": DEVICE, "protocol": protocol}),
     )?;
     let job_ids: Vec<String> = jobs["items"]
         .as_array()
@@ -355,8 +355,8 @@ fn run_loop(config: &DemoConfig, client: &Client) -> anyhow::Result<()> {
         3,
         "exporting to ONNX and measuring with ONNX Runtime (the agent downloads each model)",
     );
-    measure(client, DIGITS_SPACE, &digits_sample, config.time_budget_s)?;
-    measure(client, CIFAR_SPACE, &cifar_sample, config.time_budget_s)?;
+    measure(client, DIGITS_SPACE, &digits_sample, &config.protocol)?;
+    measure(client, CIFAR_SPACE, &cifar_sample, &config.protocol)?;
 
     step(
         4,
@@ -468,7 +468,7 @@ fn run_loop(config: &DemoConfig, client: &Client) -> anyhow::Result<()> {
     let search_id = search["id"].as_str().unwrap_or_default();
     client.post(
         &format!("/v1/searches/{search_id}/verify"),
-        json!({"top_k": 1, "protocol": {"time_budget_s": config.time_budget_s}}),
+        json!({"top_k": 1, "protocol": config.protocol}),
     )?;
     let started = Instant::now();
     let verified = loop {
