@@ -459,3 +459,156 @@ fn full_or_read_only_disk_under_sqlite_gives_clear_errors_and_no_corruption() {
     assert_eq!(sqlite(&db, "PRAGMA integrity_check"), "ok");
     assert_eq!(sqlite(&db, architectures), "2006");
 }
+
+/// A Postgres server of this test's own on a free port, run as the `postgres` user and stopped
+/// with the guard.
+struct PrivatePostgres {
+    bin: std::path::PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl PrivatePostgres {
+    /// None where there is no Postgres installation or no `postgres` user to run it.
+    fn start() -> Option<PrivatePostgres> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("bin"))
+            .find(|b| b.join("initdb").exists())?;
+        let dir = tempfile::tempdir().unwrap();
+        let ok = |c: &mut Command| c.output().is_ok_and(|o| o.status.success());
+        let pg = PrivatePostgres {
+            port: free_port(),
+            bin,
+            dir,
+        };
+        let ready = ok(Command::new("chown").arg("postgres").arg(pg.dir.path()))
+            && ok(pg
+                .as_postgres("initdb")
+                .args(["-A", "trust", "-U", "postgres", "-D"])
+                .arg(pg.dir.path().join("db")));
+        if !ready {
+            return None;
+        }
+        pg.pg_ctl("start");
+        Some(pg)
+    }
+
+    fn as_postgres(&self, program: &str) -> Command {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(self.bin.join(program));
+        c
+    }
+
+    fn pg_ctl(&self, action: &str) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1",
+            self.port,
+            self.dir.path().display()
+        );
+        let out = self
+            .as_postgres("pg_ctl")
+            .args(["-w", "-m", "fast", "-D"])
+            .arg(self.dir.path().join("db"))
+            .arg("-l")
+            .arg(self.dir.path().join("log"))
+            .args(["-o", &options, action])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_ctl {action}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = self
+            .as_postgres("pg_ctl")
+            .args(["-m", "immediate", "-D"])
+            .arg(self.dir.path().join("db"))
+            .arg("stop")
+            .output();
+    }
+}
+
+#[test]
+fn postgres_stopped_and_started_under_a_running_server() {
+    let Some(pg) = PrivatePostgres::start() else {
+        eprintln!("skipped: no Postgres installation or postgres user to run a private server");
+        return;
+    };
+    let device = "faults-postgres";
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let state = dir.path().join("agent");
+    let url = pg.url();
+    let store = ["--database-url", &url, "--data-dir", data.to_str().unwrap()];
+    let server = ServerProcess::start(&store);
+    let api = Api::new(&server.base, &read_admin_token(&data));
+    let agent = start_agent_with(
+        &server.base,
+        &create_agent_token(&store),
+        device,
+        &state,
+        &["--retry-for-s", "2"],
+    );
+    api.wait_device(device);
+    api.queue_jobs(device, 1, 41, 0.5);
+    let long = api.queue_jobs(device, 1, 42, 4.0).remove(0);
+    api.queue_jobs(device, 2, 43, 0.5);
+    wait_for("the long job to run", Duration::from_secs(120), || {
+        api.job(&long)["state"] == "running"
+    });
+    let measured = format!("/v1/measurements?device={device}");
+    let acknowledged: Vec<Value> = api
+        .items(&measured)
+        .iter()
+        .map(|m| m["id"].clone())
+        .collect();
+    assert_eq!(acknowledged.len(), 1, "the first job was measured");
+
+    // Postgres away for 10 s: /readyz goes red, writes are refused as unavailable, and the
+    // long job's report waits on the agent's disk.
+    let stopped = Instant::now();
+    pg.pg_ctl("stop");
+    wait_for("/readyz to go red", Duration::from_secs(30), || {
+        api.call("GET", "/readyz", None).0 == 503
+    });
+    let (status, _, problem) = api.call(
+        "POST",
+        "/v1/spaces/flash-densenet-digits/samples",
+        Some(json!({"n": 1, "seed": 44})),
+    );
+    assert_eq!(status, 503, "{problem}");
+    wait_for(
+        "the agent to keep a report on disk",
+        Duration::from_secs(60),
+        || pending_reports(&state) > 0,
+    );
+    std::thread::sleep(Duration::from_secs(10).saturating_sub(stopped.elapsed()));
+    pg.pg_ctl("start");
+
+    // Green again without restarting flash serve; the kept report lands once.
+    wait_for("/readyz to go green", Duration::from_secs(30), || {
+        api.call("GET", "/readyz", None).0 == 200
+    });
+    api.wait_all_finished(device, Duration::from_secs(120));
+    wait_for(
+        "the agent to deliver its reports",
+        Duration::from_secs(60),
+        || pending_reports(&state) == 0,
+    );
+    kill(agent);
+    let (_, measurements) = api.check_books(device, 4);
+    assert!(measurements.iter().any(|m| m["id"] == acknowledged[0]));
+    assert_eq!(api.job(&long)["attempt"], 1);
+    drop(server);
+}
