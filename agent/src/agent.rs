@@ -161,6 +161,8 @@ fn claim_loop(
             Ok(Some(job)) => job,
             Ok(None) if config.once => return Ok(()),
             Ok(None) => {
+                // An idle queue is the moment to deliver reports kept through an outage.
+                deliver_pending(client, state, summary)?;
                 sleep_unless(shutdown, config.poll_interval);
                 continue;
             }
@@ -276,11 +278,15 @@ fn run_job(
             .expect("spawning the inference thread")
     };
     let interval = Duration::from_secs(job.lease_seconds.max(3) / 3);
+    // A job heartbeat that cannot get through is replaced by the next one: retrying longer
+    // would hold a finished result in memory instead of on disk.
+    let mut beat = client.clone();
+    beat.retry.give_up_after = interval.min(client.retry.give_up_after);
     let outcome = loop {
         match rx.recv_timeout(interval) {
             Ok(outcome) => break outcome,
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                match client.job_heartbeat(&job.id, job.attempt) {
+                match beat.job_heartbeat(&job.id, job.attempt) {
                     Ok(Ack::Accepted) => {}
                     Ok(Ack::LeaseLost) => {
                         tracing::warn!(job = %job.id, attempt = job.attempt, "lease lost; abandoning the job");
