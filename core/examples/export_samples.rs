@@ -5,7 +5,7 @@
 //! DIR gets the example spec, N (default 4) specs sampled from `flash-densenet` with seed
 //! 1, the largest spec of the space, and a small graph using every exported operator.
 
-use flash_core::ir::{Graph, Node, Op};
+use flash_core::ir::every_operator;
 use flash_core::onnx::{DEFAULT_SEED, export, export_spec};
 use flash_core::space::{ArchSpec, CellSpec, Space};
 
@@ -34,7 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "largest".into(),
         export_spec(&space.spec(vec![largest; space.num_cells])),
     ));
-    models.push(("all_ops".into(), export(&all_ops()?, DEFAULT_SEED)));
+    models.push(("all_ops".into(), export(&every_operator(), DEFAULT_SEED)));
 
     for (name, bytes) in models {
         let path = dir.join(format!("{name}.onnx"));
@@ -42,69 +42,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{} ({} bytes)", path.display(), bytes.len());
     }
     Ok(())
-}
-
-/// Every operator of the IR: biased and grouped convolutions, both poolings, two- and
-/// three-operand adds, a channel slice, and two linear layers (with and without bias).
-fn all_ops() -> Result<Graph, flash_core::GraphError> {
-    let conv = |out_channels, kernel, stride, padding, groups, bias| Op::Conv {
-        out_channels,
-        kernel,
-        stride,
-        padding,
-        groups,
-        bias,
-    };
-    Graph::new(
-        [4, 16, 16],
-        vec![
-            Node::new("input", Op::Input, vec![]),
-            Node::new("stem", conv(8, 3, 1, 1, 1, true), vec![0]),
-            Node::new("stem.relu", Op::Relu, vec![1]),
-            Node::new("grouped", conv(8, 3, 1, 1, 4, false), vec![2]),
-            Node::new("grouped.bn", Op::BatchNorm, vec![3]),
-            Node::new("pointwise", conv(8, 1, 1, 0, 1, false), vec![4]),
-            Node::new("add2", Op::Add, vec![5, 2]),
-            Node::new("add3", Op::Add, vec![6, 5, 2]),
-            Node::new("slice", Op::ChannelSlice { start: 2, end: 6 }, vec![7]),
-            Node::new("concat", Op::Concat, vec![7, 8]),
-            Node::new(
-                "max",
-                Op::MaxPool {
-                    kernel: 3,
-                    stride: 2,
-                    padding: 1,
-                },
-                vec![9],
-            ),
-            Node::new(
-                "avg",
-                Op::AvgPool {
-                    kernel: 2,
-                    stride: 2,
-                    padding: 0,
-                },
-                vec![10],
-            ),
-            Node::new("gap", Op::GlobalAvgPool, vec![11]),
-            Node::new("flatten", Op::Flatten, vec![12]),
-            Node::new(
-                "hidden",
-                Op::Linear {
-                    out_features: 16,
-                    bias: false,
-                },
-                vec![13],
-            ),
-            Node::new("hidden.relu", Op::Relu, vec![14]),
-            Node::new(
-                "classifier",
-                Op::Linear {
-                    out_features: 10,
-                    bias: true,
-                },
-                vec![15],
-            ),
-        ],
-    )
 }

@@ -423,6 +423,60 @@ fn infer_shape(
     }
 }
 
+/// A small reference network that uses every operator of the IR: biased, grouped and pointwise
+/// convolutions, both poolings, two- and three-operand adds, a channel slice, a concat and two
+/// linear layers (with and without bias). The ONNX conformance checks export and import it.
+pub fn every_operator() -> Graph {
+    let conv = |out_channels, kernel, groups, bias| Op::Conv {
+        out_channels,
+        kernel,
+        stride: 1,
+        padding: kernel / 2,
+        groups,
+        bias,
+    };
+    let linear = |out_features, bias| Op::Linear { out_features, bias };
+    Graph::new(
+        [4, 16, 16],
+        vec![
+            Node::new("input", Op::Input, vec![]),
+            Node::new("stem", conv(8, 3, 1, true), vec![0]),
+            Node::new("stem.relu", Op::Relu, vec![1]),
+            Node::new("grouped", conv(8, 3, 4, false), vec![2]),
+            Node::new("grouped.bn", Op::BatchNorm, vec![3]),
+            Node::new("pointwise", conv(8, 1, 1, false), vec![4]),
+            Node::new("add2", Op::Add, vec![5, 2]),
+            Node::new("add3", Op::Add, vec![6, 5, 2]),
+            Node::new("slice", Op::ChannelSlice { start: 2, end: 6 }, vec![7]),
+            Node::new("concat", Op::Concat, vec![7, 8]),
+            Node::new(
+                "max",
+                Op::MaxPool {
+                    kernel: 3,
+                    stride: 2,
+                    padding: 1,
+                },
+                vec![9],
+            ),
+            Node::new(
+                "avg",
+                Op::AvgPool {
+                    kernel: 2,
+                    stride: 2,
+                    padding: 0,
+                },
+                vec![10],
+            ),
+            Node::new("gap", Op::GlobalAvgPool, vec![11]),
+            Node::new("flatten", Op::Flatten, vec![12]),
+            Node::new("hidden", linear(16, false), vec![13]),
+            Node::new("hidden.relu", Op::Relu, vec![14]),
+            Node::new("classifier", linear(10, true), vec![15]),
+        ],
+    )
+    .expect("the reference graph is valid")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,61 +35,6 @@ fn small_specs(n: usize, seed: u64) -> Vec<ArchSpec> {
         .collect()
 }
 
-fn conv(out_channels: u64, kernel: u64, stride: u64, groups: u64, bias: bool) -> Op {
-    Op::Conv {
-        out_channels,
-        kernel,
-        stride,
-        padding: kernel / 2,
-        groups,
-        bias,
-    }
-}
-
-/// A graph with every IR operator, residual adds of two and three operands included.
-fn all_ops() -> Graph {
-    let linear = |out_features, bias| Op::Linear { out_features, bias };
-    Graph::new(
-        [4, 16, 16],
-        vec![
-            Node::new("input", Op::Input, vec![]),
-            Node::new("stem", conv(8, 3, 1, 1, true), vec![0]),
-            Node::new("stem.relu", Op::Relu, vec![1]),
-            Node::new("grouped", conv(8, 3, 1, 4, false), vec![2]),
-            Node::new("grouped.bn", Op::BatchNorm, vec![3]),
-            Node::new("pointwise", conv(8, 1, 1, 1, false), vec![4]),
-            Node::new("add2", Op::Add, vec![5, 2]),
-            Node::new("add3", Op::Add, vec![6, 5, 2]),
-            Node::new("slice", Op::ChannelSlice { start: 2, end: 6 }, vec![7]),
-            Node::new("concat", Op::Concat, vec![7, 8]),
-            Node::new(
-                "max",
-                Op::MaxPool {
-                    kernel: 3,
-                    stride: 2,
-                    padding: 1,
-                },
-                vec![9],
-            ),
-            Node::new(
-                "avg",
-                Op::AvgPool {
-                    kernel: 2,
-                    stride: 2,
-                    padding: 0,
-                },
-                vec![10],
-            ),
-            Node::new("gap", Op::GlobalAvgPool, vec![11]),
-            Node::new("flatten", Op::Flatten, vec![12]),
-            Node::new("hidden", linear(16, false), vec![13]),
-            Node::new("hidden.relu", Op::Relu, vec![14]),
-            Node::new("classifier", linear(10, true), vec![15]),
-        ],
-    )
-    .unwrap()
-}
-
 fn decode(bytes: &[u8]) -> ModelProto {
     ModelProto::decode(bytes).unwrap()
 }
@@ -141,12 +86,14 @@ fn export_is_deterministic_and_differs_between_specs() {
 
 #[test]
 fn initializers_hold_exactly_the_parameters() {
-    let graphs = [example().to_graph(), all_ops()].into_iter().chain(
-        small_specs(20, 5)
-            .iter()
-            .map(ArchSpec::to_graph)
-            .collect::<Vec<_>>(),
-    );
+    let graphs = [example().to_graph(), flash_core::ir::every_operator()]
+        .into_iter()
+        .chain(
+            small_specs(20, 5)
+                .iter()
+                .map(ArchSpec::to_graph)
+                .collect::<Vec<_>>(),
+        );
     for graph in graphs {
         let model = decode(&export(&graph, DEFAULT_SEED));
         assert_eq!(initializer_params(&model), metrics::compute(&graph).params);
@@ -155,7 +102,7 @@ fn initializers_hold_exactly_the_parameters() {
 
 #[test]
 fn round_trip_gives_the_same_graph_and_metrics() {
-    let mut graphs = vec![example().to_graph(), all_ops()];
+    let mut graphs = vec![example().to_graph(), flash_core::ir::every_operator()];
     graphs.extend(small_specs(120, 7).iter().map(ArchSpec::to_graph));
     for graph in &graphs {
         let imported = import(&export(graph, DEFAULT_SEED)).unwrap();
@@ -478,7 +425,7 @@ fn huge_or_malformed_models_fail_cleanly() {
         Err(ImportError::Malformed(_))
     ));
     // A 4096 x 4096 x 4096 input through a 9x9 convolution to 65536 channels.
-    let mut m = decode(&export(&all_ops(), DEFAULT_SEED));
+    let mut m = decode(&export(&flash_core::ir::every_operator(), DEFAULT_SEED));
     let graph = m.graph.as_mut().unwrap();
     let huge = 1 << 12;
     let ty = graph.input[0].r#type.as_mut().unwrap();
@@ -501,7 +448,7 @@ fn huge_or_malformed_models_fail_cleanly() {
 
 #[test]
 fn every_truncation_of_a_model_is_handled() {
-    let bytes = export(&all_ops(), DEFAULT_SEED);
+    let bytes = export(&flash_core::ir::every_operator(), DEFAULT_SEED);
     for len in 0..bytes.len() {
         if let Ok(g) = import(&bytes[..len]) {
             metrics::compute(&g);
@@ -512,7 +459,7 @@ fn every_truncation_of_a_model_is_handled() {
 fn seed_models() -> Vec<Vec<u8>> {
     let (nodes, initializers) = foreign_model();
     vec![
-        export(&all_ops(), DEFAULT_SEED),
+        export(&flash_core::ir::every_operator(), DEFAULT_SEED),
         export_spec(&Space::default_space().spec(vec![CellSpec {
             width: 3,
             depth: 4,
