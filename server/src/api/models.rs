@@ -19,7 +19,7 @@ use crate::error::{
     ApiError, ApiResult, AuthProblems, BodyProblems, NotFoundProblem, QueryProblems,
 };
 use crate::extract::{Access, ApiJson, ApiQuery, Caller, Paging};
-use crate::store::models::{ACCURACY_MODELS, HARDWARE_MODELS, StoredModel};
+use crate::store::models::{ACCURACY_MODELS, HARDWARE_MODELS, ModelTable, StoredModel};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -335,26 +335,41 @@ async fn list_hardware_models(
     ApiQuery(q): ApiQuery<HardwareModelQuery>,
 ) -> ApiResult<axum::Json<ListPage<HardwareModelRecord>>> {
     caller.require(Access::Read, &state)?;
-    let (cursor, limit) = Paging {
+    let paging = Paging {
         limit: q.limit,
         cursor: q.cursor,
-    }
-    .parse()?;
+    };
+    let (key, variant) = (q.device.as_deref(), q.metric.map(metric_name));
+    model_page(
+        &state,
+        HARDWARE_MODELS,
+        key,
+        variant,
+        &paging,
+        HardwareModelRecord::from_stored,
+    )
+    .await
+}
+
+/// A page of stored models of `table`, decoded into their API records.
+async fn model_page<T: utoipa::ToSchema>(
+    state: &AppState,
+    table: ModelTable,
+    key: Option<&str>,
+    variant: Option<&str>,
+    paging: &Paging,
+    decode: fn(StoredModel) -> ApiResult<T>,
+) -> ApiResult<axum::Json<ListPage<T>>> {
+    let (cursor, limit) = paging.parse()?;
     let page = state
         .store
-        .list_models(
-            HARDWARE_MODELS,
-            q.device.as_deref(),
-            q.metric.map(metric_name),
-            cursor,
-            limit,
-        )
+        .list_models(table, key, variant, cursor, limit)
         .await?;
     Ok(axum::Json(ListPage {
         items: page
             .items
             .into_iter()
-            .map(HardwareModelRecord::from_stored)
+            .map(decode)
             .collect::<ApiResult<_>>()?,
         next_cursor: page.next_cursor,
     }))
@@ -474,29 +489,20 @@ async fn list_accuracy_models(
     ApiQuery(q): ApiQuery<AccuracyModelQuery>,
 ) -> ApiResult<axum::Json<ListPage<AccuracyModelRecord>>> {
     caller.require(Access::Read, &state)?;
-    let (cursor, limit) = Paging {
+    let paging = Paging {
         limit: q.limit,
         cursor: q.cursor,
-    }
-    .parse()?;
-    let page = state
-        .store
-        .list_models(
-            ACCURACY_MODELS,
-            q.dataset.as_deref(),
-            q.space.as_deref(),
-            cursor,
-            limit,
-        )
-        .await?;
-    Ok(axum::Json(ListPage {
-        items: page
-            .items
-            .into_iter()
-            .map(AccuracyModelRecord::from_stored)
-            .collect::<ApiResult<_>>()?,
-        next_cursor: page.next_cursor,
-    }))
+    };
+    let (key, variant) = (q.dataset.as_deref(), q.space.as_deref());
+    model_page(
+        &state,
+        ACCURACY_MODELS,
+        key,
+        variant,
+        &paging,
+        AccuracyModelRecord::from_stored,
+    )
+    .await
 }
 
 /// Get an accuracy model.
