@@ -458,16 +458,33 @@ fn pareto(values: &[f64], dims: usize, idx: Vec<u32>) -> Vec<u32> {
     if dims == 1 {
         return idx;
     }
-    let mut kept_rows: Vec<f64> = Vec::new();
+    // The kept rows past their first value (which the sort already orders) in blocks of
+    // `LANES` rows, one array per value, so that a row is tested against a whole block without
+    // branches; unfilled lanes hold infinity and dominate nothing.
+    const LANES: usize = 8;
+    let width = dims - 1;
+    let mut blocks: Vec<[f64; LANES]> = Vec::new();
     for i in idx {
-        let r = row(i);
-        let dominated = kept_rows
-            .chunks_exact(dims)
-            .rev()
-            .any(|k| k[1..].iter().zip(&r[1..]).all(|(a, b)| a <= b));
+        let r = &row(i)[1..];
+        let dominated = blocks.chunks_exact(width).rev().any(|block| {
+            let mut all = [true; LANES];
+            for (lanes, v) in block.iter().zip(r) {
+                for (a, lane) in all.iter_mut().zip(lanes) {
+                    *a &= lane <= v;
+                }
+            }
+            all.contains(&true)
+        });
         if !dominated {
+            let lane = kept.len() % LANES;
+            if lane == 0 {
+                blocks.extend(std::iter::repeat_n([f64::INFINITY; LANES], width));
+            }
+            let start = blocks.len() - width;
+            for (lanes, v) in blocks[start..].iter_mut().zip(r) {
+                lanes[lane] = *v;
+            }
             kept.push(i);
-            kept_rows.extend_from_slice(r);
         }
     }
     kept
