@@ -609,7 +609,7 @@ impl LastCell<'_> {
             for e in 0..width.states.len() {
                 Self::bounds(width, e, &width.all, &mut lo, &mut hi);
                 if within(&self.limit_of, &lo, &self.zero) {
-                    entries.push((self.value.eval(&lo, &hi, false).1, w as u32, e as u32));
+                    entries.push((self.value.bound(&lo, &hi), w as u32, e as u32));
                 }
             }
         }
@@ -714,14 +714,21 @@ impl LastCell<'_> {
                 continue;
             }
             kept.evaluated += 1;
-            let acc = value.accuracy(row, row);
-            if value.min_accuracy.is_some_and(|m| acc < m) {
+            // Accuracy costs a logarithm or two: only where needed.
+            let acc = (want & OPTIMUM != 0
+                || value.min_accuracy.is_some()
+                || value.merit_degree.is_none())
+            .then(|| value.accuracy(row, row));
+            if let (Some(m), Some(acc)) = (value.min_accuracy, acc)
+                && acc < m
+            {
                 continue;
             }
             let network = (width.states[e], cand);
             if want & OPTIMUM != 0
+                && let Some(acc) = acc
                 && value.chord_bound(acc, chords, row) >= kept.best.0
-                && let objective = value.eval(row, row, true).1
+                && let objective = value.objective(acc, row, true)
                 && objective > kept.best.0
             {
                 kept.best = (objective, Some(network));
@@ -729,7 +736,7 @@ impl LastCell<'_> {
             if want & !OPTIMUM == 0 {
                 continue;
             }
-            let merit = value.merit(row, row);
+            let merit = value.merit_with(row, row, acc);
             for (i, f) in kept.fronts.iter_mut().enumerate() {
                 if want & front_bit(i) != 0 {
                     f.insert(row, merit, network);
@@ -1172,6 +1179,8 @@ struct Value<'a> {
     params: Option<(usize, f64, bool)>,
     kind: ValueKind,
     min_accuracy: Option<f64>,
+    /// Where the merit is minus a stored NN-Degree (accuracy depends on nothing else).
+    merit_degree: Option<usize>,
 }
 
 enum ValueKind {
@@ -1216,13 +1225,18 @@ impl<'a> Value<'a> {
                 Some(*min_accuracy),
             ),
         };
+        let degree = plan.degree().map(|k| (k, plan.sign(k)));
+        let params = plan
+            .params
+            .filter(|_| c != 0.0)
+            .map(|k| (k, plan.sign(k), plan.sign(k) * c > 0.0));
         Value {
             model: &problem.accuracy,
-            degree: plan.degree().map(|k| (k, plan.sign(k))),
-            params: plan
-                .params
-                .filter(|_| c != 0.0)
-                .map(|k| (k, plan.sign(k), plan.sign(k) * c > 0.0)),
+            merit_degree: degree
+                .filter(|_| params.is_none() && problem.accuracy.form.degree.is_some())
+                .map(|(k, _)| k),
+            degree,
+            params,
             kind,
             min_accuracy,
         }
@@ -1291,9 +1305,14 @@ impl<'a> Value<'a> {
     /// networks as accuracy does (exact when `lo` is `hi`): the NN-Degree term's argument, with
     /// no logarithm, when accuracy depends on NN-Degree alone; accuracy itself otherwise.
     fn merit(&self, lo: &[f64], hi: &[f64]) -> f64 {
-        match (self.degree, self.params) {
-            (Some((k, _)), None) if self.model.form.degree.is_some() => -lo[k],
-            _ => self.accuracy(lo, hi),
+        self.merit_with(lo, hi, None)
+    }
+
+    /// `merit`, given the accuracy bound over the same vectors when it is known.
+    fn merit_with(&self, lo: &[f64], hi: &[f64], accuracy: Option<f64>) -> f64 {
+        match self.merit_degree {
+            Some(k) => -lo[k],
+            None => accuracy.unwrap_or_else(|| self.accuracy(lo, hi)),
         }
     }
 
@@ -1312,11 +1331,15 @@ impl<'a> Value<'a> {
         acc
     }
 
-    /// Upper bounds of accuracy and of the objective over all quantity vectors between `lo`
-    /// and `hi`; the exact values when `point` (then `lo` is the vector).
-    fn eval(&self, lo: &[f64], hi: &[f64], point: bool) -> (f64, f64) {
-        let acc = self.accuracy(lo, hi);
-        let objective = match &self.kind {
+    /// Upper bound of the objective over all quantity vectors between `lo` and `hi`.
+    fn bound(&self, lo: &[f64], hi: &[f64]) -> f64 {
+        self.objective(self.accuracy(lo, hi), lo, false)
+    }
+
+    /// The objective with accuracy `acc` and costs `lo`: an upper bound over costs from `lo`
+    /// on, or the exact value at `lo` when `point`.
+    fn objective(&self, acc: f64, lo: &[f64], point: bool) -> f64 {
+        match &self.kind {
             ValueKind::Accuracy => acc,
             ValueKind::TradeOff { a, costs } => {
                 let mut v = if acc > 0.0 {
@@ -1336,8 +1359,7 @@ impl<'a> Value<'a> {
                 v
             }
             ValueKind::MinCost(k) => -lo[*k],
-        };
-        (acc, objective)
+        }
     }
 }
 
