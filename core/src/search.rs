@@ -401,6 +401,11 @@ fn ordered(x: f64) -> u64 {
     if b >> 63 == 1 { !b } else { b | 1 << 63 }
 }
 
+/// The inverse of `ordered`.
+fn unordered(x: u64) -> f64 {
+    f64::from_bits(if x >> 63 == 1 { x & !(1 << 63) } else { !x })
+}
+
 /// Keeps the indices whose value rows no other row dominates (all <=), first of equals.
 fn pareto(values: &[f64], dims: usize, idx: Vec<u32>) -> Vec<u32> {
     let row = |i: u32| &values[i as usize * dims..(i as usize + 1) * dims];
@@ -645,20 +650,29 @@ impl LastCell<'_> {
             return;
         }
         let (mut lo, mut hi, mut row) = (self.zero.clone(), self.zero.clone(), self.zero.clone());
-        let mut boxes: Vec<(f64, u32, u32, u32)> = Vec::new();
+        // (merit bound as a key that sorts best first, width | block | entry): integers sort
+        // fastest. Widths and blocks per width fit 16 bits in every space (a few dozen each).
+        let mut boxes: Vec<(u64, u64)> = Vec::new();
         for (w, width) in self.widths.iter().enumerate() {
             for e in 0..width.states.len() {
                 for (b, block) in width.blocks.iter().enumerate() {
                     Self::bounds(width, e, block, &mut lo, &mut hi);
                     if block.wanted & !OPTIMUM != 0 && within(&self.limit_of, &lo, &self.zero) {
-                        boxes.push((self.value.merit(&lo, &hi), w as u32, e as u32, b as u32));
+                        debug_assert!(w < 1 << 16 && b < 1 << 16 && e < 1 << 32);
+                        let at = (w as u64) << 48 | (b as u64) << 32 | e as u64;
+                        boxes.push((!ordered(self.value.merit(&lo, &hi)), at));
                     }
                 }
             }
         }
-        boxes.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
-        for (merit_hi, w, e, b) in boxes {
-            let (w, e, b) = (w as usize, e as usize, b as usize);
+        boxes.sort_unstable();
+        for (key, at) in boxes {
+            let merit_hi = unordered(!key);
+            let (w, b, e) = (
+                (at >> 48) as usize,
+                (at >> 32 & 0xffff) as usize,
+                at as u32 as usize,
+            );
             let block = &self.widths[w].blocks[b];
             Self::bounds(&self.widths[w], e, block, &mut lo, &mut hi);
             if self
