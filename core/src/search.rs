@@ -20,6 +20,10 @@
 //! logarithm); the fronts visit the boxes best accuracy first, so they are nearly final early
 //! and most boxes are dominated before any network in them is looked at (`Engine::finish`).
 //!
+//! With an accuracy form that rewards both NN-Degree and params, a network with more of one
+//! and less of the other is also dropped when the tangents of the two accuracy terms over what
+//! the remaining cells can add prove it worse whatever follows (`exchange_pareto`).
+//!
 //! One case defeats the dominance argument: a params limit together with an accuracy form that
 //! rewards params (positive log-params coefficient). Then params are pruned as a cost and the
 //! result says `exact: false` with a bound on the accuracy it may have missed.
@@ -27,7 +31,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::features::{Feature, Layout, NUM_FEATURES, cell_nn_degree};
-use crate::fit::{AccuracyModel, CostMetric, HardwareModel, Interval};
+use crate::fit::{AccuracyModel, CostMetric, DegreeTerm, HardwareModel, Interval};
 use crate::space::{ArchSpec, CellSpec, Space};
 
 /// The models and limits of one device.
@@ -232,6 +236,10 @@ struct Plan {
     front_costs: Vec<(usize, CostMetric, usize)>,
     params: Option<usize>,
     exact: bool,
+    /// Accuracy's NN-Degree and log-params terms, when it has both and params are not
+    /// limited (a limit makes fewer params a condition, not only a trade): see
+    /// `exchange_pareto`.
+    exchange: Option<[Term; 2]>,
 }
 
 impl Plan {
@@ -350,6 +358,26 @@ impl Plan {
         if direction != 0.0 {
             quantities.push(Quantity::Degree { sign: -direction });
         }
+        let co = &p.accuracy.coefficients;
+        let exchange = match (params, p.accuracy.form.degree) {
+            (Some(kp), Some(t)) if direction != 0.0 && c != 0.0 && p.max_params.is_none() => {
+                Some([
+                    Term {
+                        key: quantities.len() - 1,
+                        sign: -direction,
+                        degree: Some(t),
+                        coefficient: co[1],
+                    },
+                    Term {
+                        key: kp,
+                        sign: if c > 0.0 { -1.0 } else { 1.0 },
+                        degree: None,
+                        coefficient: c,
+                    },
+                ])
+            }
+            _ => None,
+        };
         let constrained: Vec<_> = cost_index
             .iter()
             .copied()
@@ -371,6 +399,7 @@ impl Plan {
             front_costs,
             params,
             exact,
+            exchange,
         })
     }
 }
@@ -769,6 +798,112 @@ impl LastCell<'_> {
     }
 }
 
+/// One term of accuracy as a function of a summed quantity: `coefficient * T(natural value)`.
+#[derive(Clone, Copy)]
+struct Term {
+    /// Index among the quantities, and the sign from stored to natural value.
+    key: usize,
+    sign: f64,
+    /// The transform (`None`: the natural logarithm of params).
+    degree: Option<DegreeTerm>,
+    coefficient: f64,
+}
+
+impl Term {
+    fn slope(&self, x: f64) -> f64 {
+        self.coefficient
+            * match self.degree {
+                Some(DegreeTerm::Linear) => 1.0,
+                Some(DegreeTerm::Reciprocal) => -1.0 / (x * x),
+                Some(DegreeTerm::Log) | None => 1.0 / x,
+            }
+    }
+
+    fn concave(&self) -> bool {
+        match self.degree {
+            Some(DegreeTerm::Reciprocal) => self.coefficient <= 0.0,
+            _ => self.coefficient >= 0.0,
+        }
+    }
+
+    /// A lower bound of `term(y + a) - term(x + a)` over every `a` in `added` (natural
+    /// values): the tangent at the end of the range where it is least.
+    fn gain(&self, y: f64, x: f64, added: (f64, f64)) -> f64 {
+        let delta = y - x;
+        let at = match (self.concave(), delta >= 0.0) {
+            (true, true) => y + added.1,
+            (true, false) => y + added.0,
+            (false, true) => x + added.0,
+            (false, false) => x + added.1,
+        };
+        self.slope(at) * delta
+    }
+}
+
+/// Keeps the rows (indices into `rows`, `d` values each) that no other row beats whatever
+/// last-cell candidate follows, when accuracy rewards both NN-Degree and params: a row with
+/// more NN-Degree and fewer params (or the reverse) beats another when it is no worse in every
+/// other quantity and the tangent bounds of the two accuracy terms over what the candidates
+/// add (`added`, natural values per term) sum to a gain. Each bound is a sufficient test of
+/// a strict order, so every dropped row has a kept one that beats it.
+fn exchange_pareto(
+    rows: &[f64],
+    d: usize,
+    terms: [(Term, (f64, f64)); 2],
+    idx: Vec<u32>,
+) -> Vec<u32> {
+    let others: Vec<usize> = (0..d)
+        .filter(|&k| terms.iter().all(|(t, _)| t.key != k))
+        .collect();
+    let row = |i: u32| &rows[i as usize * d..(i as usize + 1) * d];
+    let beats = |y: &[f64], x: &[f64]| {
+        terms
+            .iter()
+            .map(|(t, added)| t.gain(y[t.key] * t.sign, x[t.key] * t.sign, *added))
+            .sum::<f64>()
+            > 0.0
+    };
+    // By the first other quantity, so that a row can only be beaten by earlier ones (or by
+    // an equal one, which may be missed: then both stay).
+    let mut idx = idx;
+    if let Some(&first) = others.first() {
+        idx.sort_by(|&a, &b| row(a)[first].total_cmp(&row(b)[first]));
+    }
+    // The kept rows' other quantities in blocks of `LANES`, as in `pareto`.
+    const LANES: usize = 8;
+    let width = others.len();
+    let mut blocks: Vec<[f64; LANES]> = Vec::new();
+    let mut kept: Vec<u32> = Vec::new();
+    for i in idx {
+        let x = row(i);
+        let beaten = (0..kept.len().div_ceil(LANES)).rev().any(|blk| {
+            let mut all = [true; LANES];
+            for (lanes, &k) in blocks[blk * width..(blk + 1) * width].iter().zip(&others) {
+                for (a, lane) in all.iter_mut().zip(lanes) {
+                    *a &= *lane <= x[k];
+                }
+            }
+            all.iter().enumerate().any(|(lane, &a)| {
+                a && kept
+                    .get(blk * LANES + lane)
+                    .is_some_and(|&y| beats(row(y), x))
+            })
+        });
+        if !beaten {
+            let lane = kept.len() % LANES;
+            if lane == 0 {
+                blocks.extend(std::iter::repeat_n([f64::INFINITY; LANES], width));
+            }
+            let start = blocks.len() - width;
+            for (lanes, &k) in blocks[start..].iter_mut().zip(&others) {
+                lanes[lane] = x[k];
+            }
+            kept.push(i);
+        }
+    }
+    kept
+}
+
 /// Partial networks after some cell: values and how they were built.
 struct Stage {
     values: Vec<f64>,
@@ -916,6 +1051,19 @@ impl<'a> Engine<'a> {
         total
     }
 
+    /// The range of natural values that cells `from..` add to `term`'s quantity.
+    fn added(&self, from: usize, term: &Term) -> (f64, f64) {
+        let (lo, hi) = (
+            self.total(from, false)[term.key],
+            self.total(from, true)[term.key],
+        );
+        if term.sign > 0.0 {
+            (lo, hi)
+        } else {
+            (-hi, -lo)
+        }
+    }
+
     /// Networks of cells `..c` extended by the coupling into width `wi` of cell `c`, kept when
     /// they can still meet the limits with `rest` added, and not dominated: (values, state).
     fn entries(
@@ -998,7 +1146,11 @@ impl<'a> Engine<'a> {
                         }
                     }
                 }
-                let keep = pareto(&local, d, (0..local_parent.len() as u32).collect());
+                let mut keep = pareto(&local, d, (0..local_parent.len() as u32).collect());
+                if let Some(terms) = self.plan.exchange {
+                    keep =
+                        exchange_pareto(&local, d, terms.map(|t| (t, self.added(c + 1, &t))), keep);
+                }
                 let start = parent.len();
                 for i in keep {
                     values.extend_from_slice(&local[i as usize * d..(i as usize + 1) * d]);
@@ -1107,7 +1259,24 @@ impl<'a> Engine<'a> {
                     .filter(|b| b.wanted != 0)
                     .collect();
                 let all = Block::new(0..n, &wanted, &candidates, d);
-                let (entries, states) = self.entries(stages, c, wi, &limit_of, &here);
+                let (mut entries, mut states) = self.entries(stages, c, wi, &limit_of, &here);
+                if let Some(terms) = self.plan.exchange {
+                    let added = |t: &Term| {
+                        candidates
+                            .iter()
+                            .fold((f64::INFINITY, f64::NEG_INFINITY), |r, c| {
+                                (r.0.min(c[t.key] * t.sign), r.1.max(c[t.key] * t.sign))
+                            })
+                    };
+                    let terms = terms.map(|t| (t, added(&t)));
+                    let all = (0..states.len() as u32).collect();
+                    let keep = exchange_pareto(&entries, d, terms, all);
+                    entries = keep
+                        .iter()
+                        .flat_map(|&e| entries[e as usize * d..(e as usize + 1) * d].to_vec())
+                        .collect();
+                    states = keep.iter().map(|&e| states[e as usize]).collect();
+                }
                 LastWidth {
                     sorted,
                     wanted,
@@ -1806,7 +1975,7 @@ fn fronts(plan: &Plan, problem: &SearchProblem, scored: &[Scored]) -> Vec<Pareto
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fit::{AccuracyForm, DegreeTerm};
+    use crate::fit::AccuracyForm;
     use crate::rng::SplitMix64;
 
     fn unit(r: &mut SplitMix64) -> f64 {
