@@ -826,18 +826,36 @@ impl Term {
         }
     }
 
-    /// A lower bound of `term(y + a) - term(x + a)` over every `a` in `added` (natural
-    /// values): the tangent at the end of the range where it is least.
-    fn gain(&self, y: f64, x: f64, added: (f64, f64)) -> f64 {
-        let delta = y - x;
-        let at = match (self.concave(), delta >= 0.0) {
-            (true, true) => y + added.1,
-            (true, false) => y + added.0,
-            (false, true) => x + added.0,
-            (false, false) => x + added.1,
-        };
-        self.slope(at) * delta
+    /// A row's natural value of this term's quantity and the slopes there plus the least and
+    /// the most that the remaining cells add (`added`).
+    fn tangents(&self, stored: f64, added: (f64, f64)) -> Tangents {
+        let value = stored * self.sign;
+        Tangents {
+            value,
+            at_least: self.slope(value + added.0),
+            at_most: self.slope(value + added.1),
+        }
     }
+
+    /// A lower bound of `term(y + a) - term(x + a)` over every `a` the remaining cells add:
+    /// the tangent at the end of the range where it is least.
+    fn gain(&self, y: &Tangents, x: &Tangents) -> f64 {
+        let delta = y.value - x.value;
+        let slope = match (self.concave(), delta >= 0.0) {
+            (true, true) => y.at_most,
+            (true, false) => y.at_least,
+            (false, true) => x.at_least,
+            (false, false) => x.at_most,
+        };
+        slope * delta
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Tangents {
+    value: f64,
+    at_least: f64,
+    at_most: f64,
 }
 
 /// Keeps the rows (indices into `rows`, `d` values each) that no other row beats whatever
@@ -856,12 +874,9 @@ fn exchange_pareto(
         .filter(|&k| terms.iter().all(|(t, _)| t.key != k))
         .collect();
     let row = |i: u32| &rows[i as usize * d..(i as usize + 1) * d];
-    let beats = |y: &[f64], x: &[f64]| {
-        terms
-            .iter()
-            .map(|(t, added)| t.gain(y[t.key] * t.sign, x[t.key] * t.sign, *added))
-            .sum::<f64>()
-            > 0.0
+    let tangents = |x: &[f64]| terms.map(|(t, added)| t.tangents(x[t.key], added));
+    let beats = |y: &[Tangents; 2], x: &[Tangents; 2]| {
+        terms[0].0.gain(&y[0], &x[0]) + terms[1].0.gain(&y[1], &x[1]) > 0.0
     };
     // By the first other quantity, so that a row can only be beaten by earlier ones (or by
     // an equal one, which may be missed: then both stay).
@@ -874,8 +889,10 @@ fn exchange_pareto(
     let width = others.len();
     let mut blocks: Vec<[f64; LANES]> = Vec::new();
     let mut kept: Vec<u32> = Vec::new();
+    let mut kept_tangents: Vec<[Tangents; 2]> = Vec::new();
     for i in idx {
         let x = row(i);
+        let x_tangents = tangents(x);
         let beaten = (0..kept.len().div_ceil(LANES)).rev().any(|blk| {
             let mut all = [true; LANES];
             for (lanes, &k) in blocks[blk * width..(blk + 1) * width].iter().zip(&others) {
@@ -884,9 +901,9 @@ fn exchange_pareto(
                 }
             }
             all.iter().enumerate().any(|(lane, &a)| {
-                a && kept
+                a && kept_tangents
                     .get(blk * LANES + lane)
-                    .is_some_and(|&y| beats(row(y), x))
+                    .is_some_and(|y| beats(y, &x_tangents))
             })
         });
         if !beaten {
@@ -899,6 +916,7 @@ fn exchange_pareto(
                 lanes[lane] = x[k];
             }
             kept.push(i);
+            kept_tangents.push(x_tangents);
         }
     }
     kept
