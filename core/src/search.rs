@@ -826,6 +826,15 @@ impl Term {
         }
     }
 
+    /// The natural range of stored values from `lo` to `hi`.
+    fn natural(&self, lo: f64, hi: f64) -> (f64, f64) {
+        if self.sign > 0.0 {
+            (lo * self.sign, hi * self.sign)
+        } else {
+            (hi * self.sign, lo * self.sign)
+        }
+    }
+
     /// A row's natural value of this term's quantity and the slopes there plus the least and
     /// the most that the remaining cells add (`added`).
     fn tangents(&self, stored: f64, added: (f64, f64)) -> Tangents {
@@ -856,6 +865,14 @@ struct Tangents {
     value: f64,
     at_least: f64,
     at_most: f64,
+}
+
+/// The least and the most natural value of `term`'s quantity over `rows`.
+fn natural_range<'a>(rows: impl Iterator<Item = &'a [f64]>, term: &Term) -> (f64, f64) {
+    rows.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), r| {
+        let v = r[term.key] * term.sign;
+        (lo.min(v), hi.max(v))
+    })
 }
 
 /// Keeps the rows (indices into `rows`, `d` values each) that no other row beats whatever
@@ -1002,12 +1019,35 @@ impl<'a> Engine<'a> {
                 coupling,
             });
         }
-        Engine {
+        let mut engine = Engine {
             space,
             plan,
             tables,
             dims,
+        };
+        if let Some(terms) = engine.plan.exchange {
+            // A candidate against what every other cell and this cell's coupling add (the
+            // ranges before any cell is pruned: wider, so still bounds).
+            let totals = [false, true].map(|max| engine.total(0, max));
+            let cells: Vec<[Vec<f64>; 2]> = (0..space.num_cells)
+                .map(|c| [false, true].map(|max| engine.extremes(c, max).0))
+                .collect();
+            for (c, cell) in cells.iter().enumerate() {
+                let range = |t: &Term| {
+                    let [lo, hi] = [0, 1].map(|m| totals[m][t.key] - cell[m][t.key]);
+                    t.natural(lo, hi)
+                };
+                let terms = terms.map(|t| (t, range(&t)));
+                let table = &engine.tables[c];
+                let groups = table
+                    .groups
+                    .iter()
+                    .map(|g| exchange_pareto(&table.values, dims, terms, g.clone()))
+                    .collect();
+                engine.tables[c].groups = groups;
+            }
         }
+        engine
     }
 
     /// Lower (or with `max`, upper) bounds of each quantity of cell `c`'s candidates (without
@@ -1067,19 +1107,6 @@ impl<'a> Engine<'a> {
             }
         }
         total
-    }
-
-    /// The range of natural values that cells `from..` add to `term`'s quantity.
-    fn added(&self, from: usize, term: &Term) -> (f64, f64) {
-        let (lo, hi) = (
-            self.total(from, false)[term.key],
-            self.total(from, true)[term.key],
-        );
-        if term.sign > 0.0 {
-            (lo, hi)
-        } else {
-            (-hi, -lo)
-        }
     }
 
     /// Networks of cells `..c` extended by the coupling into width `wi` of cell `c`, kept when
@@ -1142,6 +1169,10 @@ impl<'a> Engine<'a> {
                 .zip(&rest)
                 .map(|(a, b)| a + b)
                 .collect();
+            let exchange = self.plan.exchange.map(|terms| {
+                let [lo, hi] = [false, true].map(|max| self.total(c + 1, max));
+                terms.map(|t| (t, t.natural(lo[t.key], hi[t.key])))
+            });
             let mut values = Vec::new();
             let mut parent = Vec::new();
             let mut groups = Vec::with_capacity(nw);
@@ -1164,11 +1195,12 @@ impl<'a> Engine<'a> {
                         }
                     }
                 }
-                let mut keep = pareto(&local, d, (0..local_parent.len() as u32).collect());
-                if let Some(terms) = self.plan.exchange {
-                    keep =
-                        exchange_pareto(&local, d, terms.map(|t| (t, self.added(c + 1, &t))), keep);
-                }
+                // The exchange test also drops what plain dominance would.
+                let all = (0..local_parent.len() as u32).collect();
+                let keep = match exchange {
+                    Some(terms) => exchange_pareto(&local, d, terms, all),
+                    None => pareto(&local, d, all),
+                };
                 let start = parent.len();
                 for i in keep {
                     values.extend_from_slice(&local[i as usize * d..(i as usize + 1) * d]);
@@ -1268,6 +1300,23 @@ impl<'a> Engine<'a> {
                 let at = |cand: u32| &table.values[cand as usize * d..(cand as usize + 1) * d];
                 let mut sorted = group.clone();
                 sorted.sort_unstable_by(|&a, &b| at(a)[sort_key].total_cmp(&at(b)[sort_key]));
+                let (mut entries, mut states) = self.entries(stages, c, wi, &limit_of, &here);
+                if let Some(terms) = self.plan.exchange {
+                    // Entries against what this width's candidates add, then candidates
+                    // against the entries left.
+                    let range = |t: &Term| natural_range(sorted.iter().map(|&cand| at(cand)), t);
+                    let all = (0..states.len() as u32).collect();
+                    let keep = exchange_pareto(&entries, d, terms.map(|t| (t, range(&t))), all);
+                    entries = keep
+                        .iter()
+                        .flat_map(|&e| entries[e as usize * d..(e as usize + 1) * d].to_vec())
+                        .collect();
+                    states = keep.iter().map(|&e| states[e as usize]).collect();
+                    let range = |t: &Term| natural_range(entries.chunks_exact(d), t);
+                    let terms = terms.map(|t| (t, range(&t)));
+                    sorted = exchange_pareto(&table.values, d, terms, sorted);
+                    sorted.sort_unstable_by(|&a, &b| at(a)[sort_key].total_cmp(&at(b)[sort_key]));
+                }
                 let candidates: Vec<&[f64]> = sorted.iter().map(|&cand| at(cand)).collect();
                 let wanted = wanted_by(&watched, &candidates);
                 let n = sorted.len();
@@ -1277,24 +1326,6 @@ impl<'a> Engine<'a> {
                     .filter(|b| b.wanted != 0)
                     .collect();
                 let all = Block::new(0..n, &wanted, &candidates, d);
-                let (mut entries, mut states) = self.entries(stages, c, wi, &limit_of, &here);
-                if let Some(terms) = self.plan.exchange {
-                    let added = |t: &Term| {
-                        candidates
-                            .iter()
-                            .fold((f64::INFINITY, f64::NEG_INFINITY), |r, c| {
-                                (r.0.min(c[t.key] * t.sign), r.1.max(c[t.key] * t.sign))
-                            })
-                    };
-                    let terms = terms.map(|t| (t, added(&t)));
-                    let all = (0..states.len() as u32).collect();
-                    let keep = exchange_pareto(&entries, d, terms, all);
-                    entries = keep
-                        .iter()
-                        .flat_map(|&e| entries[e as usize * d..(e as usize + 1) * d].to_vec())
-                        .collect();
-                    states = keep.iter().map(|&e| states[e as usize]).collect();
-                }
                 LastWidth {
                     sorted,
                     wanted,
