@@ -1110,7 +1110,7 @@ impl<'a> Engine<'a> {
     }
 
     /// Networks of cells `..c` extended by the coupling into width `wi` of cell `c`, kept when
-    /// they can still meet the limits with `rest` added, and not dominated: (values, state).
+    /// they can still meet the limits with `rest` added: (values, state).
     fn entries(
         &self,
         stages: &[Stage],
@@ -1143,14 +1143,7 @@ impl<'a> Engine<'a> {
                 }
             }
         }
-        let keep = pareto(&entry, d, (0..entry_state.len() as u32).collect());
-        let mut values = Vec::with_capacity(keep.len() * d);
-        let mut states = Vec::with_capacity(keep.len());
-        for e in keep {
-            values.extend_from_slice(&entry[e as usize * d..(e as usize + 1) * d]);
-            states.push(entry_state[e as usize]);
-        }
-        (values, states)
+        (entry, entry_state)
     }
 
     /// Runs the dynamic programme over the first `cells` cells; with `limits` false no limit
@@ -1183,7 +1176,9 @@ impl<'a> Engine<'a> {
                 let (entry, entry_state) = self.entries(&stages, c, wi, &limit_of, &rest_here);
                 let mut local: Vec<f64> = Vec::new();
                 let mut local_parent: Vec<(u32, u32)> = Vec::new();
-                for (base, &state) in entry.chunks_exact(d).zip(&entry_state) {
+                for e in pareto(&entry, d, (0..entry_state.len() as u32).collect()) {
+                    let e = e as usize;
+                    let (base, state) = (&entry[e * d..(e + 1) * d], entry_state[e]);
                     for &cand in &table.groups[wi] {
                         let cv = &table.values[cand as usize * d..(cand as usize + 1) * d];
                         for k in 0..d {
@@ -1300,18 +1295,26 @@ impl<'a> Engine<'a> {
                 let at = |cand: u32| &table.values[cand as usize * d..(cand as usize + 1) * d];
                 let mut sorted = group.clone();
                 sorted.sort_unstable_by(|&a, &b| at(a)[sort_key].total_cmp(&at(b)[sort_key]));
-                let (mut entries, mut states) = self.entries(stages, c, wi, &limit_of, &here);
+                let (all_entries, all_states) = self.entries(stages, c, wi, &limit_of, &here);
+                // Entries not dominated; with the exchange test, against what this width's
+                // candidates add (it also drops what plain dominance would), and then the
+                // candidates against the entries left.
+                let all = (0..all_states.len() as u32).collect();
+                let keep = match self.plan.exchange {
+                    Some(terms) => {
+                        let range =
+                            |t: &Term| natural_range(sorted.iter().map(|&cand| at(cand)), t);
+                        exchange_pareto(&all_entries, d, terms.map(|t| (t, range(&t))), all)
+                    }
+                    None => pareto(&all_entries, d, all),
+                };
+                let entries: Vec<f64> = keep
+                    .iter()
+                    .flat_map(|&e| &all_entries[e as usize * d..(e as usize + 1) * d])
+                    .copied()
+                    .collect();
+                let states: Vec<u32> = keep.iter().map(|&e| all_states[e as usize]).collect();
                 if let Some(terms) = self.plan.exchange {
-                    // Entries against what this width's candidates add, then candidates
-                    // against the entries left.
-                    let range = |t: &Term| natural_range(sorted.iter().map(|&cand| at(cand)), t);
-                    let all = (0..states.len() as u32).collect();
-                    let keep = exchange_pareto(&entries, d, terms.map(|t| (t, range(&t))), all);
-                    entries = keep
-                        .iter()
-                        .flat_map(|&e| entries[e as usize * d..(e as usize + 1) * d].to_vec())
-                        .collect();
-                    states = keep.iter().map(|&e| states[e as usize]).collect();
                     let range = |t: &Term| natural_range(entries.chunks_exact(d), t);
                     let terms = terms.map(|t| (t, range(&t)));
                     sorted = exchange_pareto(&table.values, d, terms, sorted);
