@@ -875,12 +875,12 @@ fn natural_range<'a>(rows: impl Iterator<Item = &'a [f64]>, term: &Term) -> (f64
     })
 }
 
-/// Keeps the rows (indices into `rows`, `d` values each) that no other row beats whatever
-/// last-cell candidate follows, when accuracy rewards both NN-Degree and params: a row with
+/// Of the rows `idx` (into `rows`, `d` values each), drops those that a kept row beats whatever
+/// the remaining cells add, when accuracy depends on both NN-Degree and params: a row with
 /// more NN-Degree and fewer params (or the reverse) beats another when it is no worse in every
-/// other quantity and the tangent bounds of the two accuracy terms over what the candidates
-/// add (`added`, natural values per term) sum to a gain. Each bound is a sufficient test of
-/// a strict order, so every dropped row has a kept one that beats it.
+/// other quantity and the tangent bounds of the two accuracy terms over what may be added
+/// (`terms`' ranges, natural values) sum to a gain. Each bound is a sufficient test of a strict
+/// order, so every dropped row has a kept one that beats it.
 fn exchange_pareto(
     rows: &[f64],
     d: usize,
@@ -901,8 +901,11 @@ fn exchange_pareto(
     if let Some(&first) = others.first() {
         idx.sort_by(|&a, &b| row(a)[first].total_cmp(&row(b)[first]));
     }
-    // The kept rows' other quantities in blocks of `LANES`, as in `pareto`.
+    // The kept rows' other quantities in blocks of `LANES`, as in `pareto`. Only the latest
+    // `WINDOW` blocks are tried (those nearest in the first other quantity): the test is
+    // costlier than plain dominance, and a row it misses is merely kept.
     const LANES: usize = 8;
+    const WINDOW: usize = 2;
     let width = others.len();
     let mut blocks: Vec<[f64; LANES]> = Vec::new();
     let mut kept: Vec<u32> = Vec::new();
@@ -910,19 +913,22 @@ fn exchange_pareto(
     for i in idx {
         let x = row(i);
         let x_tangents = tangents(x);
-        let beaten = (0..kept.len().div_ceil(LANES)).rev().any(|blk| {
-            let mut all = [true; LANES];
-            for (lanes, &k) in blocks[blk * width..(blk + 1) * width].iter().zip(&others) {
-                for (a, lane) in all.iter_mut().zip(lanes) {
-                    *a &= *lane <= x[k];
+        let beaten = (0..kept.len().div_ceil(LANES))
+            .rev()
+            .take(WINDOW)
+            .any(|blk| {
+                let mut all = [true; LANES];
+                for (lanes, &k) in blocks[blk * width..(blk + 1) * width].iter().zip(&others) {
+                    for (a, lane) in all.iter_mut().zip(lanes) {
+                        *a &= *lane <= x[k];
+                    }
                 }
-            }
-            all.iter().enumerate().any(|(lane, &a)| {
-                a && kept_tangents
-                    .get(blk * LANES + lane)
-                    .is_some_and(|y| beats(y, &x_tangents))
-            })
-        });
+                all.iter().enumerate().any(|(lane, &a)| {
+                    a && kept_tangents
+                        .get(blk * LANES + lane)
+                        .is_some_and(|y| beats(y, &x_tangents))
+                })
+            });
         if !beaten {
             let lane = kept.len() % LANES;
             if lane == 0 {
@@ -1190,10 +1196,10 @@ impl<'a> Engine<'a> {
                         }
                     }
                 }
-                // The exchange test also drops what plain dominance would.
+                // Plain dominance, then the exchange test where it applies.
                 let all = (0..local_parent.len() as u32).collect();
                 let keep = match exchange {
-                    Some(terms) => exchange_pareto(&local, d, terms, all),
+                    Some(terms) => exchange_pareto(&local, d, terms, pareto(&local, d, all)),
                     None => pareto(&local, d, all),
                 };
                 let start = parent.len();
@@ -1296,15 +1302,20 @@ impl<'a> Engine<'a> {
                 let mut sorted = group.clone();
                 sorted.sort_unstable_by(|&a, &b| at(a)[sort_key].total_cmp(&at(b)[sort_key]));
                 let (all_entries, all_states) = self.entries(stages, c, wi, &limit_of, &here);
-                // Entries not dominated; with the exchange test, against what this width's
-                // candidates add (it also drops what plain dominance would), and then the
-                // candidates against the entries left.
+                // Entries not dominated; then, where it applies, the exchange test against
+                // what this width's candidates add, and the candidates against the entries
+                // left.
                 let all = (0..all_states.len() as u32).collect();
                 let keep = match self.plan.exchange {
                     Some(terms) => {
                         let range =
                             |t: &Term| natural_range(sorted.iter().map(|&cand| at(cand)), t);
-                        exchange_pareto(&all_entries, d, terms.map(|t| (t, range(&t))), all)
+                        exchange_pareto(
+                            &all_entries,
+                            d,
+                            terms.map(|t| (t, range(&t))),
+                            pareto(&all_entries, d, all),
+                        )
                     }
                     None => pareto(&all_entries, d, all),
                 };
