@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use flash_core::measurement::{Energy, Environment, MeasurementResult};
+use flash_core::measurement::{Energy, Environment, MeasurementResult, ReferenceTiming};
 use flash_core::profile::{AgentProfile, Profile, ProtocolDefaults};
 use sha2::{Digest, Sha256};
 
@@ -263,6 +263,11 @@ fn run_job(
         }
     };
     let protocol = agent_profile.protocol.with_overrides(job.protocol.as_ref());
+    let reference = job
+        .reference
+        .as_ref()
+        .filter(|_| protocol.paired)
+        .map(|r| Reference::of_spec(&r.spec));
     let cancel = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::channel();
     let worker = {
@@ -272,7 +277,13 @@ fn run_job(
             .name("inference".into())
             .spawn(move || {
                 let _ = tx.send(measure_model(
-                    runtime, &model, &protocol, &energy, &sysfs, &cancel,
+                    runtime,
+                    &model,
+                    reference.as_ref(),
+                    &protocol,
+                    &energy,
+                    &sysfs,
+                    &cancel,
                 ));
             })
             .expect("spawning the inference thread")
@@ -338,10 +349,30 @@ fn fetch_model(client: &Client, job: &Job) -> Result<Vec<u8>, ClientError> {
     }
 }
 
-/// Measures `model` under `protocol` on this thread: latency, then energy, then environment.
+/// The reference network a measurement is paired with.
+#[derive(Debug, Clone)]
+pub struct Reference {
+    pub architecture_id: String,
+    /// Its ONNX model.
+    pub model: Vec<u8>,
+}
+
+impl Reference {
+    /// The reference exported from its spec by core (the bytes the server would send).
+    pub fn of_spec(spec: &flash_core::ArchSpec) -> Reference {
+        Reference {
+            architecture_id: spec.id(),
+            model: flash_core::onnx::export_spec(spec),
+        }
+    }
+}
+
+/// Measures `model` under `protocol` on this thread: latency (paired with `reference` when
+/// given), then energy, then environment. Both sessions share the thread and the options.
 pub fn measure_model(
     runtime: &Runtime,
     model: &[u8],
+    reference: Option<&Reference>,
     protocol: &ProtocolDefaults,
     profile: &AgentProfile,
     sysfs: &Path,
@@ -353,10 +384,36 @@ pub fn measure_model(
         .model(model, protocol.threads, provider)
         .map_err(|e| e.to_string())?;
     let t0 = Instant::now();
-    let timing = measure::measure(protocol, || session.run(), || t0.elapsed(), cancel)
-        .map_err(|e| e.to_string())?;
-    let latency = timing.stats;
-    tracing::debug!(stop = ?timing.stop, n = latency.n, relative_ci = latency.relative_ci(), "timed");
+    let (latency, ratio, reference) = match reference {
+        Some(reference) => {
+            let mut paired = runtime
+                .model(&reference.model, protocol.threads, provider)
+                .map_err(|e| format!("the reference network {}: {e}", reference.architecture_id))?;
+            let timing = measure::measure_paired(
+                protocol,
+                || session.run(),
+                || paired.run(),
+                || t0.elapsed(),
+                cancel,
+            )
+            .map_err(|e| e.to_string())?;
+            tracing::debug!(stop = ?timing.stop, n = timing.ratio.n, relative_ci = timing.ratio.relative_ci(), "timed, paired");
+            (
+                timing.stats,
+                Some(timing.ratio),
+                Some(ReferenceTiming {
+                    architecture_id: reference.architecture_id.clone(),
+                    latency: timing.reference,
+                }),
+            )
+        }
+        None => {
+            let timing = measure::measure(protocol, || session.run(), || t0.elapsed(), cancel)
+                .map_err(|e| e.to_string())?;
+            tracing::debug!(stop = ?timing.stop, n = timing.stats.n, relative_ci = timing.stats.relative_ci(), "timed");
+            (timing.stats, None, None)
+        }
+    };
 
     let energy = match Meter::open(&profile.energy, sysfs) {
         Ok(Some(meter)) => {
@@ -364,7 +421,7 @@ pub fn measure_model(
             match measure_energy(&meter, window, &mut session, cancel) {
                 Ok(energy) => energy,
                 Err(MeasureError::Cancelled) => return Err("measurement cancelled".into()),
-                Err(MeasureError::Run(e)) => {
+                Err(e @ (MeasureError::Run(_) | MeasureError::ZeroTime(_))) => {
                     tracing::warn!(error = %e, "energy window failed; using the power model");
                     energy::estimated(&profile.power_model, latency.p50_ms, protocol.threads)
                 }
@@ -389,6 +446,8 @@ pub fn measure_model(
             temperature_c: host::temperature_c(sysfs),
             load_average: host::load_average(),
         },
+        ratio,
+        reference,
     })
 }
 

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use flash_core::measurement::{DeviceDescriptor, MeasurementResult, Protocol};
+use flash_core::measurement::{DeviceDescriptor, MeasurementResult, Protocol, ReferenceNetwork};
 use flash_core::space::ArchSpec;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -76,6 +76,9 @@ pub struct Job {
     /// The architecture's spec when it has one: core exports the same model from it.
     #[serde(default)]
     pub spec: Option<ArchSpec>,
+    /// The device's reference network to pair with (absent when the job is unpaired).
+    #[serde(default)]
+    pub reference: Option<ReferenceNetwork>,
 }
 
 fn default_lease_seconds() -> u64 {

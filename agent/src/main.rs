@@ -11,6 +11,7 @@ use clap::Parser;
 use flash_agent::agent::{self, Config};
 use flash_agent::client::RetryPolicy;
 use flash_agent::runtime::{self, Provider, Runtime};
+use flash_core::Space;
 use flash_core::profile::Profile;
 
 /// Claims measurement jobs from the FLASH service, measures each model with ONNX Runtime under
@@ -92,9 +93,14 @@ fn measure_file(
     let mut protocol = agent_profile.protocol.clone();
     protocol.threads = threads.unwrap_or(protocol.threads);
     let runtime = Runtime::load(library)?;
+    // Paired as the agent's jobs are, with the default space's reference network.
+    let reference = protocol
+        .paired
+        .then(|| agent::Reference::of_spec(&Space::default_space().reference_spec()));
     let result = agent::measure_model(
         runtime,
         &model,
+        reference.as_ref(),
         &protocol,
         agent_profile,
         sysfs,

@@ -1,12 +1,15 @@
 //! The measurement protocol: warm up until the latency is stable, then time runs until the
-//! median's 95% interval is narrow enough or the time budget is spent. The maths is independent
-//! of ONNX Runtime: it drives any `FnMut() -> Result<Duration, E>`, and time comes from a clock
-//! function so tests can run it on synthetic latencies.
+//! median's 95% interval is narrow enough or the time budget is spent. Paired (the default),
+//! every run of the network under test alternates with one of the device's reference network
+//! on the same thread, and the interval that must narrow is that of the median run-by-run
+//! ratio. The maths is independent of ONNX Runtime: it drives any
+//! `FnMut() -> Result<Duration, E>`, and time comes from a clock function so tests can run it on
+//! synthetic latencies.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use flash_core::measurement::LatencyStats;
+use flash_core::measurement::{LatencyStats, RatioStats};
 use flash_core::profile::ProtocolDefaults;
 
 /// Upper bound on timed runs whatever the budget, to bound memory on very fast models.
@@ -29,6 +32,9 @@ pub enum MeasureError<E> {
     Run(E),
     #[error("measurement cancelled")]
     Cancelled,
+    /// A run took no measurable time, so no ratio can be formed with it.
+    #[error("the {0} timed as zero: no ratio can be formed")]
+    ZeroTime(&'static str),
 }
 
 /// The timed part of a measurement.
@@ -37,6 +43,17 @@ pub struct Timing {
     pub stats: LatencyStats,
     pub stop: StopReason,
     /// Seconds spent warming up and timing.
+    pub elapsed_s: f64,
+}
+
+/// The timed part of a paired measurement: the network under test, the reference over the same
+/// window, and their run-by-run ratio.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairedTiming {
+    pub stats: LatencyStats,
+    pub reference: LatencyStats,
+    pub ratio: RatioStats,
+    pub stop: StopReason,
     pub elapsed_s: f64,
 }
 
@@ -93,43 +110,62 @@ fn check_now(n: usize, min_runs: usize) -> bool {
     n >= min_runs && (n < 100 || n.is_multiple_of((n / 50).max(1)))
 }
 
-/// Warm-up then timed runs of `run` under `protocol`. `clock` gives the time elapsed since an
-/// arbitrary origin; `cancel` stops the measurement between runs (a lost lease, a shutdown that
-/// must not wait).
-pub fn measure<E>(
+/// What [`rounds`] timed: one series of milliseconds per network, round by round.
+struct Rounds {
+    series: Vec<Vec<f64>>,
+    warmup_runs: u64,
+    stop: StopReason,
+    elapsed_s: f64,
+}
+
+/// The protocol over one or more networks timed in turn, round by round, on this thread:
+/// warm-up rounds until every network's latency is stable (or `max_warmup_runs` rounds or the
+/// budget), then timed rounds until `relative_ci` of the series is within the target or the
+/// budget ends.
+fn rounds<E>(
     protocol: &ProtocolDefaults,
-    mut run: impl FnMut() -> Result<Duration, E>,
+    runs: &mut [&mut dyn FnMut() -> Result<Duration, E>],
+    relative_ci: impl Fn(&[Vec<f64>]) -> Option<f64>,
     mut clock: impl FnMut() -> Duration,
     cancel: &AtomicBool,
-) -> Result<Timing, MeasureError<E>> {
+) -> Result<Rounds, MeasureError<E>> {
     let budget = Duration::from_secs_f64(protocol.time_budget_s);
     let start = clock();
-    let mut warmup = Warmup::new(protocol.warmup_window, protocol.warmup_tolerance);
-    while warmup.runs() < protocol.max_warmup_runs as usize
+    let mut warmups: Vec<Warmup> = runs
+        .iter()
+        .map(|_| Warmup::new(protocol.warmup_window, protocol.warmup_tolerance))
+        .collect();
+    let mut warmup_runs = 0u64;
+    while warmup_runs < u64::from(protocol.max_warmup_runs)
         && clock().saturating_sub(start) < budget
     {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(MeasureError::Cancelled);
+        let mut stable = true;
+        for (run, warmup) in runs.iter_mut().zip(&mut warmups) {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(MeasureError::Cancelled);
+            }
+            let ms = run().map_err(MeasureError::Run)?.as_secs_f64() * 1e3;
+            stable &= warmup.push(ms);
         }
-        let ms = run().map_err(MeasureError::Run)?.as_secs_f64() * 1e3;
-        if warmup.push(ms) {
+        warmup_runs += 1;
+        if stable {
             break;
         }
     }
-    let warmup_runs = warmup.runs() as u64;
 
     let min_runs = protocol.min_runs.max(1) as usize;
     let timed_start = clock();
-    let mut samples = Vec::new();
+    let mut series = vec![Vec::new(); runs.len()];
     let stop = loop {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(MeasureError::Cancelled);
+        for (run, samples) in runs.iter_mut().zip(&mut series) {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(MeasureError::Cancelled);
+            }
+            samples.push(run().map_err(MeasureError::Run)?.as_secs_f64() * 1e3);
         }
-        samples.push(run().map_err(MeasureError::Run)?.as_secs_f64() * 1e3);
-        let n = samples.len();
+        let n = series[0].len();
         if check_now(n, min_runs)
-            && LatencyStats::from_samples(&samples, warmup_runs)
-                .is_some_and(|s| s.relative_ci() <= protocol.target_relative_ci)
+            && relative_ci(&series).is_some_and(|c| c <= protocol.target_relative_ci)
         {
             break StopReason::Converged;
         }
@@ -140,12 +176,88 @@ pub fn measure<E>(
             break StopReason::MaxRuns;
         }
     };
-    let stats = LatencyStats::from_samples(&samples, warmup_runs)
-        .expect("timed runs produce finite latencies");
-    Ok(Timing {
-        stats,
+    Ok(Rounds {
+        series,
+        warmup_runs,
         stop,
         elapsed_s: clock().saturating_sub(start).as_secs_f64(),
+    })
+}
+
+/// Warm-up then timed runs of `run` under `protocol`. `clock` gives the time elapsed since an
+/// arbitrary origin; `cancel` stops the measurement between runs (a lost lease, a shutdown that
+/// must not wait).
+pub fn measure<E>(
+    protocol: &ProtocolDefaults,
+    mut run: impl FnMut() -> Result<Duration, E>,
+    clock: impl FnMut() -> Duration,
+    cancel: &AtomicBool,
+) -> Result<Timing, MeasureError<E>> {
+    let r = rounds(
+        protocol,
+        &mut [&mut run],
+        |s| LatencyStats::from_samples(&s[0], 0).map(|l| l.relative_ci()),
+        clock,
+        cancel,
+    )?;
+    Ok(Timing {
+        stats: LatencyStats::from_samples(&r.series[0], r.warmup_runs)
+            .expect("timed runs produce finite latencies"),
+        stop: r.stop,
+        elapsed_s: r.elapsed_s,
+    })
+}
+
+/// Run-by-run ratios of the network under test to the reference; `None` when a run timed as
+/// zero (which network, for the error).
+fn ratios(test: &[f64], reference: &[f64]) -> Result<Vec<f64>, &'static str> {
+    test.iter()
+        .zip(reference)
+        .map(|(&t, &r)| {
+            if r <= 0.0 {
+                Err("reference network")
+            } else if t <= 0.0 {
+                Err("network under test")
+            } else {
+                Ok(t / r)
+            }
+        })
+        .collect()
+}
+
+/// The paired protocol: warm-up and timed rounds of `run` then `run_reference`, alternately on
+/// this thread, stopping when the median ratio's interval is within the target (or the budget
+/// ends).
+pub fn measure_paired<E>(
+    protocol: &ProtocolDefaults,
+    mut run: impl FnMut() -> Result<Duration, E>,
+    mut run_reference: impl FnMut() -> Result<Duration, E>,
+    clock: impl FnMut() -> Duration,
+    cancel: &AtomicBool,
+) -> Result<PairedTiming, MeasureError<E>> {
+    let r = rounds(
+        protocol,
+        &mut [&mut run, &mut run_reference],
+        |s| {
+            let ratios = ratios(&s[0], &s[1]).ok()?;
+            RatioStats::from_samples(&ratios).map(|r| r.relative_ci())
+        },
+        clock,
+        cancel,
+    )?;
+    let ratio = RatioStats::from_samples(
+        &ratios(&r.series[0], &r.series[1]).map_err(MeasureError::ZeroTime)?,
+    )
+    .expect("positive finite ratios");
+    let stats = |s: &[f64]| {
+        LatencyStats::from_samples(s, r.warmup_runs).expect("timed runs produce finite latencies")
+    };
+    Ok(PairedTiming {
+        stats: stats(&r.series[0]),
+        reference: stats(&r.series[1]),
+        ratio,
+        stop: r.stop,
+        elapsed_s: r.elapsed_s,
     })
 }
 
@@ -188,6 +300,7 @@ mod tests {
             max_warmup_runs: 200,
             warmup_window: 5,
             warmup_tolerance: 0.02,
+            paired: true,
         }
     }
 
@@ -283,6 +396,99 @@ mod tests {
         let (run, clock) = fake(|_| 1.0);
         let cancelled = measure(&protocol(), run, clock, &AtomicBool::new(true));
         assert!(matches!(cancelled, Err(MeasureError::Cancelled)));
+    }
+
+    /// Two fake networks on one fake device whose speed is `speed(now in ms)`: each run takes
+    /// its base latency times the speed at its start, times a deterministic jitter.
+    fn fake_pair(
+        test_ms: f64,
+        reference_ms: f64,
+        speed: impl Fn(f64) -> f64 + Clone,
+        now: std::rc::Rc<Cell<f64>>,
+    ) -> (
+        impl FnMut() -> Result<Duration, Infallible>,
+        impl FnMut() -> Result<Duration, Infallible>,
+        impl FnMut() -> Duration,
+    ) {
+        let i = std::rc::Rc::new(Cell::new(0usize));
+        let network = |base: f64| {
+            let (now, i, speed) = (now.clone(), i.clone(), speed.clone());
+            move || {
+                let k = i.get();
+                i.set(k + 1);
+                let jitter = 1.0 + 0.03 * (((k * 7919) % 101) as f64 / 50.0 - 1.0);
+                let ms = base * speed(now.get()) * jitter;
+                now.set(now.get() + ms);
+                Ok(Duration::from_secs_f64(ms / 1e3))
+            }
+        };
+        let clock_now = now.clone();
+        (network(test_ms), network(reference_ms), move || {
+            Duration::from_secs_f64(clock_now.get() / 1e3)
+        })
+    }
+
+    #[test]
+    fn paired_timing_reports_the_ratio_and_both_networks() {
+        let now = std::rc::Rc::new(Cell::new(0.0));
+        let (run, reference, clock) = fake_pair(2.0, 4.0, |_| 1.0, now);
+        let t =
+            measure_paired(&protocol(), run, reference, clock, &AtomicBool::new(false)).unwrap();
+        assert_eq!(t.stop, StopReason::Converged);
+        assert!(t.ratio.relative_ci() <= 0.01, "{:?}", t.ratio);
+        // within the +-3% jitter of the two networks' runs
+        assert!((t.ratio.p50 / 0.5 - 1.0).abs() < 0.03, "{:?}", t.ratio);
+        assert_eq!(
+            (t.stats.n, t.reference.n, t.ratio.n),
+            (t.ratio.n, t.ratio.n, t.stats.n)
+        );
+        assert!((t.stats.p50_ms - 2.0).abs() < 0.05 && (t.reference.p50_ms - 4.0).abs() < 0.1);
+        assert_eq!(t.stats.warmup_runs, t.reference.warmup_runs);
+    }
+
+    #[test]
+    fn a_device_that_speeds_up_moves_the_raw_median_but_not_the_normalized_one() {
+        // The device becomes 25% faster after 3 s; six jobs of the same network, 1 s apart.
+        let now = std::rc::Rc::new(Cell::new(0.0));
+        let speed = |t_ms: f64| if t_ms < 3000.0 { 1.0 } else { 0.75 };
+        let p = ProtocolDefaults {
+            time_budget_s: 0.3,
+            ..protocol()
+        };
+        let mut jobs = Vec::new();
+        for k in 0..6 {
+            now.set(f64::from(k) * 1000.0);
+            let (run, reference, clock) = fake_pair(2.0, 4.0, speed, now.clone());
+            jobs.push(measure_paired(&p, run, reference, clock, &AtomicBool::new(false)).unwrap());
+        }
+        let raw: Vec<f64> = jobs.iter().map(|j| j.stats.p50_ms).collect();
+        let history: Vec<f64> = jobs.iter().map(|j| j.reference.p50_ms).collect();
+        let r = flash_core::measurement::reference_latency(&history).unwrap();
+        let normalized: Vec<f64> = jobs.iter().map(|j| j.ratio.p50 * r).collect();
+        let spread = |xs: &[f64]| {
+            let (lo, hi) = xs
+                .iter()
+                .fold((f64::MAX, 0.0f64), |(l, h), &x| (l.min(x), h.max(x)));
+            hi / lo - 1.0
+        };
+        assert!(spread(&raw) > 0.25, "raw medians {raw:?}");
+        assert!(spread(&normalized) < 0.02, "normalized {normalized:?}");
+    }
+
+    #[test]
+    fn a_reference_that_times_as_zero_fails_the_measurement() {
+        let now = std::rc::Rc::new(Cell::new(0.0));
+        let (run, _, clock) = fake_pair(2.0, 4.0, |_| 1.0, now);
+        let zero = || Ok::<_, Infallible>(Duration::ZERO);
+        let e = measure_paired(&protocol(), run, zero, clock, &AtomicBool::new(false)).unwrap_err();
+        assert!(
+            matches!(e, MeasureError::ZeroTime("reference network")),
+            "{e}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "the reference network timed as zero: no ratio can be formed"
+        );
     }
 
     #[test]

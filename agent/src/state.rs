@@ -117,6 +117,8 @@ mod tests {
                     latency: LatencyStats::from_samples(&[1.0, 2.0, 3.0], 5).unwrap(),
                     energy: None,
                     environment: Environment::default(),
+                    ratio: None,
+                    reference: None,
                 }),
             },
         }

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use flash_agent::agent::measure_model;
+use flash_agent::agent::{Reference, measure_model};
 use flash_agent::runtime::{self, Provider, Runtime, RuntimeError};
 use flash_core::measurement::EnergyMethod;
 use flash_core::profile::Profile;
@@ -40,6 +40,7 @@ fn measures_a_tiny_model_with_an_estimated_energy() {
     let result = measure_model(
         rt,
         TINY,
+        None,
         &protocol,
         agent,
         sysfs.path(),
@@ -66,6 +67,62 @@ fn measures_a_tiny_model_with_an_estimated_energy() {
     eprintln!(
         "tiny.onnx: p50 {:.4} ms, 95% CI [{:.4}, {:.4}], n {}, warm-up {}",
         l.p50_ms, l.p50_ci_low_ms, l.p50_ci_high_ms, l.n, l.warmup_runs
+    );
+}
+
+#[test]
+fn paired_with_a_reference_network_reports_the_ratio() {
+    let rt = runtime();
+    let profile = x86_profile();
+    let agent = profile.agent().unwrap();
+    let mut protocol = agent.protocol.clone();
+    (protocol.threads, protocol.time_budget_s, protocol.min_runs) = (1, 1.0, 20);
+    let sysfs = tempfile::tempdir().unwrap();
+    let spec = flash_core::Space::by_name("flash-densenet-digits")
+        .unwrap()
+        .reference_spec();
+    let reference = Reference::of_spec(&spec);
+    let result = measure_model(
+        rt,
+        TINY,
+        Some(&reference),
+        &protocol,
+        agent,
+        sysfs.path(),
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    assert!(result.validate("").is_empty(), "{:?}", result.validate(""));
+    let (ratio, timing) = (result.ratio.unwrap(), result.reference.unwrap());
+    assert_eq!(timing.architecture_id, spec.id());
+    assert_eq!(
+        (ratio.n, timing.latency.n),
+        (result.latency.n, result.latency.n)
+    );
+    // the run-by-run median ratio sits near the ratio of the medians
+    let of_medians = result.latency.p50_ms / timing.latency.p50_ms;
+    assert!(
+        (ratio.p50 / of_medians - 1.0).abs() < 0.25,
+        "ratio {ratio:?}, medians {of_medians}"
+    );
+    // a reference that cannot load fails the job with the reason
+    let broken = Reference {
+        architecture_id: "broken".into(),
+        model: b"not a model".to_vec(),
+    };
+    let err = measure_model(
+        rt,
+        TINY,
+        Some(&broken),
+        &protocol,
+        agent,
+        sysfs.path(),
+        &AtomicBool::new(false),
+    )
+    .unwrap_err();
+    assert!(
+        err.starts_with("the reference network broken: loading the model"),
+        "{err}"
     );
 }
 

@@ -74,6 +74,10 @@ pub struct Protocol {
     /// Most warm-up runs (warm-up stops earlier once latency is stable).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_warmup_runs: Option<u32>,
+    /// Time every run alternately with the device's reference network and report the
+    /// run-by-run ratio (the default in every profile); `false` reports raw latency only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paired: Option<bool>,
 }
 
 impl Protocol {
@@ -163,11 +167,7 @@ impl LatencyStats {
             mean_ms: mean,
             std_ms: var.sqrt(),
             min_ms: s[0],
-            p50_ms: if n % 2 == 1 {
-                s[n / 2]
-            } else {
-                (s[n / 2 - 1] + s[n / 2]) / 2.0
-            },
+            p50_ms: sorted_median(&s),
             p90_ms: rank(0.90),
             p99_ms: rank(0.99),
             p50_ci_low_ms: s[lo],
@@ -225,6 +225,98 @@ impl LatencyStats {
             }
         }
         errors
+    }
+}
+
+/// The median of the run-by-run ratio of a paired measurement: each inference of the network
+/// under test divided by the reference's inference that follows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RatioStats {
+    /// Pairs timed.
+    pub n: u64,
+    /// Median of the ratios.
+    pub p50: f64,
+    /// 95% confidence interval of the median (order statistics, as for latency).
+    pub ci_low: f64,
+    pub ci_high: f64,
+}
+
+impl RatioStats {
+    /// Statistics of `ratios` (at least one, all finite and positive).
+    pub fn from_samples(ratios: &[f64]) -> Option<RatioStats> {
+        if ratios.is_empty() || ratios.iter().any(|r| !(r.is_finite() && *r > 0.0)) {
+            return None;
+        }
+        let mut s = ratios.to_vec();
+        s.sort_by(f64::total_cmp);
+        let (lo, hi) = median_ci_ranks(s.len());
+        Some(RatioStats {
+            n: s.len() as u64,
+            p50: sorted_median(&s),
+            ci_low: s[lo],
+            ci_high: s[hi],
+        })
+    }
+
+    /// Half-width of the median's interval relative to the median: what the paired stopping
+    /// rule compares with the target.
+    pub fn relative_ci(&self) -> f64 {
+        (self.ci_high - self.ci_low) / 2.0 / self.p50
+    }
+
+    pub fn validate(&self, prefix: &str) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        for (name, v) in [
+            ("p50", self.p50),
+            ("ci_low", self.ci_low),
+            ("ci_high", self.ci_high),
+        ] {
+            if !(v.is_finite() && v > 0.0 && v <= 1e9) {
+                errors.push(FieldError::new(
+                    format!("{prefix}{name}"),
+                    "must be a finite ratio in (0, 1e9]",
+                ));
+            }
+        }
+        if errors.is_empty() && !(self.ci_low <= self.p50 && self.p50 <= self.ci_high) {
+            errors.push(FieldError::new(
+                format!("{prefix}ci_low"),
+                "the median's interval must contain p50",
+            ));
+        }
+        if self.n == 0 || self.n > 1_000_000_000 {
+            errors.push(FieldError::new(format!("{prefix}n"), "must be in 1..=1e9"));
+        }
+        errors
+    }
+}
+
+/// The reference network's timing in a paired measurement, over the same window as the network
+/// under test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReferenceTiming {
+    /// Id of the reference architecture (the space's `reference_spec`).
+    pub architecture_id: String,
+    pub latency: LatencyStats,
+}
+
+/// The reference network a job is paired with, as the server hands it to the agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReferenceNetwork {
+    pub architecture_id: String,
+    /// Its spec: the agent exports the model from it (the same bytes the server would send).
+    pub spec: crate::space::ArchSpec,
+}
+
+fn sorted_median(s: &[f64]) -> f64 {
+    let n = s.len();
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
     }
 }
 
@@ -307,14 +399,48 @@ pub struct Environment {
 }
 
 /// One measurement of one architecture on one device.
+///
+/// # Normalized latency
+/// A paired measurement carries the median `ratio` of the network's latency to the reference
+/// network's, run by run, and the reference's own statistics over the same window. The
+/// **normalized latency** is `ratio.p50 x R`, where `R`, the device's reference latency, is the
+/// median of the reference's p50 over the device's last [`REFERENCE_HISTORY`] paired
+/// measurements with that reference (the server keeps the history and computes `R` when it reads
+/// measurements, so all of a device's measurements share one scale). A host that changes speed
+/// moves both networks of a pair, so the ratio holds still where the raw median does not. An
+/// unpaired measurement's normalized latency is its raw p50.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MeasurementResult {
+    /// Raw latency of the network under test.
     pub latency: LatencyStats,
     #[serde(default)]
     pub energy: Option<Energy>,
     #[serde(default)]
     pub environment: Environment,
+    /// Paired measurements: the median run-by-run ratio to the reference network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<RatioStats>,
+    /// Paired measurements: the reference network and its latency over the same window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<ReferenceTiming>,
+}
+
+/// Paired measurements of a device whose reference p50s make its reference latency.
+pub const REFERENCE_HISTORY: usize = 25;
+
+/// The device's reference latency from its recent reference p50s (any order): their median.
+pub fn reference_latency(recent_reference_p50_ms: &[f64]) -> Option<f64> {
+    let mut s: Vec<f64> = recent_reference_p50_ms
+        .iter()
+        .copied()
+        .filter(|x| x.is_finite() && *x > 0.0)
+        .collect();
+    if s.is_empty() {
+        return None;
+    }
+    s.sort_by(f64::total_cmp);
+    Some(sorted_median(&s))
 }
 
 impl MeasurementResult {
@@ -323,7 +449,65 @@ impl MeasurementResult {
         if let Some(e) = &self.energy {
             errors.extend(e.validate(&format!("{prefix}energy.")));
         }
+        match (&self.ratio, &self.reference) {
+            (Some(ratio), Some(reference)) => {
+                errors.extend(ratio.validate(&format!("{prefix}ratio.")));
+                errors.extend(
+                    reference
+                        .latency
+                        .validate(&format!("{prefix}reference.latency.")),
+                );
+                if reference.latency.p50_ms <= 0.0 {
+                    errors.push(FieldError::new(
+                        format!("{prefix}reference.latency.p50_ms"),
+                        "must be > 0",
+                    ));
+                }
+                let id = &reference.architecture_id;
+                if id.is_empty() || id.len() > 128 {
+                    errors.push(FieldError::new(
+                        format!("{prefix}reference.architecture_id"),
+                        "must be an architecture id",
+                    ));
+                }
+            }
+            (Some(_), None) => errors.push(FieldError::new(
+                format!("{prefix}reference"),
+                "required with a ratio: the reference network and its latency",
+            )),
+            (None, Some(_)) => errors.push(FieldError::new(
+                format!("{prefix}ratio"),
+                "required with a reference: the median run-by-run ratio",
+            )),
+            (None, None) => {}
+        }
         errors
+    }
+
+    /// Whether the measurement was paired with a reference network.
+    pub fn is_paired(&self) -> bool {
+        self.ratio.is_some() && self.reference.is_some()
+    }
+
+    /// The normalized latency (ms) given the device's reference latency for this measurement's
+    /// reference (see the type's docs); the raw p50 when unpaired or when `R` is unknown.
+    pub fn normalized_latency_ms(&self, reference_latency_ms: Option<f64>) -> f64 {
+        match (&self.ratio, reference_latency_ms) {
+            (Some(ratio), Some(r)) if self.reference.is_some() => ratio.p50 * r,
+            _ => self.latency.p50_ms,
+        }
+    }
+
+    /// Energy per inference on the same scale: an estimate derived from latency follows the
+    /// normalization; a measured energy (a sensor over its own window) is never scaled.
+    pub fn normalized_energy_mj(&self, reference_latency_ms: Option<f64>) -> Option<f64> {
+        let e = self.energy.as_ref()?;
+        Some(if e.method.is_measured() || self.latency.p50_ms <= 0.0 {
+            e.mj_per_inference
+        } else {
+            e.mj_per_inference * self.normalized_latency_ms(reference_latency_ms)
+                / self.latency.p50_ms
+        })
     }
 }
 
@@ -346,6 +530,84 @@ mod tests {
         assert!(s.validate("").is_empty());
         assert!(LatencyStats::from_samples(&[], 0).is_none());
         assert!(LatencyStats::from_samples(&[f64::NAN], 0).is_none());
+    }
+
+    fn paired(ratio: f64, reference_p50: f64, raw_p50: f64) -> MeasurementResult {
+        let mut latency = LatencyStats::from_samples(&[raw_p50], 10).unwrap();
+        latency.n = 1;
+        MeasurementResult {
+            latency,
+            energy: Some(Energy {
+                mj_per_inference: 2.0 * raw_p50,
+                method: EnergyMethod::Estimated,
+                source: None,
+                window_s: None,
+            }),
+            environment: Environment::default(),
+            ratio: RatioStats::from_samples(&[ratio]),
+            reference: Some(ReferenceTiming {
+                architecture_id: "ref".into(),
+                latency: LatencyStats::from_samples(&[reference_p50], 10).unwrap(),
+            }),
+        }
+    }
+
+    #[test]
+    fn ratio_statistics_and_normalized_latency() {
+        let ratios: Vec<f64> = (1..=100).map(|i| 0.5 + i as f64 / 1000.0).collect();
+        let r = RatioStats::from_samples(&ratios).unwrap();
+        assert_eq!(r.n, 100);
+        assert!((r.p50 - 0.5505).abs() < 1e-12);
+        // the same order-statistic ranks as latency: sorted[39] and sorted[60]
+        assert_eq!((r.ci_low, r.ci_high), (ratios[39], ratios[60]));
+        assert!((r.relative_ci() - 0.0105 / 0.5505).abs() < 1e-12);
+        assert!(RatioStats::from_samples(&[1.0, 0.0]).is_none());
+        assert!(RatioStats::from_samples(&[f64::INFINITY]).is_none());
+
+        assert_eq!(reference_latency(&[4.0, 5.0, 100.0]), Some(5.0));
+        assert_eq!(reference_latency(&[]), None);
+        let m = paired(0.5, 3.0, 1.6);
+        assert!(m.is_paired());
+        // ratio x the device's reference latency, not this window's reference p50
+        assert_eq!(m.normalized_latency_ms(Some(4.0)), 2.0);
+        assert_eq!(m.normalized_latency_ms(None), 1.6);
+        // an estimated energy follows the normalization, a measured one does not
+        assert!((m.normalized_energy_mj(Some(4.0)).unwrap() - 4.0).abs() < 1e-12);
+        let mut measured = m.clone();
+        measured.energy.as_mut().unwrap().method = EnergyMethod::Rapl;
+        assert_eq!(measured.normalized_energy_mj(Some(4.0)), Some(3.2));
+        let raw = MeasurementResult {
+            ratio: None,
+            reference: None,
+            ..m
+        };
+        assert_eq!(raw.normalized_latency_ms(Some(4.0)), 1.6);
+    }
+
+    #[test]
+    fn a_ratio_needs_its_reference_and_must_be_finite() {
+        let fields = |m: &MeasurementResult| -> Vec<String> {
+            m.validate("result.").into_iter().map(|e| e.field).collect()
+        };
+        let ok = paired(0.5, 3.0, 1.5);
+        assert!(fields(&ok).is_empty());
+        let no_reference = MeasurementResult {
+            reference: None,
+            ..ok.clone()
+        };
+        assert_eq!(fields(&no_reference), ["result.reference"]);
+        let no_ratio = MeasurementResult {
+            ratio: None,
+            ..ok.clone()
+        };
+        assert_eq!(fields(&no_ratio), ["result.ratio"]);
+        let mut infinite = ok.clone();
+        infinite.ratio.as_mut().unwrap().p50 = f64::INFINITY;
+        assert_eq!(fields(&infinite), ["result.ratio.p50"]);
+        let mut zero_reference = ok;
+        let l = &mut zero_reference.reference.as_mut().unwrap().latency;
+        (l.p50_ms, l.min_ms, l.p50_ci_low_ms) = (0.0, 0.0, 0.0);
+        assert_eq!(fields(&zero_reference), ["result.reference.latency.p50_ms"]);
     }
 
     #[test]

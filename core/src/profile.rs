@@ -68,6 +68,14 @@ pub struct ProtocolDefaults {
     pub warmup_window: u32,
     #[serde(default = "default_warmup_tolerance")]
     pub warmup_tolerance: f64,
+    /// Time every run alternately with the reference network (see
+    /// `measurement::MeasurementResult`); on unless a profile or a job turns it off.
+    #[serde(default = "default_paired")]
+    pub paired: bool,
+}
+
+fn default_paired() -> bool {
+    true
 }
 
 fn default_warmup_window() -> u32 {
@@ -89,6 +97,7 @@ impl ProtocolDefaults {
             p.time_budget_s = job.time_budget_s.unwrap_or(p.time_budget_s);
             p.min_runs = job.min_runs.unwrap_or(p.min_runs);
             p.max_warmup_runs = job.max_warmup_runs.unwrap_or(p.max_warmup_runs);
+            p.paired = job.paired.unwrap_or(p.paired);
         }
         p
     }
@@ -101,6 +110,7 @@ impl ProtocolDefaults {
             time_budget_s: Some(self.time_budget_s),
             min_runs: Some(self.min_runs),
             max_warmup_runs: Some(self.max_warmup_runs),
+            paired: Some(self.paired),
         };
         errors.extend(as_protocol.validate("protocol."));
         if !(2..=1000).contains(&self.warmup_window) {

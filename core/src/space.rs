@@ -514,6 +514,22 @@ impl Space {
         out
     }
 
+    /// The space's reference network, which paired measurements time alternately with every
+    /// network under test: of 1001 architectures drawn uniformly with seed 0, the one of median
+    /// MACs (ties by id). A network near the middle of the space's cost keeps the ratios near 1
+    /// and the reference's runs neither negligible nor dominant; the rule is deterministic, so
+    /// every device and every server picks the same network for the same space.
+    pub fn reference_spec(&self) -> ArchSpec {
+        let mut pool: Vec<(u64, String, ArchSpec)> = self
+            .sample_uniform(1001, 0)
+            .into_iter()
+            .map(|s| (crate::features::Counts::of_spec(&s).macs(), s.id(), s))
+            .collect();
+        pool.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        let middle = pool.len() / 2;
+        pool.swap_remove(middle).2
+    }
+
     /// `n` architectures spread evenly over NN-Degree: a uniform pool of `64 n` candidates is
     /// drawn with `seed`, and for each of `n` evenly spaced NN-Degree targets between the pool's
     /// lowest and highest value the nearest unused candidate is taken.
@@ -565,6 +581,20 @@ mod tests {
                 .map(|&(width, depth, tc)| CellSpec { width, depth, tc })
                 .collect(),
         )
+    }
+
+    #[test]
+    fn the_reference_network_is_the_median_cost_of_its_pool() {
+        for space in Space::all() {
+            let reference = space.reference_spec();
+            assert!(space.contains(&reference));
+            assert_eq!(reference, space.reference_spec(), "deterministic");
+            let macs = |s: &ArchSpec| crate::features::Counts::of_spec(s).macs();
+            let pool = space.sample_uniform(1001, 0);
+            let below = pool.iter().filter(|s| macs(s) < macs(&reference)).count();
+            let above = pool.iter().filter(|s| macs(s) > macs(&reference)).count();
+            assert!(below <= 500 && above <= 500, "{below} below, {above} above");
+        }
     }
 
     #[test]
