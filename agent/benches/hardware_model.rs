@@ -1,34 +1,27 @@
-//! Hardware-model quality on this machine's CPU (SPEC.md section 9): measure architectures of the
-//! default space with ONNX Runtime under the agent's protocol, fit the latency model on 25 of
-//! them, and report how well it predicts the others: share within +-10% and +-5% of the
-//! measured median latency, MAPE and Spearman, next to the MACs-only baseline. Prints figures;
-//! asserts nothing.
+//! Hardware-model quality on this machine's CPU (SPEC.md section 9): measure architectures of a
+//! space with ONNX Runtime under the agent's paired protocol, fit the latency model on 25 of
+//! them (stratified over NN-Degree), and report how well it predicts 100 others: share within
+//! +-10% and +-5%, MAPE and Spearman of the normalized latency, next to the MACs-only baseline,
+//! and the same fits on the raw medians of the same runs (the unpaired figures). Runs
+//! flash-densenet and flash-densenet-digits. Prints figures; asserts nothing.
 //!
 //! `cargo bench -p flash-agent --bench hardware_model` (ONNX Runtime from
 //! scripts/fetch-onnxruntime.sh). Environment: `FLASH_BENCH_FIT` (25), `FLASH_BENCH_HELD_OUT`
-//! (100), `FLASH_BENCH_BUDGET_S` (timed seconds per model, 2), `FLASH_BENCH_THREADS` (1),
-//! `FLASH_BENCH_OUT` (a JSON file for every measurement).
+//! (100), `FLASH_BENCH_BUDGET_S` (most timed seconds per model, 1.5), `FLASH_BENCH_THREADS`
+//! (1), `FLASH_BENCH_SPACES` (comma-separated, both by default), `FLASH_BENCH_OUT` (a JSON file
+//! for every measurement).
 
-use std::sync::atomic::AtomicBool;
-use std::time::Instant;
+mod support;
 
-use flash_agent::agent::measure_model;
-use flash_agent::runtime::{self, Runtime};
+use flash_core::ArchSpec;
 use flash_core::features::FeatureVector;
-use flash_core::fit::{CostErrors, CostMetric, FeatureSet, fit_hardware};
-use flash_core::profile::Profile;
-use flash_core::{ArchSpec, Space, onnx};
-
-fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use flash_core::fit::{CostErrors, CostMetric, FeatureSet, HardwareModel, fit_hardware};
+use flash_core::measurement::MeasurementResult;
+use support::{Bench, device_reference_latency, env, space};
 
 fn line(name: &str, e: &CostErrors) {
     println!(
-        "  {name:<28} within 10%: {:>5.1}%   within 5%: {:>5.1}%   MAPE {:>5.2}%   Spearman {:.3}   Kendall {:.3}",
+        "    {name:<30} within 10%: {:>5.1}%   within 5%: {:>5.1}%   MAPE {:>5.2}%   Spearman {:.3}   Kendall {:.3}",
         100.0 * e.within_10,
         100.0 * e.within_5,
         e.mape,
@@ -37,26 +30,30 @@ fn line(name: &str, e: &CostErrors) {
     );
 }
 
-fn main() {
-    let (n_fit, n_held, budget, threads): (usize, usize, f64, u32) = (
-        env("FLASH_BENCH_FIT", 25),
-        env("FLASH_BENCH_HELD_OUT", 100),
-        env("FLASH_BENCH_BUDGET_S", 2.0),
-        env("FLASH_BENCH_THREADS", 1),
+/// Fits on the fit set's values and reports on the held-out ones, chosen model and MACs-only.
+fn report(title: &str, fit: &[(FeatureVector, f64)], held: &[(FeatureVector, f64)]) {
+    let chosen = fit_hardware(CostMetric::Latency, fit, &[]).unwrap();
+    let macs = fit_hardware(CostMetric::Latency, fit, &[FeatureSet::Macs]).unwrap();
+    let actual: Vec<f64> = held.iter().map(|(_, y)| *y).collect();
+    let predict =
+        |m: &HardwareModel| -> Vec<f64> { held.iter().map(|(x, _)| m.predict(x)).collect() };
+    println!(
+        "  {title}: chosen {:?} ({})",
+        chosen.feature_set, chosen.reason
     );
-    let library = runtime::locate_library_here(false).unwrap_or_else(|e| panic!("{e}"));
-    let rt = Runtime::load(&library).unwrap();
-    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let profile = Profile::parse(
-        &std::fs::read_to_string(manifest.join("../profiles/x86-host.toml")).unwrap(),
-    )
-    .unwrap();
-    let agent = profile.agent().unwrap();
-    let mut protocol = agent.protocol.clone();
-    protocol.threads = threads;
-    protocol.time_budget_s = budget;
+    line("cross-validated (nested)", &chosen.loo);
+    line(
+        "held out, chosen model",
+        &CostErrors::of(&predict(&chosen.model), &actual),
+    );
+    line(
+        "held out, MACs + constant",
+        &CostErrors::of(&predict(&macs.model), &actual),
+    );
+}
 
-    let space = Space::default_space();
+fn run_space(bench: &Bench, name: &str, n_fit: usize, n_held: usize) -> serde_json::Value {
+    let space = space(name);
     // Fit on a sample spread over NN-Degree (as the service proposes); judge on uniform others.
     let fit_specs = space.sample_stratified(n_fit, 1);
     let held: Vec<ArchSpec> = space
@@ -66,72 +63,86 @@ fn main() {
         .take(n_held)
         .collect();
     println!(
-        "hardware model on this CPU: {} architectures to fit, {} held out; {threads} thread(s), {budget} s timed per model, CI target +-{:.0}%",
+        "\n{name}: {} architectures to fit, {} held out, paired with reference {}",
         fit_specs.len(),
         held.len(),
-        100.0 * protocol.target_relative_ci
+        space.reference_spec().id()
     );
-    let sysfs = std::path::Path::new("/sys");
-    let started = Instant::now();
-    let measure = |specs: &[ArchSpec], label: &str| -> Vec<(FeatureVector, f64)> {
+    let fit_results = bench.measure(&fit_specs, "fit");
+    let held_results = bench.measure(&held, "held-out");
+    let history: Vec<&MeasurementResult> = fit_results.iter().chain(&held_results).collect();
+    let r = device_reference_latency(&history);
+    let values = |specs: &[ArchSpec], results: &[MeasurementResult], normalized: bool| {
         specs
             .iter()
-            .enumerate()
-            .map(|(i, spec)| {
-                let model = onnx::export_spec(spec);
-                let result =
-                    measure_model(rt, &model, &protocol, agent, sysfs, &AtomicBool::new(false))
-                        .unwrap();
-                let l = &result.latency;
-                eprintln!(
-                    "  {label} {}/{}: {} p50 {:.3} ms (CI +-{:.2}%, n {}) [{:.0} s]",
-                    i + 1,
-                    specs.len(),
-                    spec.id(),
-                    l.p50_ms,
-                    100.0 * l.relative_ci(),
-                    l.n,
-                    started.elapsed().as_secs_f64()
-                );
-                (FeatureVector::of_spec(spec), l.p50_ms)
+            .zip(results)
+            .map(|(s, m)| {
+                let y = if normalized {
+                    m.normalized_latency_ms(Some(r))
+                } else {
+                    m.latency.p50_ms
+                };
+                (FeatureVector::of_spec(s), y)
             })
-            .collect()
-    };
-    let fit_samples = measure(&fit_specs, "fit");
-    let held_samples = measure(&held, "held-out");
-
-    let fit = fit_hardware(CostMetric::Latency, &fit_samples, &[]).unwrap();
-    let macs = fit_hardware(CostMetric::Latency, &fit_samples, &[FeatureSet::Macs]).unwrap();
-    let actual: Vec<f64> = held_samples.iter().map(|(_, y)| *y).collect();
-    let predict = |m: &flash_core::fit::HardwareModel| -> Vec<f64> {
-        held_samples.iter().map(|(x, _)| m.predict(x)).collect()
+            .collect::<Vec<_>>()
     };
     println!(
-        "\nfitted on {} (features {:?}: {})",
-        fit.n, fit.feature_set, fit.reason
+        "  device reference latency: {r:.4} ms (median reference p50 of the latest measurements)"
     );
-    println!("leave-one-out on the fitting set:");
-    line("chosen model", &fit.loo);
-    line("MACs + constant", &fit.baseline_macs);
-    println!("on the {} held-out architectures:", held.len());
-    line(
-        "chosen model",
-        &CostErrors::of(&predict(&fit.model), &actual),
+    report(
+        "paired (normalized latency)",
+        &values(&fit_specs, &fit_results, true),
+        &values(&held, &held_results, true),
     );
-    line(
-        "MACs + constant",
-        &CostErrors::of(&predict(&macs.model), &actual),
+    report(
+        "unpaired (raw p50 of the same runs)",
+        &values(&fit_specs, &fit_results, false),
+        &values(&held, &held_results, false),
     );
-    println!("target (SPEC.md section 9): >= 97% within 10%, >= 85% within 5%");
-    println!("measurement took {:.0} s", started.elapsed().as_secs_f64());
-    if let Ok(out) = std::env::var("FLASH_BENCH_OUT") {
-        let rows: Vec<serde_json::Value> = fit_specs
-            .iter()
-            .zip(&fit_samples)
-            .map(|(s, (_, y))| serde_json::json!({"set": "fit", "id": s.id(), "spec": s, "p50_ms": y}))
-            .chain(held.iter().zip(&held_samples).map(|(s, (_, y))| serde_json::json!({"set": "held_out", "id": s.id(), "spec": s, "p50_ms": y})))
-            .collect();
-        std::fs::write(&out, serde_json::to_string_pretty(&rows).unwrap()).unwrap();
-        println!("measurements written to {out}");
+    let rows: Vec<serde_json::Value> = fit_specs
+        .iter()
+        .zip(&fit_results)
+        .map(|(s, m)| ("fit", s, m))
+        .chain(
+            held.iter()
+                .zip(&held_results)
+                .map(|(s, m)| ("held_out", s, m)),
+        )
+        .map(|(set, s, m)| {
+            serde_json::json!({"set": set, "id": s.id(), "spec": s, "result": m,
+                "normalized_latency_ms": m.normalized_latency_ms(Some(r))})
+        })
+        .collect();
+    serde_json::json!({"space": name, "reference_latency_ms": r, "measurements": rows})
+}
+
+fn main() {
+    let (n_fit, n_held, budget, threads): (usize, usize, f64, u32) = (
+        env("FLASH_BENCH_FIT", 25),
+        env("FLASH_BENCH_HELD_OUT", 100),
+        env("FLASH_BENCH_BUDGET_S", 1.5),
+        env("FLASH_BENCH_THREADS", 1),
+    );
+    let spaces: String = env(
+        "FLASH_BENCH_SPACES",
+        "flash-densenet,flash-densenet-digits".to_string(),
+    );
+    let bench = Bench::new(threads, budget);
+    println!(
+        "hardware model on this CPU, paired measurement: {threads} thread(s), at most {budget} s timed per model, ratio CI target +-{:.0}%",
+        100.0 * bench.protocol.target_relative_ci
+    );
+    let out: Vec<serde_json::Value> = spaces
+        .split(',')
+        .map(|name| run_space(&bench, name.trim(), n_fit, n_held))
+        .collect();
+    println!("\ntarget (SPEC.md section 9, flash-densenet): >= 97% within 10%, >= 85% within 5%");
+    println!(
+        "the whole run took {:.0} s",
+        bench.started.elapsed().as_secs_f64()
+    );
+    if let Ok(path) = std::env::var("FLASH_BENCH_OUT") {
+        std::fs::write(&path, serde_json::to_string_pretty(&out).unwrap()).unwrap();
+        println!("measurements written to {path}");
     }
 }

@@ -212,6 +212,8 @@ fn synthetic_result(p50: f64) -> MeasurementResult {
         latency: flash_core::measurement::LatencyStats::from_samples(&samples, 5).unwrap(),
         energy: None,
         environment: Default::default(),
+        ratio: None,
+        reference: None,
     };
     result.environment.provider = Some(SOURCE.into());
     result

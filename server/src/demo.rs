@@ -486,9 +486,10 @@ fn run_loop(config: &DemoConfig, client: &Client) -> anyhow::Result<()> {
 
     step(7, "report");
     println!(
-        "      winner {}: predicted {} ms, measured p50 {} ms, p90 {} ms; budget {budget:.3} ms -> {}",
+        "      winner {}: predicted {} ms, measured {} ms normalized (raw p50 {} ms, p90 {} ms); budget {budget:.3} ms -> {}",
         verified["architecture_id"].as_str().unwrap_or("?"),
         fmt_num(&verified["predicted_latency_ms"], 3),
+        fmt_num(&verified["measured_latency_ms"], 3),
         fmt_num(&verified["measured_p50_ms"], 3),
         fmt_num(&verified["measured_p90_ms"], 3),
         match verified["meets_latency_limit"].as_bool() {

@@ -12,7 +12,7 @@ use axum::http::Method;
 use flash_core::ArchSpec;
 use flash_core::measurement::{DeviceDescriptor, Protocol};
 use flash_core::onnx;
-use flash_server::api::architectures::spec_architecture;
+use flash_server::store::NewArchitecture;
 use flash_server::store::NewJobs;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -48,7 +48,7 @@ impl Fixture {
             let tokens = Tokens::create(&t.store).await;
             let (a, _) = t
                 .store
-                .put_architecture(spec_architecture(
+                .put_architecture(NewArchitecture::from_spec(
                     ArchSpec::from_json(EXAMPLE_SPEC).unwrap(),
                 ))
                 .await

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{Method, Request};
 use flash_core::ArchSpec;
 use flash_core::measurement::{DeviceDescriptor, Protocol};
-use flash_server::api::architectures::spec_architecture;
+use flash_server::store::NewArchitecture;
 use flash_server::store::NewJobs;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -34,7 +34,7 @@ async fn running_job(store: &flash_server::Store, n: usize) -> (String, i64) {
         .pop()
         .unwrap();
     let (arch, _) = store
-        .put_architecture(spec_architecture(spec))
+        .put_architecture(NewArchitecture::from_spec(spec))
         .await
         .unwrap();
     store
@@ -80,7 +80,7 @@ async fn fitted_models(
         .enumerate()
     {
         let (a, _) = store
-            .put_architecture(spec_architecture(spec))
+            .put_architecture(NewArchitecture::from_spec(spec))
             .await
             .unwrap();
         let latency = 1.0 + a.metrics.macs as f64 * 1e-9 + i as f64 * 0.01;
@@ -109,7 +109,7 @@ async fn every_route_enforces_its_documented_scopes() {
     let tokens = Tokens::create(&store).await;
     let app = app(store.clone());
     let (arch, _) = store
-        .put_architecture(spec_architecture(
+        .put_architecture(NewArchitecture::from_spec(
             ArchSpec::from_json(EXAMPLE_SPEC).unwrap(),
         ))
         .await

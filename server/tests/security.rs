@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use axum::http::Method;
 use flash_core::ArchSpec;
 use flash_core::measurement::{DeviceDescriptor, Protocol};
-use flash_server::api::architectures::spec_architecture;
+use flash_server::store::NewArchitecture;
 use flash_server::store::NewJobs;
 use flash_server::{ApiConfig, AppState, Store};
 use serde_json::{Value, json};
@@ -102,7 +102,7 @@ async fn hostile_strings_in_every_text_field_and_filter_are_only_data() {
         let app = app(store.clone());
         let admin = tokens.admin.as_str();
         let (arch, _) = store
-            .put_architecture(spec_architecture(
+            .put_architecture(NewArchitecture::from_spec(
                 ArchSpec::from_json(EXAMPLE_SPEC).unwrap(),
             ))
             .await
@@ -275,7 +275,7 @@ async fn running_job(store: &Store, device: &str, spec_seed: u64) -> String {
         .pop()
         .unwrap();
     let (arch, _) = store
-        .put_architecture(spec_architecture(spec))
+        .put_architecture(NewArchitecture::from_spec(spec))
         .await
         .unwrap();
     store
@@ -364,7 +364,7 @@ async fn agent_tokens_bound_to_a_device_act_for_that_device_only() {
             .pop()
             .unwrap();
         let (arch, _) = store
-            .put_architecture(spec_architecture(spec))
+            .put_architecture(NewArchitecture::from_spec(spec))
             .await
             .unwrap();
         store

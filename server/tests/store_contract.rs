@@ -8,7 +8,7 @@ use std::sync::Arc;
 use common::{result, stores};
 use flash_core::measurement::{DeviceDescriptor, Protocol};
 use flash_core::{ArchSpec, Space};
-use flash_server::api::architectures::spec_architecture;
+use flash_server::store::NewArchitecture;
 use flash_server::store::jobs::Fenced;
 use flash_server::store::{ArchitectureFilter, JobFilter, JobState, NewJobs, Scope, Store};
 
@@ -22,7 +22,7 @@ fn descriptor(profile: &str) -> DeviceDescriptor {
 async fn seed(store: &Store, n: usize, device: &str) -> Vec<String> {
     let specs = Space::default_space().sample_uniform(n, 7);
     let archs = store
-        .put_architectures(specs.into_iter().map(spec_architecture).collect())
+        .put_architectures(specs.into_iter().map(NewArchitecture::from_spec).collect())
         .await
         .unwrap();
     store
@@ -62,12 +62,12 @@ async fn architectures_are_stored_once_and_listed_in_pages() {
         let store = &t.store;
         let spec = ArchSpec::from_json(common::EXAMPLE_SPEC).unwrap();
         let (a, new) = store
-            .put_architecture(spec_architecture(spec.clone()))
+            .put_architecture(NewArchitecture::from_spec(spec.clone()))
             .await
             .unwrap();
         assert!(new, "{}", t.backend);
         let (b, again) = store
-            .put_architecture(spec_architecture(spec))
+            .put_architecture(NewArchitecture::from_spec(spec))
             .await
             .unwrap();
         assert!(!again, "{}", t.backend);

@@ -24,20 +24,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_architecture_onnx))
 }
 
-/// What is stored for a spec (its metrics computed from its graph).
-pub fn spec_architecture(spec: ArchSpec) -> NewArchitecture {
-    let metrics = metrics::compute(&spec.to_graph());
-    NewArchitecture {
-        id: spec.id(),
-        source: Source::Spec,
-        space: Some(spec.space.clone()),
-        in_space: spec.in_space(),
-        spec: Some(spec),
-        onnx: None,
-        metrics,
-    }
-}
-
 fn onnx_architecture(bytes: Vec<u8>) -> ApiResult<NewArchitecture> {
     let graph = onnx::import(&bytes).map_err(|e| ApiError::field("body", e.to_string()))?;
     Ok(NewArchitecture {
@@ -93,7 +79,7 @@ async fn create_architecture(
             }
             let value: serde_json::Value = crate::extract::parse_json(&body)?;
             let spec = ArchSpec::from_value(&value).map_err(|e| ApiError::invalid(e.0))?;
-            tokio::task::spawn_blocking(move || spec_architecture(spec))
+            tokio::task::spawn_blocking(move || NewArchitecture::from_spec(spec))
                 .await
                 .map_err(|e| ApiError::Internal(e.to_string()))?
         }

@@ -3,7 +3,8 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use flash_core::measurement::DeviceDescriptor;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -13,13 +14,84 @@ use crate::error::{
     ApiError, ApiResult, AuthProblems, BodyProblems, NotFoundProblem, QueryProblems,
 };
 use crate::extract::{Access, ApiJson, ApiQuery, Caller, Paging};
-use crate::store::{Device, DeviceFilter};
+use crate::store::{Device, DeviceFilter, DeviceReference, ReferencePoint};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_devices))
         .routes(routes!(put_device, get_device))
         .routes(routes!(heartbeat_device))
+        .routes(routes!(list_device_references))
+        .routes(routes!(list_reference_latencies))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceReferences {
+    pub device: String,
+    /// Each reference network the device's paired measurements used, with the device's current
+    /// reference latency: the factor that turns a ratio into a normalized latency.
+    pub items: Vec<DeviceReference>,
+}
+
+/// The device's reference networks and its current reference latency with each.
+#[utoipa::path(
+    get, path = "/v1/devices/{name}/references", tag = "devices",
+    params(("name" = String, Path, description = "Device name")),
+    responses((status = 200, description = "The device's reference latencies", body = DeviceReferences), AuthProblems, NotFoundProblem),
+    security(("bearer" = ["read", "write", "admin"]))
+)]
+async fn list_device_references(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<axum::Json<DeviceReferences>> {
+    caller.require(Access::Read, &state)?;
+    state.store.device(&name).await?;
+    Ok(axum::Json(DeviceReferences {
+        items: state.store.device_references(&name).await?,
+        device: name,
+    }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ReferenceQuery {
+    /// Items per page, 1..=1000 (default 100).
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Only timings of this reference architecture.
+    reference: Option<String>,
+}
+
+/// The device's speed history: the reference network's latency in every paired measurement,
+/// oldest first. A slow-down or throttling shows as a rise, dated by `created_at`.
+#[utoipa::path(
+    get, path = "/v1/devices/{name}/reference-latencies", tag = "devices",
+    params(("name" = String, Path, description = "Device name"), ReferenceQuery),
+    responses((status = 200, description = "A page of reference timings", body = ListPage<ReferencePoint>), AuthProblems, NotFoundProblem, QueryProblems),
+    security(("bearer" = ["read", "write", "admin"]))
+)]
+async fn list_reference_latencies(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    ApiQuery(q): ApiQuery<ReferenceQuery>,
+) -> ApiResult<axum::Json<ListPage<ReferencePoint>>> {
+    caller.require(Access::Read, &state)?;
+    let (cursor, limit) = Paging {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .parse()?;
+    state.store.device(&name).await?;
+    Ok(axum::Json(
+        state
+            .store
+            .reference_history(&name, q.reference.as_deref(), cursor, limit)
+            .await?
+            .into(),
+    ))
 }
 
 /// Device names: 1..=64 characters of letters, digits, `.`, `_` and `-`.

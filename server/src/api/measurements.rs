@@ -25,7 +25,9 @@ pub struct MeasurementUpload {
     pub device: String,
     /// Where the numbers come from (e.g. `notebook`, `onnxruntime-perf-test`); stored with them.
     pub source: String,
-    /// Latency statistics in ms, optional energy in mJ with its method, the environment.
+    /// Latency statistics in ms, optional energy in mJ with its method, the environment; for a
+    /// paired measurement also `ratio` and `reference` (both or neither). Without them the
+    /// measurement is taken as raw: its normalized latency is its p50.
     pub result: MeasurementResult,
 }
 
@@ -51,6 +53,15 @@ async fn create_measurement(
         state.store.architecture(&upload.architecture_id).await
     {
         return Err(ApiError::field("architecture_id", "no such architecture"));
+    }
+    if let Some(reference) = &upload.result.reference
+        && let Err(crate::store::StoreError::NotFound(_)) =
+            state.store.architecture(&reference.architecture_id).await
+    {
+        return Err(ApiError::field(
+            "result.reference.architecture_id",
+            "no such architecture (store the reference network first)",
+        ));
     }
     if !state.store.device_exists(&upload.device).await? {
         return Err(ApiError::field(

@@ -125,7 +125,8 @@ fn median(values: &mut [f64]) -> f64 {
 #[serde(deny_unknown_fields)]
 pub struct HardwareModelRequest {
     pub device: String,
-    /// `latency` (ms, from p50) or `energy` (mJ per inference).
+    /// `latency` (ms: each measurement's normalized latency, the raw p50 where unpaired) or
+    /// `energy` (mJ per inference; estimates follow the latency's normalization).
     pub metric: CostMetric,
     /// Fit only on these architectures (default: every architecture measured on the device).
     pub fit_on: Option<Vec<String>>,
@@ -200,7 +201,7 @@ async fn create_hardware_model(
 
 type Samples = (Vec<(FeatureVector, f64)>, Vec<String>, String);
 
-/// The device's measurements: each architecture's median p50 latency or energy.
+/// The device's measurements: each architecture's median normalized latency or energy.
 async fn measured_samples(state: &AppState, req: &HardwareModelRequest) -> ApiResult<Samples> {
     if req.metric == CostMetric::Area {
         return Err(ApiError::field(
@@ -240,7 +241,7 @@ async fn measured_samples(state: &AppState, req: &HardwareModelRequest) -> ApiRe
         ids.push(m.architecture_id);
     }
     let value_source = match req.metric {
-        CostMetric::Latency => "measured p50 latency".to_string(),
+        CostMetric::Latency => "normalized latency (raw p50 where unpaired)".to_string(),
         _ if methods.is_empty() => {
             return Err(ApiError::Unprocessable(
                 "no measurement on this device has energy".into(),

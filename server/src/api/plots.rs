@@ -21,6 +21,32 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(hardware_model_residuals))
         .routes(routes!(accuracy_model_plot))
         .routes(routes!(search_pareto))
+        .routes(routes!(device_speed_plot))
+}
+
+/// Timings of a reference network a speed plot shows at most.
+const MAX_SPEED_POINTS: i64 = 5000;
+
+/// Plot a device's speed over time: the reference network's latency in each paired measurement.
+#[utoipa::path(
+    get, path = "/v1/devices/{name}/speed.svg", tag = "devices",
+    params(("name" = String, Path, description = "Device name")),
+    responses((status = 200, description = "SVG image", content_type = "image/svg+xml", body = String), AuthProblems, NotFoundProblem),
+    security(("bearer" = ["read", "write", "admin"]))
+)]
+async fn device_speed_plot(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    caller.require(Access::Read, &state)?;
+    state.store.device(&name).await?;
+    let page = state
+        .store
+        .reference_history(&name, None, 0, MAX_SPEED_POINTS)
+        .await?;
+    let references = state.store.device_references(&name).await?;
+    Ok(svg(plots::device_speed(&name, &page.items, &references)))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

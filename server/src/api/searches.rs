@@ -13,7 +13,6 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::ListPage;
-use super::architectures::spec_architecture;
 use super::models::{AccuracyModelRecord, HardwareModelRecord};
 use super::predictions::newest_fits;
 use crate::app::AppState;
@@ -21,9 +20,9 @@ use crate::error::{
     ApiError, ApiResult, AuthProblems, BodyProblems, NotFoundProblem, QueryProblems,
 };
 use crate::extract::{Access, ApiJson, ApiQuery, Caller, Paging};
-use crate::store::NewJobs;
 use crate::store::models::{ACCURACY_MODELS, HARDWARE_MODELS};
 use crate::store::searches::StoredSearch;
+use crate::store::{NewArchitecture, NewJobs};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -101,15 +100,24 @@ pub struct Verification {
     pub job_id: String,
     pub job_state: String,
     pub predicted_latency_ms: Option<f64>,
+    /// The measured normalized latency: the statistic the latency model was fitted on, and the
+    /// one the limit is judged on.
+    pub measured_latency_ms: Option<f64>,
+    /// Whether the measurement was paired with the reference network (if not, the normalized
+    /// latency is the raw p50).
+    pub paired: Option<bool>,
+    /// Raw median and p90 of the same measurement, for the record.
     pub measured_p50_ms: Option<f64>,
     pub measured_p90_ms: Option<f64>,
     pub predicted_energy_mj: Option<f64>,
+    /// Energy per inference on the same scale as the model's (an estimate follows the
+    /// latency's normalization; a sensor's reading is not scaled).
     pub measured_energy_mj: Option<f64>,
     /// How the measured energy was obtained (`estimated` is not a measurement).
     pub energy_method: Option<String>,
     pub max_latency_ms: Option<f64>,
-    /// Whether the measured p90 latency meets the latency limit (absent until measured or
-    /// when there is no limit).
+    /// Whether the measured normalized latency meets the latency limit (absent until measured
+    /// or when there is no limit).
     pub meets_latency_limit: Option<bool>,
 }
 
@@ -161,30 +169,31 @@ pub(super) async fn record(state: &AppState, stored: StoredSearch) -> ApiResult<
                     .map(|c| c.value)
             })
         };
-        let measured: Option<MeasurementResult> = row.result.as_deref().map(decode).transpose()?;
+        let m = row.measurement.as_ref();
+        let measured = m.map(|m| &m.result);
         let limit = request
             .devices
             .iter()
             .find(|d| d.device == row.device)
             .and_then(|d| d.max_latency_ms);
-        let p90 = measured.as_ref().map(|m| m.latency.p90_ms);
+        let normalized = m.map(|m| m.normalized_latency_ms);
         verification.push(Verification {
             predicted_latency_ms: cost(CostMetric::Latency),
             predicted_energy_mj: cost(CostMetric::Energy),
-            measured_p50_ms: measured.as_ref().map(|m| m.latency.p50_ms),
-            measured_p90_ms: p90,
-            measured_energy_mj: measured
-                .as_ref()
-                .and_then(|m| m.energy.as_ref())
-                .map(|e| e.mj_per_inference),
-            energy_method: measured.as_ref().and_then(|m| m.energy.as_ref()).map(|e| {
+            measured_latency_ms: normalized,
+            paired: measured.map(MeasurementResult::is_paired),
+            measured_p50_ms: measured.map(|m| m.latency.p50_ms),
+            measured_p90_ms: measured.map(|m| m.latency.p90_ms),
+            measured_energy_mj: m
+                .and_then(|m| m.result.normalized_energy_mj(m.reference_latency_ms)),
+            energy_method: measured.and_then(|m| m.energy.as_ref()).map(|e| {
                 serde_json::to_value(e.method)
                     .ok()
                     .and_then(|v| v.as_str().map(String::from))
                     .unwrap_or_default()
             }),
             max_latency_ms: limit,
-            meets_latency_limit: p90.zip(limit).map(|(p, l)| p <= l),
+            meets_latency_limit: normalized.zip(limit).map(|(p, l)| p <= l),
             architecture_id: row.architecture_id,
             device: row.device,
             rank: row.rank,
@@ -533,7 +542,7 @@ async fn verify_search(
     }
     let new: Vec<_> = winners
         .iter()
-        .map(|w| spec_architecture(w.spec.clone()))
+        .map(|w| NewArchitecture::from_spec(w.spec.clone()))
         .collect();
     state.store.put_architectures(new).await?;
     let ids: Vec<String> = winners.iter().map(|w| w.id.clone()).collect();

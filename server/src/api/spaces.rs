@@ -11,13 +11,12 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::architectures::spec_architecture;
 use super::models::{AccuracyModelRecord, HardwareModelRecord, metric_name};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, AuthProblems, BodyProblems, NotFoundProblem};
 use crate::extract::{Access, ApiJson, Caller};
-use crate::store::Architecture;
 use crate::store::models::{ACCURACY_MODELS, HARDWARE_MODELS};
+use crate::store::{Architecture, NewArchitecture};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -242,7 +241,10 @@ async fn sample_space(
         }
     };
     let new = tokio::task::spawn_blocking(move || {
-        specs.into_iter().map(spec_architecture).collect::<Vec<_>>()
+        specs
+            .into_iter()
+            .map(NewArchitecture::from_spec)
+            .collect::<Vec<_>>()
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?;

@@ -221,6 +221,13 @@ pages.fleet = async (el) => {
       { label: "Created", value: (j) => j.created_at },
     ], running.items.concat(queued.items), { class: "jobs", empty: "no jobs waiting" }),
     queued.next_cursor ? h("p", { class: "muted" }, "more than 1000 queued; showing the first 1000") : null));
+  // Each agent device's speed over time (its reference network in every paired measurement).
+  const speed = card("Device speed", h("p", { class: "muted" },
+    "The reference network's median latency in each paired measurement: a rise is a slow-down or throttling, dated."));
+  el.append(speed);
+  const plots = h("div", { class: "plots" });
+  speed.append(plots);
+  await Promise.all(devices.items.map((d) => plot(plots, "/v1/devices/" + encodeURIComponent(d.name) + "/speed.svg")));
 };
 
 pages.architectures = async (el, params) => {
@@ -457,12 +464,13 @@ async function showSearch(el, s) {
       { label: "Device", value: (v) => v.device },
       { label: "Job", value: (v) => v.job_state },
       { label: "Predicted latency (ms)", value: (v) => v.predicted_latency_ms, num: true },
-      { label: "Measured p50 (ms)", value: (v) => v.measured_p50_ms, num: true },
-      { label: "Measured p90 (ms)", value: (v) => v.measured_p90_ms, num: true },
-      { label: "Error", value: (v) => (v.measured_p50_ms && v.predicted_latency_ms ? ((v.predicted_latency_ms / v.measured_p50_ms - 1) * 100).toFixed(1) + "%" : "–"), sort: false },
+      { label: "Measured (ms, normalized)", value: (v) => v.measured_latency_ms, num: true },
+      { label: "Raw p50 (ms)", value: (v) => v.measured_p50_ms, num: true },
+      { label: "Raw p90 (ms)", value: (v) => v.measured_p90_ms, num: true },
+      { label: "Error", value: (v) => (v.measured_latency_ms && v.predicted_latency_ms ? ((v.predicted_latency_ms / v.measured_latency_ms - 1) * 100).toFixed(1) + "%" : "–"), sort: false },
       { label: "Limit (ms)", value: (v) => v.max_latency_ms, num: true },
-      { label: "p90 meets limit", value: (v) => v.meets_latency_limit === null || v.meets_latency_limit === undefined
-        ? h("span", { class: "muted" }, v.measured_p90_ms ? "no limit" : "not measured yet")
+      { label: "Meets limit", value: (v) => v.meets_latency_limit === null || v.meets_latency_limit === undefined
+        ? h("span", { class: "muted" }, v.measured_latency_ms ? "no limit" : "not measured yet")
         : h("span", { class: v.meets_latency_limit ? "ok" : "bad" }, v.meets_latency_limit ? "meets" : "misses"), sort: false },
       { label: "Predicted energy (mJ)", value: (v) => v.predicted_energy_mj, num: true },
       { label: "Measured energy (mJ)", value: (v) => v.measured_energy_mj, num: true },

@@ -35,6 +35,22 @@ pub struct NewArchitecture {
     pub metrics: Metrics,
 }
 
+impl NewArchitecture {
+    /// What is stored for a spec (its metrics computed from its graph).
+    pub fn from_spec(spec: ArchSpec) -> NewArchitecture {
+        let metrics = flash_core::metrics::compute(&spec.to_graph());
+        NewArchitecture {
+            id: spec.id(),
+            source: Source::Spec,
+            space: Some(spec.space.clone()),
+            in_space: spec.in_space(),
+            spec: Some(spec),
+            onnx: None,
+            metrics,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Architecture {
     /// Hash of the canonical spec (or of the canonical graph for ONNX imports).
@@ -99,7 +115,7 @@ impl Row {
 
 impl Store {
     /// Inserts the architecture unless it exists; whether it was new.
-    async fn insert_architecture(
+    pub(super) async fn insert_architecture(
         &self,
         conn: &mut sqlx::AnyConnection,
         new: NewArchitecture,

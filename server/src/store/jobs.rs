@@ -4,11 +4,14 @@
 //! attempt that is no longer the running one changes nothing (the caller answers 409).
 //! A device runs one job at a time (a partial unique index enforces it under concurrency).
 
-use flash_core::ArchSpec;
-use flash_core::measurement::Protocol;
+use std::sync::LazyLock;
+
+use flash_core::measurement::{Protocol, ReferenceNetwork};
+use flash_core::{ArchSpec, Space};
 use serde::{Deserialize, Serialize};
 
-use super::measurements::{self, NewMeasurement};
+use super::NewArchitecture;
+use super::measurements::NewMeasurement;
 use super::{Measurement, Page, Store, StoreError, StoreResult, json, parse_json, rfc3339};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -71,6 +74,33 @@ pub struct ClaimedJob {
     pub protocol: Protocol,
     /// The architecture's spec when it has one (the agent may build the model from it).
     pub spec: Option<ArchSpec>,
+    /// The reference network to time alternately with it (absent when the job's protocol sets
+    /// `paired: false`): the reference of the architecture's space, or of the default space for
+    /// an imported network.
+    pub reference: Option<ReferenceNetwork>,
+}
+
+/// The reference network paired with architectures of `space` (the default space's for
+/// imported networks), computed once per process.
+pub fn reference_network(space: Option<&Space>) -> &'static ReferenceNetwork {
+    static REFERENCES: LazyLock<Vec<ReferenceNetwork>> = LazyLock::new(|| {
+        Space::all()
+            .iter()
+            .map(|space| {
+                let spec = space.reference_spec();
+                ReferenceNetwork {
+                    architecture_id: spec.id(),
+                    spec,
+                }
+            })
+            .collect()
+    });
+    let space = space.unwrap_or_else(|| Space::default_space());
+    let i = Space::all()
+        .iter()
+        .position(|s| s.name == space.name)
+        .expect("spaces are static");
+    &REFERENCES[i]
 }
 
 pub struct NewJobs {
@@ -150,6 +180,14 @@ impl Store {
         let protocol = json(&new.protocol);
         let now = self.backend.now_ms();
         let mut tx = self.pool.begin().await.map_err(StoreError::from_sqlx)?;
+        if new.protocol.paired != Some(false) {
+            // The networks paired jobs are timed against, stored so their ids resolve.
+            for space in Space::all() {
+                let reference = reference_network(Some(space)).spec.clone();
+                self.insert_architecture(&mut tx, NewArchitecture::from_spec(reference))
+                    .await?;
+            }
+        }
         let mut out = Vec::with_capacity(new.architecture_ids.len());
         for architecture_id in &new.architecture_ids {
             let inserted: Option<Row> = sqlx::query_as(sql!(
@@ -283,7 +321,10 @@ impl Store {
         let lease = row.lease_expires_at.unwrap_or_default();
         let job = row.into_job()?.1;
         let spec = self.architecture(&job.architecture_id).await?.spec;
+        let reference = (job.protocol.paired != Some(false))
+            .then(|| reference_network(spec.as_ref().and_then(ArchSpec::space)).clone());
         Ok(Some(ClaimedJob {
+            reference,
             id: job.id,
             architecture_id: job.architecture_id,
             device: job.device,
@@ -351,16 +392,8 @@ impl Store {
             drop(tx);
             let job = self.job(id).await?;
             if job.state == JobState::Succeeded && job.attempt == attempt {
-                let existing: Option<measurements::Row> = sqlx::query_as(sql!(
-                    "SELECT {} FROM measurement WHERE job_id = $1",
-                    measurements::COLUMNS
-                ))
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(StoreError::from_sqlx)?;
-                if let Some(m) = existing {
-                    return Ok(Fenced::Done(m.into_measurement()?.1));
+                if let Some(m) = self.job_measurement(id).await? {
+                    return Ok(Fenced::Done(m));
                 }
             }
             return Ok(Fenced::LeaseLost {

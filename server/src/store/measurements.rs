@@ -1,6 +1,8 @@
 //! Measurements of architectures on devices: from jobs run by agents, or uploaded directly.
 
-use flash_core::measurement::MeasurementResult;
+use std::collections::{BTreeSet, HashMap};
+
+use flash_core::measurement::{MeasurementResult, REFERENCE_HISTORY, reference_latency};
 use serde::{Deserialize, Serialize};
 
 use super::{Page, Store, StoreError, StoreResult, json, parse_json, rfc3339};
@@ -22,7 +24,42 @@ pub struct Measurement {
     pub job_id: Option<String>,
     pub source: String,
     pub result: MeasurementResult,
+    /// The latency fits, searches and verification use (ms): the median run-by-run ratio to the
+    /// reference network times the device's reference latency when paired, the raw p50 when not.
+    pub normalized_latency_ms: f64,
+    /// The device's reference latency (ms) the normalized latency was computed with: the median
+    /// of the reference's p50 over the device's latest 25 paired measurements with it, as of
+    /// this read. Absent for unpaired measurements.
+    pub reference_latency_ms: Option<f64>,
     pub created_at: String,
+}
+
+/// One paired measurement's timing of the reference network: a point of the device's speed
+/// history.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReferencePoint {
+    /// The measurement it was timed in.
+    pub measurement_id: String,
+    pub reference_architecture_id: String,
+    pub p50_ms: f64,
+    pub p50_ci_low_ms: f64,
+    pub p50_ci_high_ms: f64,
+    pub n: u64,
+    pub created_at: String,
+    /// The same instant in milliseconds since the Unix epoch, for plotting.
+    pub created_at_unix_ms: i64,
+}
+
+/// A reference network a device has been paired with, and its current reference latency.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeviceReference {
+    pub architecture_id: String,
+    /// Median of the reference's p50 over the device's latest paired measurements with it (ms).
+    pub latency_ms: f64,
+    /// How many measurements that median is over (at most 25).
+    pub window: usize,
+    /// Paired measurements with this reference in all.
+    pub measurements: i64,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -32,7 +69,7 @@ pub struct MeasurementFilter {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct Row {
+struct Row {
     measurement_seq: i64,
     architecture_id: String,
     device: String,
@@ -43,12 +80,25 @@ pub(super) struct Row {
 }
 
 impl Row {
-    pub(super) fn into_measurement(self) -> StoreResult<(i64, Measurement)> {
+    /// The measurement, normalized with its device's reference latencies (`references` maps
+    /// a reference id to the latency; see [`Store::reference_latencies`]).
+    fn into_measurement(
+        self,
+        references: &HashMap<(String, String), f64>,
+    ) -> StoreResult<(i64, Measurement)> {
+        let result: MeasurementResult = parse_json(&self.result, "measurement.result")?;
+        let reference_latency_ms = result
+            .reference
+            .as_ref()
+            .and_then(|r| references.get(&(self.device.clone(), r.architecture_id.clone())))
+            .copied();
         Ok((
             self.measurement_seq,
             Measurement {
                 id: self.measurement_seq.to_string(),
-                result: parse_json(&self.result, "measurement.result")?,
+                normalized_latency_ms: result.normalized_latency_ms(reference_latency_ms),
+                reference_latency_ms,
+                result,
                 architecture_id: self.architecture_id,
                 device: self.device,
                 job_id: self.job_id,
@@ -59,7 +109,7 @@ impl Row {
     }
 }
 
-pub(super) const COLUMNS: &str =
+const COLUMNS: &str =
     "measurement_seq, architecture_id, device, job_id, source, result, created_at";
 
 impl Store {
@@ -71,9 +121,12 @@ impl Store {
         job_id: Option<&str>,
     ) -> StoreResult<Measurement> {
         let energy = new.result.energy.as_ref();
+        let paired = new.result.ratio.as_ref().zip(new.result.reference.as_ref());
         let row: Row = sqlx::query_as(sql!(
-            "INSERT INTO measurement (architecture_id, device, job_id, source, p50_ms, energy_mj, energy_method, result, created_at)
-             VALUES ($1, $2, $3, $4, $5, CASE WHEN $6 = 1 THEN $9 END, $7, $8, {}) RETURNING {COLUMNS}",
+            "INSERT INTO measurement (architecture_id, device, job_id, source, p50_ms, energy_mj, energy_method, result,
+                 reference_id, reference_p50_ms, ratio_p50, created_at)
+             VALUES ($1, $2, $3, $4, $5, CASE WHEN $6 = 1 THEN $9 END, $7, $8,
+                 $10, CASE WHEN $11 = 1 THEN $12 END, CASE WHEN $11 = 1 THEN $13 END, {}) RETURNING {COLUMNS}",
             self.backend.now_ms()
         ))
         .bind(&new.architecture_id)
@@ -87,10 +140,153 @@ impl Store {
         .bind(energy.map(|e| json(&e.method).trim_matches('"').to_string()))
         .bind(json(&new.result))
         .bind(energy.map_or(0.0, |e| e.mj_per_inference))
-        .fetch_one(conn)
+        .bind(paired.map(|(_, r)| r.architecture_id.clone()))
+        .bind(i64::from(paired.is_some()))
+        .bind(paired.map_or(0.0, |(_, r)| r.latency.p50_ms))
+        .bind(paired.map_or(0.0, |(ratio, _)| ratio.p50))
+        .fetch_one(&mut *conn)
         .await
         .map_err(StoreError::from_sqlx)?;
-        Ok(row.into_measurement()?.1)
+        let references = self
+            .reference_latencies_on(conn, std::slice::from_ref(&row.device))
+            .await?;
+        Ok(row.into_measurement(&references)?.1)
+    }
+
+    /// The reference latency of every (device, reference) pair of `devices`: the median of the
+    /// reference's p50 over the device's latest [`REFERENCE_HISTORY`] paired measurements with
+    /// it (`flash_core::measurement::reference_latency`).
+    async fn reference_latencies_on(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        devices: &[String],
+    ) -> StoreResult<HashMap<(String, String), f64>> {
+        let mut out = HashMap::new();
+        for device in devices.iter().collect::<BTreeSet<_>>() {
+            for r in self.device_references_on(conn, device).await? {
+                out.insert((device.clone(), r.architecture_id), r.latency_ms);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn device_references_on(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        device: &str,
+    ) -> StoreResult<Vec<DeviceReference>> {
+        let references: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT reference_id, COUNT(*) FROM measurement
+             WHERE device = $1 AND reference_id IS NOT NULL GROUP BY reference_id ORDER BY reference_id",
+        )
+        .bind(device)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        let mut out = Vec::with_capacity(references.len());
+        for (reference, measurements) in references {
+            let recent: Vec<(f64,)> = sqlx::query_as(
+                "SELECT reference_p50_ms FROM measurement WHERE device = $1 AND reference_id = $2
+                 ORDER BY measurement_seq DESC LIMIT $3",
+            )
+            .bind(device)
+            .bind(&reference)
+            .bind(REFERENCE_HISTORY as i64)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+            let recent: Vec<f64> = recent.into_iter().map(|(p,)| p).collect();
+            if let Some(latency_ms) = reference_latency(&recent) {
+                out.push(DeviceReference {
+                    architecture_id: reference,
+                    latency_ms,
+                    window: recent.len(),
+                    measurements,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The reference networks `device` has been paired with and its current reference latency
+    /// with each.
+    pub async fn device_references(&self, device: &str) -> StoreResult<Vec<DeviceReference>> {
+        let mut conn = self.pool.acquire().await.map_err(StoreError::from_sqlx)?;
+        self.device_references_on(&mut conn, device).await
+    }
+
+    /// The reference latencies of the devices of `rows`, for [`Row::into_measurement`].
+    pub(super) async fn reference_latencies(
+        &self,
+        devices: &[String],
+    ) -> StoreResult<HashMap<(String, String), f64>> {
+        let mut conn = self.pool.acquire().await.map_err(StoreError::from_sqlx)?;
+        self.reference_latencies_on(&mut conn, devices).await
+    }
+
+    /// The device's speed history: every timing of a reference network in its paired
+    /// measurements, oldest first (optionally of one reference).
+    pub async fn reference_history(
+        &self,
+        device: &str,
+        reference: Option<&str>,
+        cursor: i64,
+        limit: i64,
+    ) -> StoreResult<Page<ReferencePoint>> {
+        let rows: Vec<Row> = sqlx::query_as(sql!(
+            "SELECT {COLUMNS} FROM measurement WHERE device = $1 AND reference_id IS NOT NULL
+               AND (CAST($2 AS TEXT) IS NULL OR reference_id = $2) AND measurement_seq > $3
+             ORDER BY measurement_seq LIMIT $4"
+        ))
+        .bind(device)
+        .bind(reference)
+        .bind(cursor)
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        let points = rows
+            .into_iter()
+            .filter_map(|row| {
+                let result: MeasurementResult = match parse_json(&row.result, "measurement.result")
+                {
+                    Ok(r) => r,
+                    Err(e) => return Some(Err(e)),
+                };
+                let r = result.reference?;
+                Some(Ok((
+                    row.measurement_seq,
+                    ReferencePoint {
+                        measurement_id: row.measurement_seq.to_string(),
+                        reference_architecture_id: r.architecture_id,
+                        p50_ms: r.latency.p50_ms,
+                        p50_ci_low_ms: r.latency.p50_ci_low_ms,
+                        p50_ci_high_ms: r.latency.p50_ci_high_ms,
+                        n: r.latency.n,
+                        created_at: rfc3339(row.created_at),
+                        created_at_unix_ms: row.created_at,
+                    },
+                )))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_rows(points, limit))
+    }
+
+    /// The measurement a job produced, if any.
+    pub async fn job_measurement(&self, job_id: &str) -> StoreResult<Option<Measurement>> {
+        let row: Option<Row> =
+            sqlx::query_as(sql!("SELECT {COLUMNS} FROM measurement WHERE job_id = $1"))
+                .bind(job_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let references = self
+            .reference_latencies(std::slice::from_ref(&row.device))
+            .await?;
+        Ok(Some(row.into_measurement(&references)?.1))
     }
 
     pub async fn add_measurement(&self, new: NewMeasurement) -> StoreResult<Measurement> {
@@ -117,9 +313,11 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::from_sqlx)?;
+        let devices: Vec<String> = rows.iter().map(|r| r.device.clone()).collect();
+        let references = self.reference_latencies(&devices).await?;
         let rows = rows
             .into_iter()
-            .map(Row::into_measurement)
+            .map(|r| r.into_measurement(&references))
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_rows(rows, limit))
     }

@@ -29,8 +29,10 @@ use std::time::Duration;
 pub use accuracies::{Accuracy, AccuracyFilter, NewAccuracy};
 pub use architectures::{Architecture, ArchitectureFilter, NewArchitecture, Source};
 pub use devices::{Device, DeviceFilter};
-pub use jobs::{ClaimedJob, Job, JobFilter, JobState, NewJobs};
-pub use measurements::{Measurement, MeasurementFilter, NewMeasurement};
+pub use jobs::{ClaimedJob, Job, JobFilter, JobState, NewJobs, reference_network};
+pub use measurements::{
+    DeviceReference, Measurement, MeasurementFilter, NewMeasurement, ReferencePoint,
+};
 pub use tokens::{Scope, TokenInfo, VerifiedToken};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

@@ -184,11 +184,12 @@ impl Store {
         ))
     }
 
-    /// Median of the p50 latency (ms) and of the energy (mJ, with its method) of every
-    /// architecture measured on `device`: one row per architecture.
+    /// The normalized latency (ms) and energy (mJ, with its method) of every measurement on
+    /// `device`, grouped by architecture (`MeasurementResult::normalized_latency_ms` with the
+    /// device's current reference latencies, so every value is on one scale).
     pub async fn measured_on(&self, device: &str) -> StoreResult<Vec<MeasuredArchitecture>> {
         let rows: Vec<MeasuredRow> = sqlx::query_as(
-            "SELECT m.architecture_id, m.p50_ms, m.energy_mj, m.energy_method, a.metrics
+            "SELECT m.architecture_id, m.result, m.energy_method, a.metrics
              FROM measurement m JOIN architecture a ON a.architecture_id = m.architecture_id
              WHERE m.device = $1 ORDER BY m.architecture_id, m.measurement_seq",
         )
@@ -196,15 +197,24 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::from_sqlx)?;
+        let references = self.reference_latencies(&[device.to_string()]).await?;
         let mut out: Vec<MeasuredArchitecture> = Vec::new();
         for MeasuredRow {
             architecture_id: id,
-            p50_ms: p50,
-            energy_mj: energy,
+            result,
             energy_method: method,
             metrics,
         } in rows
         {
+            let result: flash_core::measurement::MeasurementResult =
+                super::parse_json(&result, "measurement.result")?;
+            let reference_latency = result.reference.as_ref().and_then(|r| {
+                references
+                    .get(&(device.to_string(), r.architecture_id.clone()))
+                    .copied()
+            });
+            let p50 = result.normalized_latency_ms(reference_latency);
+            let energy = result.normalized_energy_mj(reference_latency);
             if out.last().is_none_or(|m| m.architecture_id != id) {
                 out.push(MeasuredArchitecture {
                     architecture_id: id,
@@ -257,8 +267,7 @@ impl Store {
 #[derive(sqlx::FromRow)]
 struct MeasuredRow {
     architecture_id: String,
-    p50_ms: f64,
-    energy_mj: Option<f64>,
+    result: String,
     energy_method: Option<String>,
     metrics: String,
 }
@@ -268,7 +277,9 @@ struct MeasuredRow {
 pub struct MeasuredArchitecture {
     pub architecture_id: String,
     pub metrics: flash_core::Metrics,
+    /// Normalized latency of each measurement.
     pub latencies_ms: Vec<f64>,
+    /// Energy of each measurement that has one (estimates normalized like the latency).
     pub energies_mj: Vec<f64>,
     pub energy_methods: Vec<String>,
 }

@@ -20,8 +20,8 @@ pub struct VerificationRow {
     pub rank: i64,
     pub job_id: String,
     pub job_state: String,
-    /// The measurement's result JSON, once the job succeeded.
-    pub result: Option<String>,
+    /// The measurement, once the job succeeded.
+    pub measurement: Option<super::Measurement>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -128,29 +128,26 @@ impl Store {
     }
 
     pub async fn verifications(&self, search_id: &str) -> StoreResult<Vec<VerificationRow>> {
-        let rows: Vec<(String, String, i64, String, String, Option<String>)> = sqlx::query_as(
-            "SELECT v.architecture_id, v.device, v.rank, v.job_id, j.state, m.result
-             FROM search_verification v
-             JOIN job j ON j.job_id = v.job_id
-             LEFT JOIN measurement m ON m.job_id = v.job_id
+        let rows: Vec<(String, String, i64, String, String)> = sqlx::query_as(
+            "SELECT v.architecture_id, v.device, v.rank, v.job_id, j.state
+             FROM search_verification v JOIN job j ON j.job_id = v.job_id
              WHERE v.search_id = $1 ORDER BY v.rank, v.device",
         )
         .bind(search_id)
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::from_sqlx)?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(architecture_id, device, rank, job_id, job_state, result)| VerificationRow {
-                    architecture_id,
-                    device,
-                    rank,
-                    job_id,
-                    job_state,
-                    result,
-                },
-            )
-            .collect())
+        let mut out = Vec::with_capacity(rows.len());
+        for (architecture_id, device, rank, job_id, job_state) in rows {
+            out.push(VerificationRow {
+                measurement: self.job_measurement(&job_id).await?,
+                architecture_id,
+                device,
+                rank,
+                job_id,
+                job_state,
+            });
+        }
+        Ok(out)
     }
 }

@@ -145,7 +145,32 @@ pub fn result(p50: f64) -> flash_core::measurement::MeasurementResult {
         latency: flash_core::measurement::LatencyStats::from_samples(&samples, 5).unwrap(),
         energy: None,
         environment: Default::default(),
+        ratio: None,
+        reference: None,
     }
+}
+
+/// A paired measurement result: raw `p50` ms, the run-by-run `ratio` to the reference network
+/// `reference_id`, whose p50 in the same window was `reference_p50` ms.
+pub fn paired_result(
+    p50: f64,
+    ratio: f64,
+    reference_id: &str,
+    reference_p50: f64,
+) -> flash_core::measurement::MeasurementResult {
+    use flash_core::measurement::{RatioStats, ReferenceTiming};
+    let mut r = result(p50);
+    r.ratio = Some(RatioStats {
+        n: 30,
+        p50: ratio,
+        ci_low: ratio * 0.995,
+        ci_high: ratio * 1.005,
+    });
+    r.reference = Some(ReferenceTiming {
+        architecture_id: reference_id.into(),
+        latency: result(reference_p50).latency,
+    });
+    r
 }
 
 /// A `flash serve` process on a free port, killed when dropped.
