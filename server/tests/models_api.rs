@@ -341,3 +341,190 @@ async fn analytic_devices_are_modelled_from_their_crossbar_profile() {
         "no job for an analytic device"
     );
 }
+
+async fn get(app: &axum::Router, uri: &str, token: &str) -> (StatusCode, Vec<u8>) {
+    let req = Request::get(uri)
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    (
+        status,
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+}
+
+async fn get_json(app: &axum::Router, uri: &str, token: &str) -> Value {
+    let (s, body) = get(app, uri, token).await;
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "{uri}: {}",
+        String::from_utf8_lossy(&body)
+    );
+    serde_json::from_slice(&body).unwrap()
+}
+
+#[tokio::test]
+async fn paired_measurements_are_normalized_by_the_devices_reference_latency() {
+    use flash_server::store::{NewJobs, reference_network};
+    for t in stores().await {
+        let tokens = Tokens::create(&t.store).await;
+        let app = app(t.store.clone());
+        let w = &tokens.write;
+        let (s, sample) = post(
+            &app,
+            "/v1/spaces/flash-densenet/samples",
+            w,
+            json!({"n": 12, "seed": 7, "stratified": true}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED);
+        let archs = sample["items"].as_array().unwrap().clone();
+        let req = Request::put("/v1/devices/paired-1")
+            .header("authorization", format!("Bearer {w}"))
+            .header("content-type", "application/json")
+            .body(Body::from(r#"{"profile":"x86-host"}"#))
+            .unwrap();
+        assert_eq!(
+            app.clone().oneshot(req).await.unwrap().status(),
+            StatusCode::CREATED
+        );
+        // Queuing a paired job stores the reference networks; its claim hands the agent the
+        // reference of the architecture's space. An unpaired job gets none.
+        let reference = reference_network(None);
+        let arch0 = archs[0]["id"].as_str().unwrap().to_string();
+        t.store
+            .create_jobs(NewJobs {
+                architecture_ids: vec![arch0.clone()],
+                device: "paired-1".into(),
+                protocol: Default::default(),
+                max_attempts: 1,
+            })
+            .await
+            .unwrap();
+        let claimed = t
+            .store
+            .claim_job("paired-1", 30_000)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(claimed.reference.as_ref(), Some(reference));
+        let stored = get_json(
+            &app,
+            &format!("/v1/architectures/{}", reference.architecture_id),
+            w,
+        )
+        .await;
+        assert_eq!(
+            stored["spec"],
+            serde_json::to_value(&reference.spec).unwrap()
+        );
+        let reference_id = reference.architecture_id.as_str();
+
+        // Uploads: bad pairing is a 422 naming the field, and nothing is stored.
+        let upload = |result: Value| json!({"architecture_id": arch0, "device": "paired-1", "source": "notebook", "result": result});
+        let good =
+            serde_json::to_value(common::paired_result(2.2, 0.5, reference_id, 4.4)).unwrap();
+        let mut no_reference = good.clone();
+        no_reference.as_object_mut().unwrap().remove("reference");
+        let mut zero_ratio = good.clone();
+        zero_ratio["ratio"]["p50"] = json!(0.0);
+        let mut unknown = good.clone();
+        unknown["reference"]["architecture_id"] = json!("0123456789abcdef0123456789abcdef");
+        for (body, field) in [
+            (no_reference, "result.reference"),
+            (zero_ratio, "result.ratio.p50"),
+            (unknown, "result.reference.architecture_id"),
+        ] {
+            let (s, problem) = post(&app, "/v1/measurements", w, upload(body)).await;
+            assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+            assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+        }
+        // A ratio too large for a float is refused as well (JSON has no infinity).
+        let text = upload(good.clone())
+            .to_string()
+            .replace("\"p50\":0.5", "\"p50\":1e999");
+        let req = Request::post("/v1/measurements")
+            .header("authorization", format!("Bearer {w}"))
+            .header("content-type", "application/json")
+            .body(Body::from(text))
+            .unwrap();
+        let status = app.clone().oneshot(req).await.unwrap().status();
+        assert!(status.is_client_error(), "{status}");
+        let listed = get_json(&app, "/v1/measurements?device=paired-1", w).await;
+        assert_eq!(listed["items"].as_array().unwrap().len(), 0);
+
+        // The host slows down by 20% for one measurement: its raw p50 and its reference's both
+        // move; the ratio does not. Normalized = ratio x median of the reference p50s.
+        let refs = [4.0, 4.0, 4.8, 4.0, 4.0];
+        for (i, (a, r)) in archs.iter().zip(refs.iter().cycle()).enumerate() {
+            let ratio = 0.1 + 0.05 * i as f64;
+            let result = common::paired_result(ratio * r, ratio, reference_id, *r);
+            let (s, m) = post(
+                &app,
+                "/v1/measurements",
+                w,
+                json!({"architecture_id": a["id"], "device": "paired-1", "source": "notebook", "result": result}),
+            )
+            .await;
+            assert_eq!(s, StatusCode::CREATED, "{m}");
+        }
+        let listed = get_json(&app, "/v1/measurements?device=paired-1&limit=1000", w).await;
+        for (i, m) in listed["items"].as_array().unwrap().iter().enumerate() {
+            let ratio = 0.1 + 0.05 * i as f64;
+            assert_eq!(m["reference_latency_ms"], 4.0, "{m}");
+            let normalized = m["normalized_latency_ms"].as_f64().unwrap();
+            assert!((normalized - 4.0 * ratio).abs() < 1e-9, "{m}");
+        }
+        let devices = get_json(&app, "/v1/devices/paired-1/references", w).await;
+        assert_eq!(devices["items"][0]["architecture_id"], reference_id);
+        assert_eq!(devices["items"][0]["latency_ms"], 4.0);
+        assert_eq!(devices["items"][0]["window"], 12);
+        let history = get_json(&app, "/v1/devices/paired-1/reference-latencies?limit=5", w).await;
+        let points = history["items"].as_array().unwrap();
+        assert_eq!(points.len(), 5);
+        assert_eq!(points[2]["p50_ms"].as_f64().unwrap(), refs[2]);
+        assert!(history["next_cursor"].is_string());
+        let (s, svg) = get(&app, "/v1/devices/paired-1/speed.svg", w).await;
+        assert_eq!(s, StatusCode::OK);
+        let svg = String::from_utf8(svg).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.contains("Speed of paired-1"),
+            "{svg}"
+        );
+        assert!(svg.contains("reference latency 4 ms"), "{svg}");
+
+        // The latency fit is made on the normalized values, not on the raw ones.
+        let (s, fit) = post(
+            &app,
+            "/v1/hardware-models",
+            w,
+            json!({"device": "paired-1", "metric": "latency"}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{fit}");
+        let actual: Vec<f64> = fit["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["actual"].as_f64().unwrap())
+            .collect();
+        let expected: Vec<f64> = listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["normalized_latency_ms"].as_f64().unwrap())
+            .collect();
+        let mut sorted = (actual.clone(), expected.clone());
+        sorted.0.sort_by(f64::total_cmp);
+        sorted.1.sort_by(f64::total_cmp);
+        assert_eq!(sorted.0, sorted.1, "{}", t.backend);
+    }
+}

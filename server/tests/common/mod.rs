@@ -166,9 +166,11 @@ pub fn paired_result(
         ci_low: ratio * 0.995,
         ci_high: ratio * 1.005,
     });
+    let mut latency = result(reference_p50).latency;
+    latency.p50_ms = reference_p50;
     r.reference = Some(ReferenceTiming {
         architecture_id: reference_id.into(),
-        latency: result(reference_p50).latency,
+        latency,
     });
     r
 }
