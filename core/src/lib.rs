@@ -15,5 +15,5 @@ pub mod search;
 pub mod space;
 
 pub use ir::{Graph, GraphError, Node, Op, Shape};
-pub use metrics::{MacCounts, Metrics};
+pub use metrics::{LayerCounts, MacCounts, Metrics, StageCounts};
 pub use space::{ArchSpec, CellSpec, FieldError, Space, SpecError};

@@ -10,7 +10,8 @@
 //! them through. For a convolution whose input has provenance P, the regular link is the most
 //! recent source in P (the previous layer) and every other segment is a skip link.
 //! - Stages are the stretches between downsamplings: a stride > 1 convolution or pooling starts
-//!   a new stage (stage = the largest stage among the inputs, plus one if downsampling).
+//!   a new stage (stage = the largest stage among the inputs, plus one if downsampling). Global
+//!   average pooling does not start one, so a classifier head belongs to the last stage.
 //! - A layer's degree is its output channels (its regular width) plus its skip input channels.
 //!   NN-Degree is the sum over stages of the mean degree of the stage's convolutions. On a cell
 //!   network this is exactly `sum_c (w_c + (1/d_c) sum_j t_{c,j})`.
@@ -24,27 +25,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::ir::{Graph, Op, Shape};
 
-/// Multiply-accumulates per operator kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct MacCounts {
-    /// Dense (or grouped, not depthwise) 3x3 convolutions.
-    pub conv3x3: u64,
-    /// 1x1 (pointwise) convolutions.
-    pub conv1x1: u64,
-    /// Depthwise convolutions (groups = input channels).
-    pub depthwise: u64,
-    /// Convolutions of any other kernel size.
-    pub conv_other: u64,
-    /// Linear (fully connected) layers.
-    pub linear: u64,
-}
+mod counts;
 
-impl MacCounts {
-    pub fn total(&self) -> u64 {
-        self.conv3x3 + self.conv1x1 + self.depthwise + self.conv_other + self.linear
-    }
-}
+use counts::ConvKind;
+pub use counts::{LayerCounts, MacCounts, StageCounts};
 
 /// Everything computed from a graph.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,6 +51,13 @@ pub struct Metrics {
     pub nodes: u64,
     /// Convolutions and linear layers.
     pub parametrised_layers: u64,
+    /// Layers per operator kind (zero in rows stored before it existed).
+    #[serde(default)]
+    pub layers_by_kind: LayerCounts,
+    /// Counts of each stage, first to last (see the module docs for what a stage is; empty in
+    /// rows stored before it existed).
+    #[serde(default)]
+    pub stages: Vec<StageCounts>,
     /// Parametrised layers on the longest input-to-output path.
     pub depth: u64,
     pub nn_degree: f64,
@@ -126,12 +117,13 @@ pub fn compute(graph: &Graph) -> Metrics {
     let mut macs = MacCounts::default();
     let (mut params, mut activation_elems, mut concat_elems, mut kernels) =
         (0u64, 0u64, 0u64, 0u64);
-    let mut parametrised_layers = 0u64;
+    let mut layers = LayerCounts::default();
+    let mut per_stage: Vec<StageCounts> = Vec::new();
     let mut fused = vec![false; n];
     let mut provenance: Vec<Provenance> = Vec::with_capacity(n);
     let mut stage = vec![0usize; n];
     // per stage: (convolutions, sum of degrees, sum of skip channels)
-    let mut stages: Vec<(u64, u64, u64)> = Vec::new();
+    let mut topology: Vec<(u64, u64, u64)> = Vec::new();
     let mut longest = vec![0u64; n];
     // log number of paths from the input, mean parametrised layers over them, log number of
     // paths with no parametrised layer
@@ -192,10 +184,10 @@ pub fn compute(graph: &Graph) -> Metrics {
                     .filter(|&&(s, _)| s != regular)
                     .map(|&(_, c)| c)
                     .sum();
-                if stages.len() <= stage[i] {
-                    stages.resize(stage[i] + 1, (0, 0, 0));
+                if topology.len() <= stage[i] {
+                    topology.resize(stage[i] + 1, (0, 0, 0));
                 }
-                let st = &mut stages[stage[i]];
+                let st = &mut topology[stage[i]];
                 st.0 += 1;
                 st.1 += out_channels + skip;
                 st.2 += skip;
@@ -227,7 +219,11 @@ pub fn compute(graph: &Graph) -> Metrics {
         };
         provenance.push(prov);
 
-        // Counts.
+        // Counts, in total and for the node's stage.
+        if per_stage.len() <= stage[i] {
+            per_stage.resize(stage[i] + 1, StageCounts::default());
+        }
+        let here = &mut per_stage[stage[i]];
         match &node.op {
             Op::Input => {}
             Op::Conv {
@@ -237,33 +233,36 @@ pub fn compute(graph: &Graph) -> Metrics {
                 bias,
                 ..
             } => {
-                parametrised_layers += 1;
                 let in_c = in_shapes[0].channels();
                 let per_out = (in_c / groups) * kernel * kernel;
                 params += out_channels * per_out + if *bias { *out_channels } else { 0 };
-                let m = out_elems * per_out;
-                if *groups > 1 && *groups == in_c {
-                    macs.depthwise += m;
-                } else if *kernel == 1 {
-                    macs.conv1x1 += m;
-                } else if *kernel == 3 {
-                    macs.conv3x3 += m;
-                } else {
-                    macs.conv_other += m;
-                }
+                let kind = ConvKind::of(*kernel, *groups, in_c);
+                *macs.conv_mut(kind) += out_elems * per_out;
+                *layers.conv_mut(kind) += 1;
+                here.macs += out_elems * per_out;
+                here.layers += 1;
             }
             Op::Linear { out_features, bias } => {
-                parametrised_layers += 1;
                 let in_f = in_shapes[0].elements();
                 params += in_f * out_features + if *bias { *out_features } else { 0 };
                 macs.linear += in_f * out_features;
+                layers.linear += 1;
+                here.macs += in_f * out_features;
+                here.layers += 1;
             }
             Op::BatchNorm => params += 2 * shape.channels(),
-            Op::Concat | Op::ChannelSlice { .. } => concat_elems += out_elems,
-            _ => {}
+            Op::Concat | Op::ChannelSlice { .. } => {
+                concat_elems += out_elems;
+                layers.concat += 1;
+                here.concat_bytes += 4 * out_elems;
+            }
+            Op::MaxPool { .. } | Op::AvgPool { .. } | Op::GlobalAvgPool => layers.pool += 1,
+            Op::Add => layers.add += 1,
+            Op::Relu | Op::Flatten => {}
         }
         if !matches!(node.op, Op::Input | Op::Flatten) {
             activation_elems += in_elems + out_elems;
+            here.activation_bytes += 4 * (in_elems + out_elems);
         }
         let follows_fusable = |j: usize| matches!(nodes[j].op, Op::Conv { .. }) || fused[j];
         fused[i] = match node.op {
@@ -302,10 +301,10 @@ pub fn compute(graph: &Graph) -> Metrics {
 
     let mut nn_degree = 0.0;
     let mut nn_mass = 0.0;
-    for &(layers, degree_sum, skip_sum) in stages.iter().filter(|s| s.0 > 0) {
-        let d = layers as f64;
+    for &(convs, degree_sum, skip_sum) in topology.iter().filter(|s| s.0 > 0) {
+        let d = convs as f64;
         nn_degree += degree_sum as f64 / d;
-        let denominator = if layers >= 3 {
+        let denominator = if convs >= 3 {
             (d - 2.0) * (d - 1.0)
         } else {
             1.0
@@ -332,7 +331,9 @@ pub fn compute(graph: &Graph) -> Metrics {
         concat_bytes: 4 * concat_elems,
         kernels,
         nodes: n as u64,
-        parametrised_layers,
+        parametrised_layers: layers.parametrised(),
+        layers_by_kind: layers,
+        stages: per_stage,
         depth: longest[out],
         nn_degree,
         nn_mass,
@@ -410,6 +411,97 @@ mod tests {
         assert!(dense.log_paths > chain.log_paths);
         assert!(dense.backprop_distance_mean < chain.backprop_distance_mean);
         assert!(dense.effective_depth < chain.effective_depth);
+    }
+
+    #[test]
+    fn layers_per_kind_and_per_stage_on_a_general_graph() {
+        let conv = |c, kernel, stride, groups| Op::Conv {
+            out_channels: c,
+            kernel,
+            stride,
+            padding: kernel / 2,
+            groups,
+            bias: false,
+        };
+        let g = Graph::new(
+            [4, 8, 8],
+            vec![
+                Node::new("in", Op::Input, vec![]),
+                Node::new("c0", conv(8, 3, 1, 1), vec![0]),
+                Node::new(
+                    "pool",
+                    Op::MaxPool {
+                        kernel: 2,
+                        stride: 2,
+                        padding: 0,
+                    },
+                    vec![1],
+                ),
+                Node::new("pw", conv(8, 1, 1, 1), vec![2]),
+                Node::new("dw", conv(8, 3, 1, 8), vec![3]),
+                Node::new("add", Op::Add, vec![4, 2]),
+                Node::new("gap", Op::GlobalAvgPool, vec![5]),
+                Node::new("flat", Op::Flatten, vec![6]),
+                Node::new(
+                    "fc",
+                    Op::Linear {
+                        out_features: 2,
+                        bias: true,
+                    },
+                    vec![7],
+                ),
+            ],
+        )
+        .unwrap();
+        let m = compute(&g);
+        assert_eq!(
+            m.layers_by_kind,
+            LayerCounts {
+                conv3x3: 1,
+                conv1x1: 1,
+                depthwise: 1,
+                conv_other: 0,
+                linear: 1,
+                pool: 2,
+                add: 1,
+                concat: 0,
+            }
+        );
+        // The stride-2 pool opens stage 1; global pooling and the linear layer stay in it.
+        // Activation elements: c0 256 + 512; then pool 512 + 128, pw and dw 128 + 128 each,
+        // add 256 + 128, gap 128 + 8, linear 8 + 2.
+        assert_eq!(
+            m.stages,
+            vec![
+                StageCounts {
+                    macs: 64 * 8 * 36,
+                    layers: 1,
+                    activation_bytes: 4 * 768,
+                    concat_bytes: 0,
+                },
+                StageCounts {
+                    macs: 16 * 8 * 8 + 16 * 8 * 9 + 16,
+                    layers: 3,
+                    activation_bytes: 4 * 1682,
+                    concat_bytes: 0,
+                },
+            ]
+        );
+        assert_eq!(m.macs, m.stages[0].macs + m.stages[1].macs);
+        assert_eq!(
+            m.activation_bytes,
+            m.stages[0].activation_bytes + m.stages[1].activation_bytes
+        );
+        // Rows stored before these counts existed still parse, with them empty.
+        let mut old = serde_json::to_value(&m).unwrap();
+        let fields = old.as_object_mut().unwrap();
+        fields.remove("layers_by_kind");
+        fields.remove("stages");
+        let back: Metrics = serde_json::from_value(old).unwrap();
+        assert_eq!(
+            (back.layers_by_kind, back.stages),
+            (LayerCounts::default(), vec![])
+        );
     }
 
     #[test]
