@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::features::{Feature, Layout, NUM_FEATURES, cell_nn_degree};
 use crate::fit::{AccuracyModel, CostMetric, DegreeTerm, HardwareModel, Interval};
-use crate::space::{ArchSpec, CellSpec, Space};
+use crate::space::{ArchSpec, Space};
 
 /// The models and limits of one device.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -216,9 +216,10 @@ pub struct SearchResult {
 /// One summed quantity of the search, stored so that smaller is better.
 #[derive(Debug, Clone)]
 enum Quantity {
-    /// A linear function of the features, with its optional limit.
+    /// A linear function of the features, with its optional limit (boxed: the weights are
+    /// far larger than the other variant).
     Linear {
-        weights: [f64; NUM_FEATURES],
+        weights: Box<[f64; NUM_FEATURES]>,
         limit: Option<f64>,
         sign: f64,
     },
@@ -308,7 +309,7 @@ impl Plan {
                     (Some(model), true) => {
                         cost_index.push((i, m, quantities.len()));
                         quantities.push(Quantity::Linear {
-                            weights: model.weights(),
+                            weights: Box::new(model.weights()),
                             limit,
                             sign: 1.0,
                         });
@@ -330,7 +331,7 @@ impl Plan {
         }
         if let Some(m) = p.max_macs {
             quantities.push(Quantity::Linear {
-                weights: macs_weights(),
+                weights: Box::new(macs_weights()),
                 limit: Some(m as f64),
                 sign: 1.0,
             });
@@ -346,7 +347,7 @@ impl Plan {
                 1.0
             };
             quantities.push(Quantity::Linear {
-                weights: params_weights(),
+                weights: Box::new(params_weights()),
                 limit: p.max_params.map(|m| m as f64),
                 sign,
             });
@@ -989,24 +990,10 @@ impl<'a> Engine<'a> {
             let mut coupling = vec![0.0; prevs * nw * dims];
             for (pi, &pw) in space.widths.iter().take(prevs).enumerate() {
                 for (wi, &w) in space.widths.iter().enumerate() {
-                    let probe = CellSpec {
-                        width: w,
-                        depth: 3,
-                        tc: 0,
-                    };
-                    let (a, b) = (layout.cell(c, pw, &probe), layout.cell(c, 0, &probe));
-                    let diff = crate::features::Counts {
-                        params: a.params - b.params,
-                        macs_conv3x3: a.macs_conv3x3 - b.macs_conv3x3,
-                        macs_linear: 0,
-                        activation_bytes: a.activation_bytes - b.activation_bytes,
-                        concat_bytes: 0,
-                        kernels: 0,
-                    };
                     let at = (pi * nw + wi) * dims;
                     eval(
                         &plan.quantities,
-                        &diff.features(0.0),
+                        &layout.coupling(c, pw, w).features(0.0),
                         0.0,
                         &mut coupling[at..at + dims],
                     );
@@ -2066,20 +2053,36 @@ mod tests {
         }
     }
 
+    /// A model over totals, and in half the models per-kind layer counts and per-stage
+    /// counts too; a quarter of the coefficients zero.
     fn model(r: &mut SplitMix64, metric: CostMetric) -> HardwareModel {
-        let features = vec![
-            Feature::Macs,
-            Feature::ActivationBytes,
-            Feature::WeightBytes,
-            Feature::ConcatBytes,
-            Feature::Kernels,
-            Feature::Constant,
+        let mut terms = vec![
+            (Feature::Macs, 1e-7),
+            (Feature::ActivationBytes, 1e-6),
+            (Feature::WeightBytes, 1e-6),
+            (Feature::ConcatBytes, 1e-5),
+            (Feature::Kernels, 0.05),
+            (Feature::Constant, 0.5),
         ];
-        let scale = [1e-7, 1e-6, 1e-6, 1e-5, 0.05, 0.5];
-        let coefficients = scale
-            .iter()
-            .map(|s| if r.below(4) == 0 { 0.0 } else { s * unit(r) })
-            .collect();
+        if r.below(2) == 0 {
+            terms.extend([
+                (Feature::Conv3x3Layers, 0.05),
+                (Feature::ConcatLayers, 0.05),
+                (Feature::PoolLayers, 0.1),
+            ]);
+            // Stages of different cost (up to 30 times apart), so that models disagree more.
+            for s in 0..crate::features::MAX_STAGES {
+                let k = 30f64.powf(unit(r));
+                terms.push((Feature::stage_macs(s), 1e-7 * k));
+                terms.push((Feature::stage_layers(s), 0.05 * k));
+                terms.push((Feature::stage_activation_bytes(s), 1e-6 * k));
+                terms.push((Feature::stage_concat_bytes(s), 1e-5 * k));
+            }
+        }
+        let (features, coefficients) = terms
+            .into_iter()
+            .map(|(f, s)| (f, if r.below(4) == 0 { 0.0 } else { s * unit(r) }))
+            .unzip();
         HardwareModel::new(metric, features, coefficients).unwrap()
     }
 
