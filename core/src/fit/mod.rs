@@ -2,17 +2,22 @@
 //! accuracy predictor, and batch scoring of many architectures with them.
 
 mod accuracy;
+mod feature_set;
 mod hardware;
+mod interval;
 pub mod linalg;
+mod select;
 pub mod stats;
 
 pub use accuracy::{
     AccuracyErrors, AccuracyFit, AccuracyForm, AccuracyModel, AccuracyRecord, DegreeTerm,
     FormScore, INTERVAL_LEVEL, Interval, fit_accuracy,
 };
+pub use feature_set::FeatureSet;
 pub use hardware::{
-    CostErrors, CostMetric, FeatureSet, FeatureSetScore, HardwareFit, HardwareModel, fit_hardware,
+    CostErrors, CostMetric, FeatureSetScore, HardwareFit, HardwareModel, fit_hardware,
 };
+pub use interval::PredictionInterval;
 
 use serde::{Deserialize, Serialize};
 
