@@ -396,9 +396,17 @@ fn run_loop(config: &DemoConfig, client: &Client) -> anyhow::Result<()> {
             fmt_pct(&f["baseline_macs"]["within_10"]),
         );
     }
+    // The fit's value source lists the measurements' energy methods: say what they were.
+    let source = energy["value_source"].as_str().unwrap_or("?");
+    let provenance = if source.split(", ").all(|m| m == "estimated") {
+        "values from the profile's power model: no sensor here"
+    } else if source.contains("estimated") {
+        "some values measured by a sensor, some from the profile's power model"
+    } else {
+        "values measured by the device's energy sensor"
+    };
     println!(
-        "      energy ({}): LOO MAPE {}% (values from the profile's power model: no sensor here)",
-        energy["value_source"].as_str().unwrap_or("?"),
+        "      energy ({source}): LOO MAPE {}% ({provenance})",
         fmt_num(&energy["fit"]["loo"]["mape"], 1)
     );
     let a = &accuracy["fit"];
