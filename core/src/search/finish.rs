@@ -1,0 +1,475 @@
+//! The last cell: the optimum and the fronts over boxes of networks, without a full merge.
+
+use super::SearchProblem;
+use super::dominance::{ordered, pareto, unordered};
+use super::exchange::{Term, exchange_pareto, natural_range};
+use super::front::{Front, Shadow};
+use super::objective::{Value, ValueKind};
+use super::programme::{Stage, within};
+use super::tables::Engine;
+
+/// Last-cell candidates per block of `finish`.
+pub(super) const BLOCK: usize = 8;
+
+/// Consumer bits of the last cell: the optimum, then each front, then the pair.
+pub(super) const OPTIMUM: u32 = 1;
+
+pub(super) fn front_bit(i: usize) -> u32 {
+    2 << i
+}
+
+/// A run of last-cell candidates of one width (positions in their sorted list) with the
+/// per-quantity extremes of their values and the consumers (bits) any of them may matter to.
+pub(super) struct Block {
+    pub(super) range: std::ops::Range<usize>,
+    pub(super) wanted: u32,
+    pub(super) min: Vec<f64>,
+    pub(super) max: Vec<f64>,
+}
+
+impl Block {
+    pub(super) fn new(
+        range: std::ops::Range<usize>,
+        wanted: &[u32],
+        rows: &[&[f64]],
+        d: usize,
+    ) -> Self {
+        let (mut min, mut max) = (vec![f64::INFINITY; d], vec![f64::NEG_INFINITY; d]);
+        for row in &rows[range.clone()] {
+            for (k, v) in row.iter().enumerate() {
+                min[k] = min[k].min(*v);
+                max[k] = max[k].max(*v);
+            }
+        }
+        Block {
+            wanted: wanted[range.clone()].iter().fold(0, |a, b| a | b),
+            range,
+            min,
+            max,
+        }
+    }
+}
+
+/// For each row, the consumers (bits) it may matter to: those in whose quantities no other
+/// row is at least as good (the first of equal rows stays).
+pub(super) fn wanted_by(watched: &[(u32, Vec<usize>)], rows: &[&[f64]]) -> Vec<u32> {
+    let mut wanted = vec![0; rows.len()];
+    for (bit, keys) in watched {
+        let projected: Vec<f64> = rows
+            .iter()
+            .flat_map(|row| keys.iter().map(|&k| row[k]))
+            .collect();
+        for i in pareto(&projected, keys.len(), (0..rows.len() as u32).collect()) {
+            wanted[i as usize] |= bit;
+        }
+    }
+    wanted
+}
+
+/// The last cell's candidates of one width, by NN-Degree, with the consumers each may matter
+/// to, their blocks and the box of them all, and the networks entering that width: values
+/// and states.
+pub(super) struct LastWidth {
+    pub(super) sorted: Vec<u32>,
+    pub(super) wanted: Vec<u32>,
+    pub(super) blocks: Vec<Block>,
+    pub(super) all: Block,
+    pub(super) entries: Vec<f64>,
+    pub(super) states: Vec<u32>,
+}
+
+/// The front against a pair of limited costs while the last cell is searched: the shadow of the
+/// networks kept so far, and their (cost, cost, -merit) rows and networks.
+pub(super) struct PairFront {
+    pub(super) shadow: Shadow,
+    pub(super) rows: Vec<f64>,
+    pub(super) networks: Vec<(u32, u32)>,
+}
+
+/// What the last cell's search has found so far.
+pub(super) struct Kept {
+    /// The objective of the incumbent optimum, and it.
+    pub(super) best: (f64, Option<(u32, u32)>),
+    pub(super) fronts: Vec<Front>,
+    pub(super) pair: Option<PairFront>,
+    pub(super) evaluated: usize,
+}
+
+/// The last cell's search: the widths' candidates and entries, and what it keeps.
+pub(super) struct LastCell<'a> {
+    pub(super) d: usize,
+    /// Every candidate's values (the cell table's).
+    pub(super) values: &'a [f64],
+    pub(super) zero: Vec<f64>,
+    pub(super) limit_of: Vec<Option<f64>>,
+    pub(super) value: Value<'a>,
+    pub(super) widths: Vec<LastWidth>,
+    pub(super) kept: Kept,
+    pub(super) pair_bit: u32,
+}
+
+impl LastCell<'_> {
+    /// `base` plus `by`, into `out`.
+    pub(super) fn shift(base: &[f64], by: &[f64], out: &mut [f64]) {
+        for ((o, b), v) in out.iter_mut().zip(base).zip(by) {
+            *o = b + v;
+        }
+    }
+
+    /// Entry `e` of `width` extended by the box of `block`, into `lo` and `hi`.
+    pub(super) fn bounds(
+        width: &LastWidth,
+        e: usize,
+        block: &Block,
+        lo: &mut [f64],
+        hi: &mut [f64],
+    ) {
+        let d = lo.len();
+        let base = &width.entries[e * d..(e + 1) * d];
+        Self::shift(base, &block.min, lo);
+        Self::shift(base, &block.max, hi);
+    }
+
+    /// The trade-off optimum, best bound first (see `Engine::finish`).
+    pub(super) fn optimum(&mut self) {
+        let (mut lo, mut hi, mut row) = (self.zero.clone(), self.zero.clone(), self.zero.clone());
+        let mut entries: Vec<(f64, u32, u32)> = Vec::new();
+        for (w, width) in self.widths.iter().enumerate() {
+            for e in 0..width.states.len() {
+                Self::bounds(width, e, &width.all, &mut lo, &mut hi);
+                if within(&self.limit_of, &lo, &self.zero) {
+                    entries.push((self.value.bound(&lo, &hi), w as u32, e as u32));
+                }
+            }
+        }
+        entries.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+        for (bound, w, e) in entries {
+            if bound < self.kept.best.0 {
+                break;
+            }
+            let (w, e) = (w as usize, e as usize);
+            let width = &self.widths[w];
+            Self::bounds(width, e, &width.all, &mut lo, &mut hi);
+            let chords = self.value.chords(&lo, &hi);
+            for b in 0..self.widths[w].blocks.len() {
+                let block = &self.widths[w].blocks[b];
+                if block.wanted & OPTIMUM == 0 {
+                    continue;
+                }
+                Self::bounds(&self.widths[w], e, block, &mut lo, &mut hi);
+                let acc = self.value.accuracy(&lo, &hi);
+                if within(&self.limit_of, &lo, &self.zero)
+                    && self.value.min_accuracy.is_none_or(|m| acc >= m)
+                    && self.value.chord_bound(acc, &chords, &lo) >= self.kept.best.0
+                {
+                    self.visit(w, e, b, OPTIMUM, &chords, &mut row);
+                }
+            }
+        }
+    }
+
+    /// The fronts, best merit first (see `Engine::finish`).
+    pub(super) fn fronts(&mut self) {
+        if self.kept.fronts.is_empty() && self.kept.pair.is_none() {
+            return;
+        }
+        let (mut lo, mut hi, mut row) = (self.zero.clone(), self.zero.clone(), self.zero.clone());
+        // (merit bound as a key that sorts best first, width | block | entry): integers sort
+        // fastest. Widths and blocks per width fit 16 bits in every space (a few dozen each).
+        let mut boxes: Vec<(u64, u64)> = Vec::new();
+        for (w, width) in self.widths.iter().enumerate() {
+            for e in 0..width.states.len() {
+                for (b, block) in width.blocks.iter().enumerate() {
+                    Self::bounds(width, e, block, &mut lo, &mut hi);
+                    if block.wanted & !OPTIMUM != 0 && within(&self.limit_of, &lo, &self.zero) {
+                        debug_assert!(w < 1 << 16 && b < 1 << 16 && e < 1 << 32);
+                        let at = (w as u64) << 48 | (b as u64) << 32 | e as u64;
+                        boxes.push((!ordered(self.value.merit(&lo, &hi)), at));
+                    }
+                }
+            }
+        }
+        boxes.sort_unstable();
+        for (key, at) in boxes {
+            let merit_hi = unordered(!key);
+            let (w, b, e) = (
+                (at >> 48) as usize,
+                (at >> 32 & 0xffff) as usize,
+                at as u32 as usize,
+            );
+            let block = &self.widths[w].blocks[b];
+            Self::bounds(&self.widths[w], e, block, &mut lo, &mut hi);
+            if self
+                .value
+                .min_accuracy
+                .is_some_and(|m| self.value.accuracy(&lo, &hi) < m)
+            {
+                continue;
+            }
+            let mut open = 0;
+            for (i, f) in self.kept.fronts.iter().enumerate() {
+                if block.wanted & front_bit(i) != 0 && !f.dominated(&lo, merit_hi) {
+                    open |= front_bit(i);
+                }
+            }
+            if block.wanted & self.pair_bit != 0
+                && let Some(p) = &self.kept.pair
+                && !p.shadow.covers(&lo, merit_hi)
+            {
+                open |= self.pair_bit;
+            }
+            if open != 0 {
+                self.visit(w, e, b, open, &[], &mut row);
+            }
+        }
+    }
+
+    /// Offers the networks of entry `e` of width `w` with the candidates of block `b` to the
+    /// consumers in `open` (`chords`: the entry's, for the optimum; `row`: scratch).
+    pub(super) fn visit(
+        &mut self,
+        w: usize,
+        e: usize,
+        b: usize,
+        open: u32,
+        chords: &[Option<(f64, f64)>],
+        row: &mut [f64],
+    ) {
+        let d = self.d;
+        let width = &self.widths[w];
+        let base = &width.entries[e * d..(e + 1) * d];
+        let value = &self.value;
+        let kept = &mut self.kept;
+        for j in width.blocks[b].range.clone() {
+            let want = width.wanted[j] & open;
+            if want == 0 {
+                continue;
+            }
+            let cand = width.sorted[j];
+            Self::shift(base, &self.values[cand as usize * d..][..d], row);
+            let row = &*row;
+            if !within(&self.limit_of, row, &self.zero) {
+                continue;
+            }
+            kept.evaluated += 1;
+            // Accuracy costs a logarithm or two: only where needed.
+            let acc = (want & OPTIMUM != 0
+                || value.min_accuracy.is_some()
+                || value.merit_degree.is_none())
+            .then(|| value.accuracy(row, row));
+            if let (Some(m), Some(acc)) = (value.min_accuracy, acc)
+                && acc < m
+            {
+                continue;
+            }
+            let network = (width.states[e], cand);
+            if want & OPTIMUM != 0
+                && let Some(acc) = acc
+                && value.chord_bound(acc, chords, row) >= kept.best.0
+                && let objective = value.objective(acc, row, true)
+                && objective > kept.best.0
+            {
+                kept.best = (objective, Some(network));
+            }
+            if want & !OPTIMUM == 0 {
+                continue;
+            }
+            let merit = value.merit_with(row, row, acc);
+            for (i, f) in kept.fronts.iter_mut().enumerate() {
+                if want & front_bit(i) != 0 {
+                    f.insert(row, merit, network);
+                }
+            }
+            if want & self.pair_bit != 0
+                && let Some(p) = &mut kept.pair
+                && !p.shadow.covers(row, merit)
+            {
+                p.shadow.add(row, merit);
+                p.rows
+                    .extend([row[p.shadow.keys[0]], row[p.shadow.keys[1]], -merit]);
+                p.networks.push(network);
+            }
+        }
+    }
+}
+
+impl Engine<'_> {
+    /// The last cell without a full merge: only the optimum and the front points are wanted.
+    /// Each of them (a consumer) looks at a few quantities only: the limited ones, those that
+    /// accuracy depends on, and its own cost(s). Per width, a candidate matters to a consumer
+    /// only if no other candidate of that width is at least as good in those quantities (the
+    /// coupling adds the same to every candidate). The candidates of a width are grouped in
+    /// blocks of similar NN-Degree; every (entry, block) pair, an entry being a network before
+    /// the last cell, is a box of networks bounded by the per-quantity extremes.
+    ///
+    /// A trade-off optimum is searched best bound first: entries by the bound of all their
+    /// networks, stopping at the first that cannot beat the incumbent, and within an entry the
+    /// blocks whose bound still can. The fronts then visit the boxes best merit first (a
+    /// quantity that orders networks as accuracy does), so they are nearly final early and
+    /// most later boxes are dominated before any of their networks is looked at. Returns the
+    /// complete networks (state, candidate) that may be the optimum or on a front, and how many
+    /// were evaluated.
+    pub(super) fn finish(
+        &self,
+        problem: &SearchProblem,
+        stages: &[Stage],
+    ) -> (Vec<(u32, u32)>, usize) {
+        let d = self.dims;
+        let c = self.tables.len() - 1;
+        let table = &self.tables[c];
+        let limit_of = self.limits(true);
+        let here = self.extremes(c, false).0;
+        let value = Value::new(&self.plan, problem);
+        // The span of the complete networks' costs sets the shadows' grids: up to the limit
+        // where there is one.
+        let lowest = self.total(0, false);
+        let mut highest = self.total(0, true);
+        for (h, l) in highest.iter_mut().zip(&limit_of) {
+            *h = l.map_or(*h, |l| h.min(l));
+        }
+        let fronts: Vec<Front> = self
+            .plan
+            .front_costs
+            .iter()
+            .map(|&(_, _, key)| Front::new(key, Shadow::new(vec![key], &lowest, &highest)))
+            .collect();
+        let limited: Vec<usize> = self
+            .plan
+            .cost_index
+            .iter()
+            .filter(|(i, m, _)| problem.devices[*i].limit(*m).is_some())
+            .map(|&(_, _, k)| k)
+            .collect();
+        // With two limited costs there is a front against the pair: networks its shadow cannot
+        // rule out are kept and the front is taken from them at the end.
+        let pair = match limited[..] {
+            [a, b] => Some(PairFront {
+                shadow: Shadow::new(vec![a, b], &lowest, &highest),
+                rows: Vec::new(),
+                networks: Vec::new(),
+            }),
+            _ => None,
+        };
+        // The optimum of accuracy, or of one cost at an accuracy floor, is a point of that
+        // cost's front (or of any front for accuracy): only a trade-off needs its own search.
+        let track = matches!(value.kind, ValueKind::TradeOff { .. }) || fronts.is_empty();
+        let pair_bit = front_bit(fronts.len());
+        let mut common: Vec<usize> = (0..d).filter(|&k| limit_of[k].is_some()).collect();
+        common.extend(value.accuracy_keys());
+        let mut watched: Vec<(u32, Vec<usize>)> = Vec::new();
+        if track {
+            watched.push((OPTIMUM, value.objective_keys()));
+        }
+        for (i, f) in fronts.iter().enumerate() {
+            watched.push((front_bit(i), vec![f.key]));
+        }
+        if let Some(p) = &pair {
+            watched.push((pair_bit, p.shadow.keys.clone()));
+        }
+        for (_, keys) in &mut watched {
+            keys.extend(&common);
+            keys.sort_unstable();
+            keys.dedup();
+        }
+        let sort_key = self.plan.degree().unwrap_or(0);
+        let widths: Vec<LastWidth> = table
+            .groups
+            .iter()
+            .enumerate()
+            .filter(|(_, group)| !group.is_empty())
+            .map(|(wi, group)| {
+                let at = |cand: u32| &table.values[cand as usize * d..(cand as usize + 1) * d];
+                let mut sorted = group.clone();
+                sorted.sort_unstable_by(|&a, &b| at(a)[sort_key].total_cmp(&at(b)[sort_key]));
+                let (all_entries, all_states) = self.entries(stages, c, wi, &limit_of, &here);
+                // Entries not dominated; then, where it applies, the exchange test against
+                // what this width's candidates add, and the candidates against the entries
+                // left.
+                let all = (0..all_states.len() as u32).collect();
+                let keep = match self.plan.exchange {
+                    Some(terms) => {
+                        let range =
+                            |t: &Term| natural_range(sorted.iter().map(|&cand| at(cand)), t);
+                        exchange_pareto(
+                            &all_entries,
+                            d,
+                            terms.map(|t| (t, range(&t))),
+                            pareto(&all_entries, d, all),
+                        )
+                    }
+                    None => pareto(&all_entries, d, all),
+                };
+                let entries: Vec<f64> = keep
+                    .iter()
+                    .flat_map(|&e| &all_entries[e as usize * d..(e as usize + 1) * d])
+                    .copied()
+                    .collect();
+                let states: Vec<u32> = keep.iter().map(|&e| all_states[e as usize]).collect();
+                if let Some(terms) = self.plan.exchange {
+                    let range = |t: &Term| natural_range(entries.chunks_exact(d), t);
+                    let terms = terms.map(|t| (t, range(&t)));
+                    sorted = exchange_pareto(&table.values, d, terms, sorted);
+                    sorted.sort_unstable_by(|&a, &b| at(a)[sort_key].total_cmp(&at(b)[sort_key]));
+                }
+                let candidates: Vec<&[f64]> = sorted.iter().map(|&cand| at(cand)).collect();
+                let wanted = wanted_by(&watched, &candidates);
+                let n = sorted.len();
+                let blocks: Vec<Block> = (0..n)
+                    .step_by(BLOCK)
+                    .map(|start| Block::new(start..n.min(start + BLOCK), &wanted, &candidates, d))
+                    .filter(|b| b.wanted != 0)
+                    .collect();
+                let all = Block::new(0..n, &wanted, &candidates, d);
+                LastWidth {
+                    sorted,
+                    wanted,
+                    blocks,
+                    all,
+                    entries,
+                    states,
+                }
+            })
+            .collect();
+        let mut last = LastCell {
+            d,
+            values: &table.values,
+            zero: vec![0.0; d],
+            limit_of,
+            value,
+            widths,
+            kept: Kept {
+                best: (f64::NEG_INFINITY, None),
+                fronts,
+                pair,
+                evaluated: 0,
+            },
+            pair_bit,
+        };
+        if track {
+            last.optimum();
+        }
+        last.fronts();
+        let Kept {
+            best,
+            mut fronts,
+            pair,
+            evaluated,
+        } = last.kept;
+        let mut out: Vec<(u32, u32)> = best.1.into_iter().collect();
+        for f in &mut fronts {
+            f.merge();
+            out.extend(f.points.iter().map(|p| p.2));
+        }
+        if let Some(PairFront { rows, networks, .. }) = pair {
+            let all = (0..networks.len() as u32).collect();
+            out.extend(
+                pareto(&rows, 3, all)
+                    .into_iter()
+                    .map(|i| networks[i as usize]),
+            );
+        }
+        out.sort_unstable();
+        out.dedup();
+        (out, evaluated)
+    }
+}

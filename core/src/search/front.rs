@@ -1,0 +1,163 @@
+//! Fronts kept while the last cell is searched, and the grid that rules points out quickly.
+
+/// A front point: (cost, merit, network).
+pub(super) type Point = (f64, f64, (u32, u32));
+
+/// Feasible complete networks not dominated in (cost at `key`, -merit). Inserting into a
+/// sorted staircase moves its tail each time, so new points wait in `pending` and are merged
+/// in batches.
+pub(super) struct Front {
+    pub(super) key: usize,
+    /// The staircase as of the last merge: ordered by cost with accuracy rising.
+    pub(super) points: Vec<Point>,
+    /// Points added since, not checked against each other.
+    pub(super) pending: Vec<Point>,
+    pub(super) shadow: Shadow,
+}
+
+impl Front {
+    /// Whether a point at least as good as (cost in `q`, `merit`) is already in.
+    pub(super) fn dominated(&self, q: &[f64], merit: f64) -> bool {
+        if self.shadow.covers(q, merit) {
+            return true;
+        }
+        let i = self.points.partition_point(|p| p.0 <= q[self.key]);
+        i > 0 && self.points[i - 1].1 >= merit
+    }
+
+    pub(super) fn new(key: usize, shadow: Shadow) -> Self {
+        Front {
+            key,
+            points: Vec::new(),
+            pending: Vec::new(),
+            shadow,
+        }
+    }
+
+    pub(super) fn insert(&mut self, q: &[f64], merit: f64, network: (u32, u32)) {
+        if self.dominated(q, merit) {
+            return;
+        }
+        self.pending.push((q[self.key], merit, network));
+        self.shadow.add(q, merit);
+        if self.pending.len() >= 64 {
+            self.merge();
+        }
+    }
+
+    /// Merges the pending points into the staircase (the earlier of equal points stays).
+    pub(super) fn merge(&mut self) {
+        let by_cost = |a: &Point, b: &Point| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1));
+        self.pending.sort_by(by_cost);
+        let old = std::mem::take(&mut self.points);
+        let (mut a, mut b) = (old.iter().peekable(), self.pending.iter().peekable());
+        let mut best = f64::NEG_INFINITY;
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) if by_cost(y, x).is_lt() => b.next(),
+                (Some(_), _) => a.next(),
+                (None, _) => b.next(),
+            };
+            let Some(&p) = next else { break };
+            if p.1 > best {
+                best = p.1;
+                self.points.push(p);
+            }
+        }
+        self.pending.clear();
+    }
+}
+
+/// A constant-time, one-sided dominance test over one or two costs: a grid whose cell holds the
+/// best merit of the points added with every cost strictly below the cell's lower corner.
+/// `covers` answering yes proves that an added point dominates; no proves nothing.
+pub(super) struct Shadow {
+    pub(super) keys: Vec<usize>,
+    pub(super) lo: Vec<f64>,
+    pub(super) scale: Vec<f64>,
+    pub(super) bins: usize,
+    pub(super) best: Vec<f64>,
+}
+
+impl Shadow {
+    /// A grid over `keys` spanning `lo..hi` (values outside still work, with less effect).
+    pub(super) fn new(keys: Vec<usize>, lo: &[f64], hi: &[f64]) -> Self {
+        let bins: usize = if keys.len() == 1 { 1024 } else { 32 };
+        let scale = keys
+            .iter()
+            .map(|&k| {
+                let span = hi[k] - lo[k];
+                if span > 0.0 && span.is_finite() {
+                    bins as f64 / span
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        Shadow {
+            lo: keys.iter().map(|&k| lo[k]).collect(),
+            best: vec![f64::NEG_INFINITY; bins.pow(keys.len() as u32)],
+            keys,
+            scale,
+            bins,
+        }
+    }
+
+    /// Grid coordinate of `q` along axis `i`, before flooring.
+    pub(super) fn coordinate(&self, q: &[f64], i: usize) -> f64 {
+        (q[self.keys[i]] - self.lo[i]) * self.scale[i]
+    }
+
+    pub(super) fn covers(&self, q: &[f64], merit: f64) -> bool {
+        let mut at = 0;
+        for i in 0..self.keys.len() {
+            let x = self.coordinate(q, i);
+            // The cell whose lower corner is at or below `q` (none below the grid, or NaN).
+            if x.is_nan() || x < 0.0 {
+                return false;
+            }
+            at = at * self.bins + (x as usize).min(self.bins - 1);
+        }
+        self.best[at] >= merit
+    }
+
+    pub(super) fn add(&mut self, q: &[f64], merit: f64) {
+        let n = self.bins;
+        // The first cell along each axis whose lower corner is strictly above `q`.
+        let mut first = [0; 2];
+        for (i, f) in first.iter_mut().enumerate().take(self.keys.len()) {
+            let x = self.coordinate(q, i);
+            if x.is_nan() {
+                return;
+            }
+            *f = if x < 0.0 {
+                0
+            } else {
+                (x as usize).saturating_add(1)
+            };
+            if *f >= n {
+                return;
+            }
+        }
+        // Cells only grow along each axis, so each row fills a prefix and the rows stop at
+        // the first that needs nothing.
+        let rows = if self.keys.len() == 1 {
+            0..1
+        } else {
+            first[0]..n
+        };
+        let column = first[self.keys.len() - 1];
+        for r in rows {
+            let row = &mut self.best[r * n..(r + 1) * n];
+            if row[column] >= merit {
+                break;
+            }
+            for b in &mut row[column..] {
+                if *b >= merit {
+                    break;
+                }
+                *b = merit;
+            }
+        }
+    }
+}

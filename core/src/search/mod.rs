@@ -1,0 +1,154 @@
+//! Exact co-design search over a grid-shaped cell space.
+//!
+//! Every hardware cost, params and MACs is a linear function of the feature vector, which is a
+//! head term plus one term per cell (see `features`); NN-Degree is a sum over cells too. A cell's
+//! term depends on the previous cell's width only through its first convolution, so it splits
+//! into a part that depends on the cell alone and a coupling that depends on the pair of widths.
+//! Every predicted accuracy form is monotone in NN-Degree and in params, and every objective is
+//! monotone in accuracy and in each cost. So a partial network (cells 0..=c) can be dropped when
+//! another with the same last width is no worse in every summed quantity: whatever cells follow,
+//! the other one's completion is at least as good and as feasible. The search keeps, per cell
+//! and per last width, only the non-dominated partial networks (dynamic programming over cells),
+//! drops those that cannot meet a limit even with the cheapest remaining cells, and evaluates
+//! the objective on the survivors. The result is the optimum of the whole grid, not a sample.
+//!
+//! The last cell needs no merge: a complete network only matters if it is the optimum or on a
+//! front. The last cell's candidates of each width are grouped in blocks of similar NN-Degree,
+//! and each pair of a network before the last cell and a block is a box bounded by the
+//! per-quantity extremes. A trade-off optimum is searched best bound first and stops at the
+//! first box that cannot beat the incumbent (the trade-off bounded with chords of the
+//! logarithm); the fronts visit the boxes best accuracy first, so they are nearly final early
+//! and most boxes are dominated before any network in them is looked at (`Engine::finish`).
+//!
+//! With an accuracy form that rewards both NN-Degree and params, a network with more of one
+//! and less of the other is also dropped when the tangents of the two accuracy terms over what
+//! the remaining cells can add prove it worse whatever follows (`exchange_pareto`).
+//!
+//! One case defeats the dominance argument: a params limit together with an accuracy form that
+//! rewards params (positive log-params coefficient). Then params are pruned as a cost and the
+//! result says `exact: false` with a bound on the accuracy it may have missed.
+
+mod dominance;
+mod exchange;
+mod finish;
+mod front;
+mod objective;
+#[cfg(test)]
+mod oracle;
+mod plan;
+mod programme;
+mod score;
+mod tables;
+mod types;
+
+pub use types::{
+    ClosestMiss, Cost, DeviceModels, Objective, ParetoFront, Scored, SearchError, SearchProblem,
+    SearchResult, SearchStats, Violation,
+};
+
+use crate::space::Space;
+use dominance::pareto;
+use plan::Plan;
+use score::{better, fronts, miss_size, score, violations};
+use tables::Engine;
+
+/// Searches the whole grid of `space` for `problem`'s optimum.
+pub fn search(space: &Space, problem: &SearchProblem) -> Result<SearchResult, SearchError> {
+    let start = std::time::Instant::now();
+    if space.num_cells == 0 {
+        return Err(SearchError::Invalid("the space has no cells".into()));
+    }
+    let plan = Plan::new(problem)?;
+    let engine = Engine::new(space, plan);
+    let stages = engine.run(true, space.num_cells - 1);
+    let (finals, evaluated) = engine.finish(problem, &stages);
+    let scored: Vec<Scored> = finals
+        .iter()
+        .map(|&(s, cand)| score(problem, &engine.spec_of(&stages, s as usize, Some(cand))))
+        .filter(|s| violations(problem, s).is_empty())
+        .collect();
+    let mut best: Option<&Scored> = None;
+    for s in &scored {
+        if s.objective.is_nan() {
+            continue;
+        }
+        if best.is_none_or(|b| better(problem, s.objective, b.objective)) {
+            best = Some(s);
+        }
+    }
+    let closest_miss = if scored.is_empty() {
+        closest_miss(&engine, problem)
+    } else {
+        None
+    };
+    let fronts = fronts(&engine.plan, problem, &scored);
+    let gap = (!engine.plan.exact).then(|| accuracy_gap_bound(&engine, problem));
+    let stats = SearchStats {
+        cell_candidates: engine
+            .tables
+            .iter()
+            .map(|t| t.groups.iter().map(Vec::len).sum())
+            .collect(),
+        cell_choices: space.cell_choices(),
+        states: stages
+            .iter()
+            .map(|s| s.parent.len())
+            .chain([evaluated])
+            .collect(),
+        final_states: finals.len(),
+    };
+    Ok(SearchResult {
+        best: best.cloned(),
+        closest_miss,
+        fronts,
+        configurations: u64::try_from(space.size()).unwrap_or(u64::MAX),
+        exact: engine.plan.exact,
+        accuracy_gap_bound: gap,
+        elapsed_ms: start.elapsed().as_secs_f64() * 1e3,
+        stats,
+    })
+}
+
+/// The closest miss lies among the networks not dominated in the limited quantities, so the
+/// same programme without limit pruning finds it exactly.
+fn closest_miss(engine: &Engine, problem: &SearchProblem) -> Option<ClosestMiss> {
+    let stages = engine.run(false, engine.space.num_cells);
+    let last = stages.last()?;
+    let all: Vec<u32> = (0..last.parent.len() as u32).collect();
+    pareto(&last.values, engine.dims, all)
+        .into_iter()
+        .map(|s| {
+            let scored = score(problem, &engine.spec_of(&stages, s as usize, None));
+            let v = violations(problem, &scored);
+            (miss_size(&v), scored, v)
+        })
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, architecture, violations)| ClosestMiss {
+            architecture,
+            violations,
+        })
+}
+
+/// When params are pruned as a cost although accuracy rewards them, a dropped network had no
+/// more params than the whole space's largest, and no fewer than the smallest, so its accuracy
+/// exceeds the kept one's by at most `c ln(max / min)`.
+fn accuracy_gap_bound(engine: &Engine, problem: &SearchProblem) -> f64 {
+    let k = engine
+        .plan
+        .params
+        .expect("inexact only with a params quantity");
+    let mut lo = 0.0;
+    let mut hi = 0.0;
+    for t in &engine.tables {
+        let col = |v: &[f64]| {
+            v.chunks_exact(engine.dims)
+                .map(|r| r[k])
+                .collect::<Vec<_>>()
+        };
+        let (vals, coup) = (col(&t.values), col(&t.coupling));
+        lo += vals.iter().copied().fold(f64::INFINITY, f64::min)
+            + coup.iter().copied().fold(f64::INFINITY, f64::min);
+        hi += vals.iter().copied().fold(0.0, f64::max) + coup.iter().copied().fold(0.0, f64::max);
+    }
+    problem.accuracy.log_params_coefficient() * (hi / lo).ln()
+}

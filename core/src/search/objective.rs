@@ -1,0 +1,198 @@
+//! The objective as a function of the stored quantities, and the bounds on it.
+
+use super::plan::{METRICS, Plan};
+use super::{Objective, SearchProblem};
+use crate::fit::{AccuracyModel, CostMetric};
+
+/// The objective as a function of the stored quantities (larger is better).
+pub(super) struct Value<'a> {
+    pub(super) model: &'a AccuracyModel,
+    /// Index and sign of NN-Degree among the quantities.
+    pub(super) degree: Option<(usize, f64)>,
+    /// Index and sign of params, and whether accuracy grows with the stored value.
+    pub(super) params: Option<(usize, f64, bool)>,
+    pub(super) kind: ValueKind,
+    pub(super) min_accuracy: Option<f64>,
+    /// Where the merit is minus a stored NN-Degree (accuracy depends on nothing else).
+    pub(super) merit_degree: Option<usize>,
+}
+
+pub(super) enum ValueKind {
+    Accuracy,
+    /// `a ln(accuracy) - sum e ln(cost)` over (quantity, exponent).
+    TradeOff {
+        a: f64,
+        costs: Vec<(usize, f64)>,
+    },
+    /// Minus the cost at this quantity.
+    MinCost(usize),
+}
+
+impl<'a> Value<'a> {
+    pub(super) fn new(plan: &Plan, problem: &'a SearchProblem) -> Self {
+        let c = problem.accuracy.log_params_coefficient();
+        let index = |dev: &str, m: CostMetric| {
+            plan.cost_index
+                .iter()
+                .find(|(i, mm, _)| problem.devices[*i].device == dev && *mm == m)
+                .map(|&(_, _, k)| k)
+        };
+        let (kind, min_accuracy) = match &problem.objective {
+            Objective::MaxAccuracy => (ValueKind::Accuracy, None),
+            Objective::TradeOff { a, b, c, d } => {
+                let mut costs = Vec::new();
+                for dev in &problem.devices {
+                    for (m, e) in METRICS.iter().zip([b, c, d]) {
+                        if *e != 0.0 {
+                            costs.push((index(&dev.device, *m).expect("planned"), *e));
+                        }
+                    }
+                }
+                (ValueKind::TradeOff { a: *a, costs }, None)
+            }
+            Objective::MinCost {
+                device,
+                metric,
+                min_accuracy,
+            } => (
+                ValueKind::MinCost(index(device, *metric).expect("planned")),
+                Some(*min_accuracy),
+            ),
+        };
+        let degree = plan.degree().map(|k| (k, plan.sign(k)));
+        let params = plan
+            .params
+            .filter(|_| c != 0.0)
+            .map(|k| (k, plan.sign(k), plan.sign(k) * c > 0.0));
+        Value {
+            model: &problem.accuracy,
+            merit_degree: degree
+                .filter(|_| params.is_none() && problem.accuracy.form.degree.is_some())
+                .map(|(k, _)| k),
+            degree,
+            params,
+            kind,
+            min_accuracy,
+        }
+    }
+
+    /// The quantities accuracy depends on.
+    pub(super) fn accuracy_keys(&self) -> Vec<usize> {
+        let degree = self.degree.filter(|_| self.model.form.degree.is_some());
+        degree
+            .map(|(k, _)| k)
+            .into_iter()
+            .chain(self.params.map(|(k, ..)| k))
+            .collect()
+    }
+
+    /// The quantities the objective depends on besides accuracy.
+    pub(super) fn objective_keys(&self) -> Vec<usize> {
+        match &self.kind {
+            ValueKind::Accuracy => Vec::new(),
+            ValueKind::TradeOff { costs, .. } => costs.iter().map(|&(k, _)| k).collect(),
+            ValueKind::MinCost(k) => vec![*k],
+        }
+    }
+
+    /// Linear lower bounds `(intercept, slope)` of `ln(cost)` for each trade-off cost between
+    /// `lo` and `hi` (chords of the concave logarithm); none where a cost may reach zero.
+    pub(super) fn chords(&self, lo: &[f64], hi: &[f64]) -> Vec<Option<(f64, f64)>> {
+        let ValueKind::TradeOff { costs, .. } = &self.kind else {
+            return Vec::new();
+        };
+        costs
+            .iter()
+            .map(|&(k, _)| {
+                (lo[k] > 0.0).then(|| {
+                    let slope = if hi[k] > lo[k] {
+                        (hi[k].ln() - lo[k].ln()) / (hi[k] - lo[k])
+                    } else {
+                        0.0
+                    };
+                    (lo[k].ln() - slope * lo[k], slope)
+                })
+            })
+            .collect()
+    }
+
+    /// An upper bound of the trade-off at `q` with accuracy `acc`, needing one logarithm
+    /// instead of one per cost.
+    pub(super) fn chord_bound(&self, acc: f64, chords: &[Option<(f64, f64)>], q: &[f64]) -> f64 {
+        let ValueKind::TradeOff { a, costs } = &self.kind else {
+            return f64::INFINITY;
+        };
+        if acc <= 0.0 {
+            return f64::NEG_INFINITY;
+        }
+        let mut v = a * acc.ln();
+        for (&(k, e), chord) in costs.iter().zip(chords) {
+            match chord {
+                Some((c0, c1)) => v -= e * (c0 + c1 * q[k]),
+                None => return f64::INFINITY,
+            }
+        }
+        v
+    }
+
+    /// An upper bound, over the quantity vectors between `lo` and `hi`, of a merit that orders
+    /// networks as accuracy does (exact when `lo` is `hi`): the NN-Degree term's argument, with
+    /// no logarithm, when accuracy depends on NN-Degree alone; accuracy itself otherwise.
+    pub(super) fn merit(&self, lo: &[f64], hi: &[f64]) -> f64 {
+        self.merit_with(lo, hi, None)
+    }
+
+    /// `merit`, given the accuracy bound over the same vectors when it is known.
+    pub(super) fn merit_with(&self, lo: &[f64], hi: &[f64], accuracy: Option<f64>) -> f64 {
+        match self.merit_degree {
+            Some(k) => -lo[k],
+            None => accuracy.unwrap_or_else(|| self.accuracy(lo, hi)),
+        }
+    }
+
+    /// Upper bound of accuracy over the quantity vectors between `lo` and `hi`.
+    pub(super) fn accuracy(&self, lo: &[f64], hi: &[f64]) -> f64 {
+        let co = &self.model.coefficients;
+        let mut acc = co[0];
+        if let (Some((k, sign)), Some(t)) = (self.degree, self.model.form.degree) {
+            // Stored so that smaller is better.
+            acc += co[1] * t.apply(lo[k] * sign);
+        }
+        if let Some((k, sign, grows)) = self.params {
+            let stored = if grows { hi[k] } else { lo[k] };
+            acc += co[co.len() - 1] * (stored * sign).ln();
+        }
+        acc
+    }
+
+    /// Upper bound of the objective over all quantity vectors between `lo` and `hi`.
+    pub(super) fn bound(&self, lo: &[f64], hi: &[f64]) -> f64 {
+        self.objective(self.accuracy(lo, hi), lo, false)
+    }
+
+    /// The objective with accuracy `acc` and costs `lo`: an upper bound over costs from `lo`
+    /// on, or the exact value at `lo` when `point`.
+    pub(super) fn objective(&self, acc: f64, lo: &[f64], point: bool) -> f64 {
+        match &self.kind {
+            ValueKind::Accuracy => acc,
+            ValueKind::TradeOff { a, costs } => {
+                let mut v = if acc > 0.0 {
+                    a * acc.ln()
+                } else {
+                    f64::NEG_INFINITY
+                };
+                for &(k, e) in costs {
+                    v -= if lo[k] > 0.0 {
+                        e * lo[k].ln()
+                    } else if point {
+                        f64::INFINITY
+                    } else {
+                        f64::NEG_INFINITY
+                    };
+                }
+                v
+            }
+            ValueKind::MinCost(k) => -lo[*k],
+        }
+    }
+}

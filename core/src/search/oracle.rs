@@ -1,0 +1,333 @@
+//! The oracle: the search against brute force on random small grids, and the errors.
+
+use super::score::{better, metric_name, miss_size, score, violations};
+use super::*;
+use crate::features::Feature;
+use crate::fit::AccuracyForm;
+use crate::fit::{AccuracyModel, CostMetric, DegreeTerm, HardwareModel};
+use crate::rng::SplitMix64;
+use crate::space::ArchSpec;
+
+fn unit(r: &mut SplitMix64) -> f64 {
+    r.unit_f32() as f64
+}
+
+fn small_space(r: &mut SplitMix64) -> Space {
+    let pick = |r: &mut SplitMix64, base: &[u64]| -> Vec<u64> {
+        let n = 2 + r.below(2) as usize;
+        let mut v: Vec<u64> = base.to_vec();
+        while v.len() > n {
+            v.remove(r.below(v.len() as u64) as usize);
+        }
+        v
+    };
+    Space {
+        name: "test",
+        description: "",
+        input_shape: [3, 16, 16],
+        num_classes: 10,
+        num_cells: 2 + r.below(2) as usize,
+        widths: pick(r, &[8, 16, 24, 32]),
+        depths: pick(r, &[3, 4, 6, 8]),
+        tcs: pick(r, &[0, 5, 16, 40]),
+    }
+}
+
+/// A model over totals, and in half the models per-kind layer counts and per-stage
+/// counts too; a quarter of the coefficients zero.
+fn model(r: &mut SplitMix64, metric: CostMetric) -> HardwareModel {
+    let mut terms = vec![
+        (Feature::Macs, 1e-7),
+        (Feature::ActivationBytes, 1e-6),
+        (Feature::WeightBytes, 1e-6),
+        (Feature::ConcatBytes, 1e-5),
+        (Feature::Kernels, 0.05),
+        (Feature::Constant, 0.5),
+    ];
+    if r.below(2) == 0 {
+        terms.extend([
+            (Feature::Conv3x3Layers, 0.05),
+            (Feature::ConcatLayers, 0.05),
+            (Feature::PoolLayers, 0.1),
+        ]);
+        // Stages of different cost (up to 30 times apart), so that models disagree more.
+        for s in 0..crate::features::MAX_STAGES {
+            let k = 30f64.powf(unit(r));
+            terms.push((Feature::stage_macs(s), 1e-7 * k));
+            terms.push((Feature::stage_layers(s), 0.05 * k));
+            terms.push((Feature::stage_activation_bytes(s), 1e-6 * k));
+            terms.push((Feature::stage_concat_bytes(s), 1e-5 * k));
+        }
+    }
+    let (features, coefficients) = terms
+        .into_iter()
+        .map(|(f, s)| (f, if r.below(4) == 0 { 0.0 } else { s * unit(r) }))
+        .unzip();
+    HardwareModel::new(metric, features, coefficients).unwrap()
+}
+
+fn accuracy(r: &mut SplitMix64) -> AccuracyModel {
+    let degree = [DegreeTerm::Linear, DegreeTerm::Log, DegreeTerm::Reciprocal][r.below(3) as usize];
+    let log_params = r.below(2) == 0;
+    let mut coefficients = vec![0.3, (unit(r) - 0.2) * 0.1];
+    if degree == DegreeTerm::Reciprocal {
+        coefficients[1] *= -100.0;
+    }
+    if log_params {
+        coefficients.push((unit(r) - 0.3) * 0.05);
+    }
+    AccuracyModel {
+        form: AccuracyForm::new(Some(degree), log_params),
+        coefficients: coefficients.clone(),
+        residual_std: 0.01,
+        t_quantile: 2.0,
+        inverse_gram: vec![0.0; coefficients.len().pow(2)],
+    }
+}
+
+fn all_specs(space: &Space) -> Vec<ArchSpec> {
+    let n = space.cell_choices();
+    let total = n.pow(space.num_cells as u32);
+    (0..total)
+        .map(|mut k| {
+            let cells = (0..space.num_cells)
+                .map(|_| {
+                    let c = space.cell_at(k % n);
+                    k /= n;
+                    c
+                })
+                .collect();
+            space.spec(cells)
+        })
+        .collect()
+}
+
+/// A random problem with limits drawn around the space's costs (some infeasible).
+fn problem(r: &mut SplitMix64, specs: &[ArchSpec]) -> SearchProblem {
+    let with_area = r.below(2) == 0;
+    let devices: Vec<DeviceModels> = (0..1 + r.below(2))
+        .map(|i| {
+            let mut d = DeviceModels {
+                device: format!("dev{i}"),
+                latency: Some(model(r, CostMetric::Latency)),
+                energy: Some(model(r, CostMetric::Energy)),
+                area: with_area.then(|| model(r, CostMetric::Area)),
+                max_latency: None,
+                max_energy: None,
+                max_area: None,
+            };
+            let quantile = |r: &mut SplitMix64, m: &HardwareModel| {
+                let mut v: Vec<f64> = specs.iter().map(|s| m.predict_spec(s)).collect();
+                v.sort_by(f64::total_cmp);
+                v[(unit(r) * 0.6 * v.len() as f64) as usize]
+            };
+            if r.below(3) > 0 {
+                d.max_latency = Some(quantile(r, d.latency.as_ref().unwrap()));
+            }
+            if r.below(2) == 0 {
+                d.max_energy = Some(quantile(r, d.energy.as_ref().unwrap()));
+            }
+            if let Some(a) = d.area.clone()
+                && r.below(2) == 0
+            {
+                d.max_area = Some(quantile(r, &a));
+            }
+            d
+        })
+        .collect();
+    let accuracy = accuracy(r);
+    let params: Vec<u64> = specs
+        .iter()
+        .map(|s| crate::features::Counts::of_spec(s).params)
+        .collect();
+    let objective = match r.below(3) {
+        0 => Objective::MaxAccuracy,
+        1 => Objective::TradeOff {
+            a: 1.0 + unit(r) * 4.0,
+            b: unit(r),
+            c: unit(r),
+            d: if devices[0].area.is_some() {
+                unit(r)
+            } else {
+                0.0
+            },
+        },
+        _ => {
+            let mut acc: Vec<f64> = specs
+                .iter()
+                .zip(&params)
+                .map(|(s, p)| accuracy.mean(s.nn_degree(), *p as f64))
+                .collect();
+            acc.sort_by(f64::total_cmp);
+            Objective::MinCost {
+                device: "dev0".into(),
+                metric: CostMetric::Energy,
+                min_accuracy: acc[(unit(r) * acc.len() as f64) as usize],
+            }
+        }
+    };
+    let mut sorted = params.clone();
+    sorted.sort_unstable();
+    SearchProblem {
+        accuracy,
+        max_params: (r.below(4) == 0).then(|| sorted[(unit(r) * sorted.len() as f64) as usize]),
+        max_macs: None,
+        devices,
+        objective,
+    }
+}
+
+#[test]
+fn equals_brute_force_on_small_grids() {
+    let mut r = SplitMix64::new(42);
+    let (mut feasible, mut infeasible, mut inexact, mut pairs) = (0, 0, 0, 0);
+    for case in 0..100 {
+        let space = small_space(&mut r);
+        let specs = all_specs(&space);
+        let p = problem(&mut r, &specs);
+        let result = search(&space, &p).unwrap();
+        assert_eq!(result.configurations, specs.len() as u64);
+        let brute: Vec<Scored> = specs.iter().map(|s| score(&p, s)).collect();
+        let ok: Vec<&Scored> = brute
+            .iter()
+            .filter(|s| violations(&p, s).is_empty() && !s.objective.is_nan())
+            .collect();
+        let optimum = ok
+            .iter()
+            .map(|s| s.objective)
+            .reduce(|a, b| if better(&p, a, b) { a } else { b });
+        match (optimum, &result.best) {
+            (None, None) => {
+                infeasible += 1;
+                let miss = result.closest_miss.as_ref().expect("a closest miss");
+                let brute_miss = brute
+                    .iter()
+                    .map(|s| miss_size(&violations(&p, s)))
+                    .fold(f64::INFINITY, f64::min);
+                // Inexact plans prune params as a cost, so their miss may be farther.
+                let found = miss_size(&miss.violations);
+                assert!(
+                    (found - brute_miss).abs() <= 1e-9 * brute_miss
+                        || (!result.exact && found > brute_miss),
+                    "case {case}: miss {found} vs {brute_miss}"
+                );
+            }
+            (Some(o), Some(b)) if result.exact => {
+                feasible += 1;
+                assert!(
+                    (o - b.objective).abs() <= 1e-9 * o.abs().max(1e-12),
+                    "case {case}: {o} vs {}",
+                    b.objective
+                );
+                // Each front, against one cost or the pair, is the brute-force front.
+                for f in &result.fronts {
+                    let cost = |s: &Scored, name: &str| {
+                        let (dev, metric) = name.split_once('.').unwrap();
+                        s.costs
+                            .iter()
+                            .find(|c| c.device == dev && metric_name(c.metric) == metric)
+                            .unwrap()
+                            .value
+                    };
+                    let point = |s: &Scored| {
+                        let mut v: Vec<f64> = f.against.iter().map(|a| cost(s, a)).collect();
+                        v.push(s.accuracy.value);
+                        v
+                    };
+                    let dominates = |a: &[f64], b: &[f64]| {
+                        let n = a.len() - 1;
+                        a[..n].iter().zip(&b[..n]).all(|(x, y)| x <= y) && a[n] >= b[n]
+                    };
+                    let all: Vec<Vec<f64>> = ok.iter().map(|s| point(s)).collect();
+                    let mut expected: Vec<Vec<f64>> = all
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, p)| {
+                            !all.iter()
+                                .enumerate()
+                                .any(|(j, q)| dominates(q, p) && (q != *p || j < *i))
+                        })
+                        .map(|(_, p)| p.clone())
+                        .collect();
+                    let mut got: Vec<Vec<f64>> = f.points.iter().map(point).collect();
+                    for v in [&mut expected, &mut got] {
+                        v.sort_by(|a, b| {
+                            a.iter()
+                                .zip(b)
+                                .map(|(x, y)| x.total_cmp(y))
+                                .find(|o| o.is_ne())
+                                .unwrap_or(std::cmp::Ordering::Equal)
+                        });
+                    }
+                    assert_eq!(got.len(), expected.len(), "case {case}: {:?}", f.against);
+                    for (g, e) in got.iter().zip(&expected) {
+                        for (x, y) in g.iter().zip(e) {
+                            assert!((x - y).abs() <= 1e-9 * y.abs(), "case {case}");
+                        }
+                    }
+                    pairs += usize::from(f.against.len() == 2);
+                }
+            }
+            (Some(o), Some(b)) => {
+                inexact += 1;
+                let gap = result.accuracy_gap_bound.unwrap();
+                if matches!(p.objective, Objective::MaxAccuracy) {
+                    assert!(o - b.objective <= gap + 1e-12, "case {case}");
+                }
+            }
+            // Pruning params as a cost may drop every network that meets an accuracy
+            // floor (documented on `SearchResult::exact`).
+            (Some(_), None)
+                if !result.exact && matches!(p.objective, Objective::MinCost { .. }) =>
+            {
+                inexact += 1;
+            }
+            (o, b) => panic!(
+                "case {case}: brute force {o:?}, search {:?}",
+                b.as_ref().map(|b| b.objective)
+            ),
+        }
+    }
+    assert!(
+        feasible > 60 && infeasible > 4 && pairs > 5,
+        "{feasible} {infeasible} {inexact} {pairs}"
+    );
+}
+
+#[test]
+fn missing_models_and_unknown_devices_are_errors() {
+    let mut r = SplitMix64::new(1);
+    let mut p = SearchProblem {
+        accuracy: accuracy(&mut r),
+        devices: vec![DeviceModels {
+            device: "cpu".into(),
+            latency: None,
+            energy: None,
+            area: None,
+            max_latency: Some(5.0),
+            max_energy: None,
+            max_area: None,
+        }],
+        max_params: None,
+        max_macs: None,
+        objective: Objective::MaxAccuracy,
+    };
+    let space = Space::default_space();
+    assert!(matches!(
+        search(space, &p),
+        Err(SearchError::MissingModel {
+            metric: CostMetric::Latency,
+            ..
+        })
+    ));
+    p.devices[0].max_latency = None;
+    p.objective = Objective::MinCost {
+        device: "gpu".into(),
+        metric: CostMetric::Latency,
+        min_accuracy: 0.5,
+    };
+    assert!(matches!(
+        search(space, &p),
+        Err(SearchError::UnknownDevice(_))
+    ));
+}

@@ -1,0 +1,199 @@
+//! The problem laid out as summed quantities, each stored so that smaller is better.
+
+use super::exchange::Term;
+use super::{DeviceModels, Objective, SearchError, SearchProblem};
+use crate::features::{Feature, NUM_FEATURES};
+use crate::fit::CostMetric;
+
+/// One summed quantity of the search, stored so that smaller is better.
+#[derive(Debug, Clone)]
+pub(super) enum Quantity {
+    /// A linear function of the features, with its optional limit (boxed: the weights are
+    /// far larger than the other variant).
+    Linear {
+        weights: Box<[f64; NUM_FEATURES]>,
+        limit: Option<f64>,
+        sign: f64,
+    },
+    /// NN-Degree, times `sign`.
+    Degree { sign: f64 },
+}
+
+/// The problem laid out over the grid: which quantities are summed and where each one is.
+pub(super) struct Plan {
+    pub(super) quantities: Vec<Quantity>,
+    /// Index of each (device, metric) cost among the quantities.
+    pub(super) cost_index: Vec<(usize, CostMetric, usize)>,
+    /// The costs with a front: each limited one and the one minimised; when none is, each
+    /// cost of the objective.
+    pub(super) front_costs: Vec<(usize, CostMetric, usize)>,
+    pub(super) params: Option<usize>,
+    pub(super) exact: bool,
+    /// Accuracy's NN-Degree and log-params terms, when it has both and params are not
+    /// limited (a limit makes fewer params a condition, not only a trade): see
+    /// `exchange_pareto`.
+    pub(super) exchange: Option<[Term; 2]>,
+}
+
+impl Plan {
+    /// Sign of the stored value of quantity `k` relative to its natural value.
+    pub(super) fn sign(&self, k: usize) -> f64 {
+        match self.quantities[k] {
+            Quantity::Linear { sign, .. } | Quantity::Degree { sign } => sign,
+        }
+    }
+
+    pub(super) fn degree(&self) -> Option<usize> {
+        self.quantities
+            .iter()
+            .position(|q| matches!(q, Quantity::Degree { .. }))
+    }
+}
+
+pub(super) const METRICS: [CostMetric; 3] =
+    [CostMetric::Latency, CostMetric::Energy, CostMetric::Area];
+
+pub(super) fn params_weights() -> [f64; NUM_FEATURES] {
+    let mut w = [0.0; NUM_FEATURES];
+    w[Feature::WeightBytes.index()] = 0.25;
+    w
+}
+
+pub(super) fn macs_weights() -> [f64; NUM_FEATURES] {
+    let mut w = [0.0; NUM_FEATURES];
+    w[Feature::Macs.index()] = 1.0;
+    w
+}
+
+impl Plan {
+    pub(super) fn new(p: &SearchProblem) -> Result<Plan, SearchError> {
+        let mut quantities = Vec::new();
+        let mut cost_index = Vec::new();
+        let objective_metric = |dev: &DeviceModels, m: CostMetric| match &p.objective {
+            Objective::MaxAccuracy => false,
+            Objective::TradeOff { b, c, d, .. } => {
+                let e = match m {
+                    CostMetric::Latency => b,
+                    CostMetric::Energy => c,
+                    CostMetric::Area => d,
+                };
+                *e != 0.0
+            }
+            Objective::MinCost { device, metric, .. } => *device == dev.device && *metric == m,
+        };
+        if let Objective::MinCost { device, .. } = &p.objective
+            && !p.devices.iter().any(|d| &d.device == device)
+        {
+            return Err(SearchError::UnknownDevice(device.clone()));
+        }
+        if let Objective::TradeOff { a, b, c, d } = p.objective
+            && [a, b, c, d].iter().any(|e| !e.is_finite() || *e < 0.0)
+        {
+            return Err(SearchError::Invalid(
+                "trade-off exponents must be finite and non-negative".into(),
+            ));
+        }
+        for (i, dev) in p.devices.iter().enumerate() {
+            for m in METRICS {
+                let limit = dev.limit(m);
+                let in_objective = objective_metric(dev, m);
+                let model = dev.model(m);
+                match (model, limit.is_some() || in_objective) {
+                    (Some(model), true) => {
+                        cost_index.push((i, m, quantities.len()));
+                        quantities.push(Quantity::Linear {
+                            weights: Box::new(model.weights()),
+                            limit,
+                            sign: 1.0,
+                        });
+                    }
+                    (None, true) => {
+                        return Err(SearchError::MissingModel {
+                            device: dev.device.clone(),
+                            metric: m,
+                            needed_by: if limit.is_some() {
+                                "limit"
+                            } else {
+                                "objective"
+                            },
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if let Some(m) = p.max_macs {
+            quantities.push(Quantity::Linear {
+                weights: Box::new(macs_weights()),
+                limit: Some(m as f64),
+                sign: 1.0,
+            });
+        }
+        let c = p.accuracy.log_params_coefficient();
+        let mut exact = true;
+        let params = if p.max_params.is_some() || c != 0.0 {
+            // More params is better only for an unlimited, params-rewarding accuracy form.
+            let sign = if p.max_params.is_none() && c > 0.0 {
+                -1.0
+            } else {
+                exact = !(p.max_params.is_some() && c > 0.0);
+                1.0
+            };
+            quantities.push(Quantity::Linear {
+                weights: Box::new(params_weights()),
+                limit: p.max_params.map(|m| m as f64),
+                sign,
+            });
+            Some(quantities.len() - 1)
+        } else {
+            None
+        };
+        let direction = p.accuracy.degree_direction();
+        if direction != 0.0 {
+            quantities.push(Quantity::Degree { sign: -direction });
+        }
+        let co = &p.accuracy.coefficients;
+        let exchange = match (params, p.accuracy.form.degree) {
+            (Some(kp), Some(t)) if direction != 0.0 && c != 0.0 && p.max_params.is_none() => {
+                Some([
+                    Term {
+                        key: quantities.len() - 1,
+                        sign: -direction,
+                        degree: Some(t),
+                        coefficient: co[1],
+                    },
+                    Term {
+                        key: kp,
+                        sign: if c > 0.0 { -1.0 } else { 1.0 },
+                        degree: None,
+                        coefficient: c,
+                    },
+                ])
+            }
+            _ => None,
+        };
+        let constrained: Vec<_> = cost_index
+            .iter()
+            .copied()
+            .filter(|&(i, m, _)| {
+                let dev = &p.devices[i];
+                dev.limit(m).is_some()
+                    || matches!(&p.objective, Objective::MinCost { device, metric, .. }
+                        if *device == dev.device && *metric == m)
+            })
+            .collect();
+        let front_costs = if constrained.is_empty() {
+            cost_index.clone()
+        } else {
+            constrained
+        };
+        Ok(Plan {
+            quantities,
+            cost_index,
+            front_costs,
+            params,
+            exact,
+            exchange,
+        })
+    }
+}

@@ -1,0 +1,146 @@
+//! The dynamic programme over the cells before the last.
+
+use super::dominance::pareto;
+use super::exchange::exchange_pareto;
+use super::tables::Engine;
+use crate::space::ArchSpec;
+
+/// Partial networks after some cell: values and how they were built.
+pub(super) struct Stage {
+    pub(super) values: Vec<f64>,
+    /// (state of the previous stage, candidate grid index of this cell)
+    pub(super) parent: Vec<(u32, u32)>,
+    /// State index ranges per width index of the last cell.
+    pub(super) groups: Vec<std::ops::Range<usize>>,
+}
+impl Engine<'_> {
+    /// Networks of cells `..c` extended by the coupling into width `wi` of cell `c`, kept when
+    /// they can still meet the limits with `rest` added: (values, state).
+    pub(super) fn entries(
+        &self,
+        stages: &[Stage],
+        c: usize,
+        wi: usize,
+        limit_of: &[Option<f64>],
+        rest: &[f64],
+    ) -> (Vec<f64>, Vec<u32>) {
+        let (d, nw) = (self.dims, self.space.widths.len());
+        let table = &self.tables[c];
+        let mut entry: Vec<f64> = Vec::new();
+        let mut entry_state: Vec<u32> = Vec::new();
+        if c == 0 {
+            entry.extend_from_slice(&table.coupling[wi * d..(wi + 1) * d]);
+            entry_state.push(0);
+            return (entry, entry_state);
+        }
+        let prev = &stages[c - 1];
+        let mut row = vec![0.0; d];
+        for (pi, range) in prev.groups.iter().enumerate() {
+            let coup = &table.coupling[(pi * nw + wi) * d..(pi * nw + wi + 1) * d];
+            for s in range.clone() {
+                let base = &prev.values[s * d..(s + 1) * d];
+                for k in 0..d {
+                    row[k] = base[k] + coup[k];
+                }
+                if within(limit_of, &row, rest) {
+                    entry.extend_from_slice(&row);
+                    entry_state.push(s as u32);
+                }
+            }
+        }
+        (entry, entry_state)
+    }
+
+    /// Runs the dynamic programme over the first `cells` cells; with `limits` false no limit
+    /// prunes (for the closest miss).
+    pub(super) fn run(&self, limits: bool, cells: usize) -> Vec<Stage> {
+        let d = self.dims;
+        let nw = self.space.widths.len();
+        let limit_of = self.limits(limits);
+        let mut stages: Vec<Stage> = Vec::with_capacity(cells);
+        for (c, table) in self.tables.iter().enumerate().take(cells) {
+            let rest = self.total(c + 1, false);
+            let rest_here: Vec<f64> = self
+                .extremes(c, false)
+                .0
+                .iter()
+                .zip(&rest)
+                .map(|(a, b)| a + b)
+                .collect();
+            let exchange = self.plan.exchange.map(|terms| {
+                let [lo, hi] = [false, true].map(|max| self.total(c + 1, max));
+                terms.map(|t| (t, t.natural(lo[t.key], hi[t.key])))
+            });
+            let mut values = Vec::new();
+            let mut parent = Vec::new();
+            let mut groups = Vec::with_capacity(nw);
+            let mut row = vec![0.0; d];
+            for wi in 0..nw {
+                // The coupling depends on the two widths only, so entries are pruned before the
+                // cell's candidates are added.
+                let (entry, entry_state) = self.entries(&stages, c, wi, &limit_of, &rest_here);
+                let mut local: Vec<f64> = Vec::new();
+                let mut local_parent: Vec<(u32, u32)> = Vec::new();
+                for e in pareto(&entry, d, (0..entry_state.len() as u32).collect()) {
+                    let e = e as usize;
+                    let (base, state) = (&entry[e * d..(e + 1) * d], entry_state[e]);
+                    for &cand in &table.groups[wi] {
+                        let cv = &table.values[cand as usize * d..(cand as usize + 1) * d];
+                        for k in 0..d {
+                            row[k] = base[k] + cv[k];
+                        }
+                        if within(&limit_of, &row, &rest) {
+                            local.extend_from_slice(&row);
+                            local_parent.push((state, cand));
+                        }
+                    }
+                }
+                // Plain dominance, then the exchange test where it applies.
+                let all = (0..local_parent.len() as u32).collect();
+                let keep = match exchange {
+                    Some(terms) => exchange_pareto(&local, d, terms, pareto(&local, d, all)),
+                    None => pareto(&local, d, all),
+                };
+                let start = parent.len();
+                for i in keep {
+                    values.extend_from_slice(&local[i as usize * d..(i as usize + 1) * d]);
+                    parent.push(local_parent[i as usize]);
+                }
+                groups.push(start..parent.len());
+            }
+            stages.push(Stage {
+                values,
+                parent,
+                groups,
+            });
+        }
+        stages
+    }
+
+    /// The spec of `state` of the last stage, followed by the cell candidate `last` if given.
+    pub(super) fn spec_of(
+        &self,
+        stages: &[Stage],
+        mut state: usize,
+        last: Option<u32>,
+    ) -> ArchSpec {
+        let mut cells = Vec::with_capacity(self.space.num_cells);
+        cells.extend(last.map(|cand| self.space.cell_at(cand as u64)));
+        for stage in stages.iter().rev() {
+            let (prev, cand) = stage.parent[state];
+            cells.push(self.space.cell_at(cand as u64));
+            state = prev as usize;
+        }
+        cells.reverse();
+        self.space.spec(cells)
+    }
+}
+
+/// Whether `v` plus the lower bounds `rest` can still meet every limit.
+pub(super) fn within(limit_of: &[Option<f64>], v: &[f64], rest: &[f64]) -> bool {
+    limit_of
+        .iter()
+        .zip(v)
+        .zip(rest)
+        .all(|((l, v), r)| l.is_none_or(|l| v + r <= l * (1.0 + 1e-12)))
+}

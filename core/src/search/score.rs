@@ -1,0 +1,171 @@
+//! Full predictions for the networks the search keeps, their limits, and the fronts of the
+//! result.
+
+use super::dominance::pareto;
+use super::plan::{METRICS, Plan};
+use super::{Cost, Objective, ParetoFront, Scored, SearchProblem, Violation};
+use crate::fit::CostMetric;
+use crate::space::ArchSpec;
+
+/// Every prediction for one spec, and the objective (`-inf` when undefined).
+pub(super) fn score(problem: &SearchProblem, spec: &ArchSpec) -> Scored {
+    let counts = crate::features::Counts::of_spec(spec);
+    let x = counts.features(1.0);
+    let nn_degree = spec.nn_degree();
+    let accuracy = problem.accuracy.predict(nn_degree, counts.params as f64);
+    let costs: Vec<Cost> = problem
+        .devices
+        .iter()
+        .flat_map(|d| {
+            METRICS.iter().filter_map(move |&m| {
+                d.model(m).map(|model| Cost {
+                    device: d.device.clone(),
+                    metric: m,
+                    value: model.predict(&x),
+                })
+            })
+        })
+        .collect();
+    let cost = |dev: &str, m: CostMetric| {
+        costs
+            .iter()
+            .find(|c| c.device == dev && c.metric == m)
+            .map(|c| c.value)
+    };
+    let objective = match &problem.objective {
+        Objective::MaxAccuracy => accuracy.value,
+        Objective::TradeOff { a, b, c, d } => {
+            let mut v = if accuracy.value > 0.0 {
+                a * accuracy.value.ln()
+            } else {
+                f64::NEG_INFINITY
+            };
+            for dev in &problem.devices {
+                for (m, e) in METRICS.iter().zip([b, c, d]) {
+                    if *e != 0.0 {
+                        let value = cost(&dev.device, *m).unwrap_or(f64::NAN);
+                        v -= if value > 0.0 {
+                            e * value.ln()
+                        } else {
+                            f64::INFINITY
+                        };
+                    }
+                }
+            }
+            // Reported as the score itself, compared in logs.
+            v.exp()
+        }
+        Objective::MinCost { device, metric, .. } => cost(device, *metric).unwrap_or(f64::NAN),
+    };
+    Scored {
+        id: spec.id(),
+        spec: spec.clone(),
+        accuracy,
+        nn_degree,
+        params: counts.params,
+        macs: counts.macs(),
+        costs,
+        objective,
+    }
+}
+
+/// Every limit `s` violates (relative tolerance 1e-9 for rounding).
+pub(super) fn violations(problem: &SearchProblem, s: &Scored) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let mut check = |what: String, value: f64, limit: f64| {
+        if value > limit * (1.0 + 1e-9) {
+            out.push(Violation { what, value, limit });
+        }
+    };
+    for dev in &problem.devices {
+        for m in METRICS {
+            if let (Some(limit), Some(c)) = (
+                dev.limit(m),
+                s.costs
+                    .iter()
+                    .find(|c| c.device == dev.device && c.metric == m),
+            ) {
+                check(format!("{}.{}", dev.device, metric_name(m)), c.value, limit);
+            }
+        }
+    }
+    if let Some(l) = problem.max_params {
+        check("params".into(), s.params as f64, l as f64);
+    }
+    if let Some(l) = problem.max_macs {
+        check("macs".into(), s.macs as f64, l as f64);
+    }
+    if let Objective::MinCost { min_accuracy, .. } = problem.objective
+        && s.accuracy.value < min_accuracy
+    {
+        out.push(Violation {
+            what: "accuracy".into(),
+            value: s.accuracy.value,
+            limit: min_accuracy,
+        });
+    }
+    out
+}
+
+pub(super) fn metric_name(m: CostMetric) -> &'static str {
+    match m {
+        CostMetric::Latency => "latency",
+        CostMetric::Energy => "energy",
+        CostMetric::Area => "area",
+    }
+}
+
+/// How far a violation is, relative to its limit.
+pub(super) fn miss_size(v: &[Violation]) -> f64 {
+    v.iter()
+        .map(|v| (v.value - v.limit).abs() / v.limit.abs().max(1e-12))
+        .fold(0.0, f64::max)
+}
+
+/// Better objective value first (maximised objectives are larger, MinCost smaller).
+pub(super) fn better(problem: &SearchProblem, a: f64, b: f64) -> bool {
+    match problem.objective {
+        Objective::MinCost { .. } => a < b,
+        _ => a > b,
+    }
+}
+
+pub(super) fn fronts(plan: &Plan, problem: &SearchProblem, scored: &[Scored]) -> Vec<ParetoFront> {
+    let name = |&(i, m, _): &(usize, CostMetric, usize)| {
+        format!("{}.{}", problem.devices[i].device, metric_name(m))
+    };
+    let value = |s: &Scored, (i, m): (usize, CostMetric)| {
+        s.costs
+            .iter()
+            .find(|c| c.device == problem.devices[i].device && c.metric == m)
+            .map_or(f64::NAN, |c| c.value)
+    };
+    let front = |keys: &[(usize, CostMetric)], against: Vec<String>| {
+        // Rows: costs, then -accuracy, all minimised.
+        let dims = keys.len() + 1;
+        let mut rows = Vec::with_capacity(scored.len() * dims);
+        for s in scored {
+            rows.extend(keys.iter().map(|&k| value(s, k)));
+            rows.push(-s.accuracy.value);
+        }
+        let keep = pareto(&rows, dims, (0..scored.len() as u32).collect());
+        ParetoFront {
+            against,
+            points: keep.iter().map(|&i| scored[i as usize].clone()).collect(),
+        }
+    };
+    let mut out: Vec<ParetoFront> = plan
+        .front_costs
+        .iter()
+        .map(|c| front(&[(c.0, c.1)], vec![name(c)]))
+        .collect();
+    let limited: Vec<_> = plan
+        .cost_index
+        .iter()
+        .filter(|(i, m, _)| problem.devices[*i].limit(*m).is_some())
+        .collect();
+    if let [a, b] = limited[..] {
+        out.push(front(&[(a.0, a.1), (b.0, b.1)], vec![name(a), name(b)]));
+    }
+    out
+}

@@ -1,0 +1,175 @@
+//! Per-cell tables: every candidate's quantities and the couplings between widths, and the
+//! bounds the other modules take from them.
+
+use super::dominance::pareto;
+use super::exchange::{Term, exchange_pareto};
+use super::plan::{Plan, Quantity};
+use crate::features::{FeatureVector, Layout, cell_nn_degree};
+use crate::space::Space;
+
+/// Per-cell candidate values and couplings.
+pub(super) struct CellTable {
+    /// Candidate grid indices of this cell surviving pruning, grouped by width index.
+    pub(super) groups: Vec<Vec<u32>>,
+    /// Quantity values of every grid candidate at a zero-channel input (row-major, `dims`).
+    pub(super) values: Vec<f64>,
+    /// Coupling of (previous width index, width index), `dims` each; for cell 0 only row 0.
+    pub(super) coupling: Vec<f64>,
+}
+
+/// Values of all quantities for a feature vector and NN-Degree.
+pub(super) fn eval(q: &[Quantity], x: &FeatureVector, degree: f64, out: &mut [f64]) {
+    for (o, q) in out.iter_mut().zip(q) {
+        *o = match q {
+            Quantity::Linear { weights, sign, .. } => sign * x.dot(weights),
+            Quantity::Degree { sign } => sign * degree,
+        };
+    }
+}
+pub(super) struct Engine<'a> {
+    pub(super) space: &'a Space,
+    pub(super) plan: Plan,
+    pub(super) tables: Vec<CellTable>,
+    pub(super) dims: usize,
+}
+
+impl<'a> Engine<'a> {
+    pub(super) fn new(space: &'a Space, plan: Plan) -> Self {
+        let dims = plan.quantities.len().max(1);
+        let layout = Layout::new(space.input_shape, space.num_classes, space.num_cells);
+        let n = space.cell_choices() as usize;
+        let nw = space.widths.len();
+        let last = space.num_cells - 1;
+        let mut tables = Vec::with_capacity(space.num_cells);
+        for c in 0..space.num_cells {
+            let mut values = vec![0.0; n * dims];
+            for i in 0..n {
+                let cell = space.cell_at(i as u64);
+                let mut counts = layout.cell(c, 0, &cell);
+                if c == last {
+                    counts = counts + layout.head(cell.width);
+                }
+                let x = counts.features(if c == last { 1.0 } else { 0.0 });
+                eval(
+                    &plan.quantities,
+                    &x,
+                    cell_nn_degree(&cell),
+                    &mut values[i * dims..(i + 1) * dims],
+                );
+            }
+            let prevs = if c == 0 { 1 } else { nw };
+            let mut coupling = vec![0.0; prevs * nw * dims];
+            for (pi, &pw) in space.widths.iter().take(prevs).enumerate() {
+                for (wi, &w) in space.widths.iter().enumerate() {
+                    let at = (pi * nw + wi) * dims;
+                    eval(
+                        &plan.quantities,
+                        &layout.coupling(c, pw, w).features(0.0),
+                        0.0,
+                        &mut coupling[at..at + dims],
+                    );
+                }
+            }
+            let per_width = n / nw;
+            let groups = (0..nw)
+                .map(|wi| {
+                    let idx = (wi * per_width) as u32..((wi + 1) * per_width) as u32;
+                    pareto(&values, dims, idx.collect())
+                })
+                .collect();
+            tables.push(CellTable {
+                groups,
+                values,
+                coupling,
+            });
+        }
+        let mut engine = Engine {
+            space,
+            plan,
+            tables,
+            dims,
+        };
+        if let Some(terms) = engine.plan.exchange {
+            // A candidate against what every other cell and this cell's coupling add (the
+            // ranges before any cell is pruned: wider, so still bounds).
+            let totals = [false, true].map(|max| engine.total(0, max));
+            let cells: Vec<[Vec<f64>; 2]> = (0..space.num_cells)
+                .map(|c| [false, true].map(|max| engine.extremes(c, max).0))
+                .collect();
+            for (c, cell) in cells.iter().enumerate() {
+                let range = |t: &Term| {
+                    let [lo, hi] = [0, 1].map(|m| totals[m][t.key] - cell[m][t.key]);
+                    t.natural(lo, hi)
+                };
+                let terms = terms.map(|t| (t, range(&t)));
+                let table = &engine.tables[c];
+                let groups = table
+                    .groups
+                    .iter()
+                    .map(|g| exchange_pareto(&table.values, dims, terms, g.clone()))
+                    .collect();
+                engine.tables[c].groups = groups;
+            }
+        }
+        engine
+    }
+
+    /// Lower (or with `max`, upper) bounds of each quantity of cell `c`'s candidates (without
+    /// coupling) and of its coupling.
+    pub(super) fn extremes(&self, c: usize, max: bool) -> (Vec<f64>, Vec<f64>) {
+        let d = self.dims;
+        let t = &self.tables[c];
+        let column = |rows: &mut dyn Iterator<Item = &[f64]>| {
+            let mut m = vec![
+                if max {
+                    f64::NEG_INFINITY
+                } else {
+                    f64::INFINITY
+                };
+                d
+            ];
+            for r in rows {
+                for (m, v) in m.iter_mut().zip(r) {
+                    *m = if max { m.max(*v) } else { m.min(*v) };
+                }
+            }
+            m
+        };
+        let cand = column(
+            &mut t
+                .groups
+                .iter()
+                .flatten()
+                .map(|&i| &t.values[i as usize * d..(i as usize + 1) * d]),
+        );
+        (cand, column(&mut t.coupling.chunks_exact(d)))
+    }
+
+    /// The stored limit of each quantity (none when `limits` is false).
+    pub(super) fn limits(&self, limits: bool) -> Vec<Option<f64>> {
+        self.plan
+            .quantities
+            .iter()
+            .map(|q| match q {
+                Quantity::Linear {
+                    limit: Some(l),
+                    sign,
+                    ..
+                } if limits && *sign > 0.0 => Some(*l),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Lower (or with `max`, upper) bounds of what cells `from..` add, coupling included.
+    pub(super) fn total(&self, from: usize, max: bool) -> Vec<f64> {
+        let mut total = vec![0.0; self.dims];
+        for later in from..self.tables.len() {
+            let (cand, coup) = self.extremes(later, max);
+            for k in 0..self.dims {
+                total[k] += cand[k] + coup[k];
+            }
+        }
+        total
+    }
+}
