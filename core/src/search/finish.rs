@@ -333,23 +333,13 @@ impl Engine<'_> {
             .iter()
             .map(|&(_, _, key)| Front::new(key, Shadow::new(vec![key], &lowest, &highest)))
             .collect();
-        let limited: Vec<usize> = self
-            .plan
-            .cost_index
-            .iter()
-            .filter(|(i, m, _)| problem.devices[*i].limit(*m).is_some())
-            .map(|&(_, _, k)| k)
-            .collect();
         // With two limited costs there is a front against the pair: networks its shadow cannot
         // rule out are kept and the front is taken from them at the end.
-        let pair = match limited[..] {
-            [a, b] => Some(PairFront {
-                shadow: Shadow::new(vec![a, b], &lowest, &highest),
-                rows: Vec::new(),
-                networks: Vec::new(),
-            }),
-            _ => None,
-        };
+        let pair = self.plan.pair.map(|[a, b]| PairFront {
+            shadow: Shadow::new(vec![a.2, b.2], &lowest, &highest),
+            rows: Vec::new(),
+            networks: Vec::new(),
+        });
         // The optimum of accuracy, or of one cost at an accuracy floor, is a point of that
         // cost's front (or of any front for accuracy): only a trade-off needs its own search.
         let track = matches!(value.kind, ValueKind::TradeOff { .. }) || fronts.is_empty();

@@ -4,6 +4,39 @@ use super::plan::{METRICS, Plan};
 use super::{Objective, SearchProblem};
 use crate::fit::{AccuracyModel, CostMetric};
 
+/// FLASH's trade-off in logarithms, `a ln(accuracy) - sum e ln(cost)`, from each cost's exponent
+/// and logarithm. The one formula behind the scores and every bound of the search: given lower
+/// bounds of the logarithms and an upper bound of accuracy, it is an upper bound. An accuracy at
+/// or below zero leaves the trade-off undefined, the worst value: `-inf`.
+pub(super) fn log_trade_off(
+    a: f64,
+    accuracy: f64,
+    log_costs: impl IntoIterator<Item = (f64, f64)>,
+) -> f64 {
+    if accuracy > 0.0 {
+        let mut v = a * accuracy.ln();
+        for (e, log_cost) in log_costs {
+            v -= e * log_cost;
+        }
+        v
+    } else {
+        f64::NEG_INFINITY
+    }
+}
+
+/// The logarithm of a cost for `log_trade_off`. A cost at or below zero (or NaN) has none: at a
+/// network (`point`) it leaves the trade-off undefined (`+inf`, so the trade-off is `-inf`); as
+/// the low end of a range, `-inf` is the lower bound.
+pub(super) fn log_cost(cost: f64, point: bool) -> f64 {
+    if cost > 0.0 {
+        cost.ln()
+    } else if point {
+        f64::INFINITY
+    } else {
+        f64::NEG_INFINITY
+    }
+}
+
 /// The objective as a function of the stored quantities (larger is better).
 pub(super) struct Value<'a> {
     pub(super) model: &'a AccuracyModel,
@@ -122,17 +155,14 @@ impl<'a> Value<'a> {
         let ValueKind::TradeOff { a, costs } = &self.kind else {
             return f64::INFINITY;
         };
-        if acc <= 0.0 {
-            return f64::NEG_INFINITY;
-        }
-        let mut v = a * acc.ln();
-        for (&(k, e), chord) in costs.iter().zip(chords) {
-            match chord {
-                Some((c0, c1)) => v -= e * (c0 + c1 * q[k]),
-                None => return f64::INFINITY,
-            }
-        }
-        v
+        // A cost that may reach zero has no chord: ln(0) = -inf bounds its logarithm.
+        let log_costs = costs.iter().zip(chords).map(|(&(k, e), chord)| {
+            (
+                e,
+                chord.map_or(f64::NEG_INFINITY, |(c0, c1)| c0 + c1 * q[k]),
+            )
+        });
+        log_trade_off(*a, acc, log_costs)
     }
 
     /// An upper bound, over the quantity vectors between `lo` and `hi`, of a merit that orders
@@ -176,21 +206,8 @@ impl<'a> Value<'a> {
         match &self.kind {
             ValueKind::Accuracy => acc,
             ValueKind::TradeOff { a, costs } => {
-                let mut v = if acc > 0.0 {
-                    a * acc.ln()
-                } else {
-                    f64::NEG_INFINITY
-                };
-                for &(k, e) in costs {
-                    v -= if lo[k] > 0.0 {
-                        e * lo[k].ln()
-                    } else if point {
-                        f64::INFINITY
-                    } else {
-                        f64::NEG_INFINITY
-                    };
-                }
-                v
+                let log_costs = costs.iter().map(|&(k, e)| (e, log_cost(lo[k], point)));
+                log_trade_off(*a, acc, log_costs)
             }
             ValueKind::MinCost(k) => -lo[*k],
         }

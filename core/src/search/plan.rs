@@ -27,6 +27,8 @@ pub(super) struct Plan {
     /// The costs with a front: each limited one and the one minimised; when none is, each
     /// cost of the objective.
     pub(super) front_costs: Vec<(usize, CostMetric, usize)>,
+    /// The limited costs when exactly two are: the pair has a front of its own.
+    pub(super) pair: Option<[(usize, CostMetric, usize); 2]>,
     pub(super) params: Option<usize>,
     pub(super) exact: bool,
     /// Accuracy's NN-Degree and log-params terms, when it has both and params are not
@@ -172,25 +174,30 @@ impl Plan {
             }
             _ => None,
         };
+        let limited = |&&(i, m, _): &&(usize, CostMetric, usize)| p.devices[i].limit(m).is_some();
+        let minimised = |&&(i, m, _): &&(usize, CostMetric, usize)| {
+            matches!(&p.objective, Objective::MinCost { device, metric, .. }
+                if *device == p.devices[i].device && *metric == m)
+        };
         let constrained: Vec<_> = cost_index
             .iter()
+            .filter(|c| limited(c) || minimised(c))
             .copied()
-            .filter(|&(i, m, _)| {
-                let dev = &p.devices[i];
-                dev.limit(m).is_some()
-                    || matches!(&p.objective, Objective::MinCost { device, metric, .. }
-                        if *device == dev.device && *metric == m)
-            })
             .collect();
         let front_costs = if constrained.is_empty() {
             cost_index.clone()
         } else {
             constrained
         };
+        let pair = match cost_index.iter().filter(limited).collect::<Vec<_>>()[..] {
+            [a, b] => Some([*a, *b]),
+            _ => None,
+        };
         Ok(Plan {
             quantities,
             cost_index,
             front_costs,
+            pair,
             params,
             exact,
             exchange,

@@ -2,6 +2,7 @@
 //! result.
 
 use super::dominance::pareto;
+use super::objective::{log_cost, log_trade_off};
 use super::plan::{METRICS, Plan};
 use super::{Cost, Objective, ParetoFront, Scored, SearchProblem, Violation};
 use crate::fit::CostMetric;
@@ -35,23 +36,17 @@ pub(super) fn score(problem: &SearchProblem, spec: &ArchSpec) -> Scored {
     let objective = match &problem.objective {
         Objective::MaxAccuracy => accuracy.value,
         Objective::TradeOff { a, b, c, d } => {
-            let mut v = if accuracy.value > 0.0 {
-                a * accuracy.value.ln()
-            } else {
-                f64::NEG_INFINITY
-            };
-            for dev in &problem.devices {
-                for (m, e) in METRICS.iter().zip([b, c, d]) {
-                    if *e != 0.0 {
+            let log_costs = problem.devices.iter().flat_map(|dev| {
+                METRICS
+                    .iter()
+                    .zip([b, c, d])
+                    .filter(|(_, e)| **e != 0.0)
+                    .map(|(m, e)| {
                         let value = cost(&dev.device, *m).unwrap_or(f64::NAN);
-                        v -= if value > 0.0 {
-                            e * value.ln()
-                        } else {
-                            f64::INFINITY
-                        };
-                    }
-                }
-            }
+                        (*e, log_cost(value, true))
+                    })
+            });
+            let v = log_trade_off(*a, accuracy.value, log_costs);
             // Reported as the score itself, compared in logs.
             v.exp()
         }
@@ -159,12 +154,7 @@ pub(super) fn fronts(plan: &Plan, problem: &SearchProblem, scored: &[Scored]) ->
         .iter()
         .map(|c| front(&[(c.0, c.1)], vec![name(c)]))
         .collect();
-    let limited: Vec<_> = plan
-        .cost_index
-        .iter()
-        .filter(|(i, m, _)| problem.devices[*i].limit(*m).is_some())
-        .collect();
-    if let [a, b] = limited[..] {
+    if let Some([a, b]) = &plan.pair {
         out.push(front(&[(a.0, a.1), (b.0, b.1)], vec![name(a), name(b)]));
     }
     out
