@@ -666,13 +666,21 @@ fn hardware_title(m: &HardwareModelRecord) -> Vec<String> {
             percent(m.fit.loo.within_5),
         ),
         format!(
-            "n = {} · features {} · MACs-only MAPE {:.2}%",
+            "n = {} · features {} · MACs-only MAPE {:.2}%{}",
             m.fit.n,
             serde_json::to_value(m.fit.feature_set)
                 .ok()
                 .and_then(|v| v.as_str().map(String::from))
                 .unwrap_or_default(),
-            m.fit.baseline_macs.mape
+            m.fit.baseline_macs.mape,
+            m.fit.model.interval.map_or(String::new(), |i| {
+                let (lower, upper) = i.bounds(1.0, flash_core::fit::INTERVAL_LEVEL);
+                format!(
+                    " · 95% interval {:+.1}% / {:+.1}%",
+                    100.0 * (lower - 1.0),
+                    100.0 * (upper - 1.0)
+                )
+            })
         ),
     ]
 }
@@ -691,6 +699,23 @@ pub fn hardware_fit(m: &HardwareModelRecord, scale: Option<Scale>) -> String {
         ..axis.clone()
     };
     let mut layers: Vec<Layer> = identity_layers(&axis).into();
+    if let Some(interval) = m.fit.model.interval {
+        // The measured value lies in [lower, upper] x the prediction, so the prediction lies in
+        // [1 / upper, 1 / lower] x the measured value: two lines through the origin.
+        let (lower, upper) = interval.bounds(1.0, flash_core::fit::INTERVAL_LEVEL);
+        let ends = [axis.lo, axis.hi];
+        for (factor, label) in [
+            (1.0 / upper, Some("95% prediction interval".to_string())),
+            (1.0 / lower, None),
+        ] {
+            layers.push(Layer::Line {
+                points: ends.iter().map(|v| (*v, v * factor)).collect(),
+                color: ORANGE,
+                dashed: true,
+                label,
+            });
+        }
+    }
     layers.push(Layer::Points {
         points: m
             .samples

@@ -172,11 +172,40 @@ async fn fits_are_stored_versioned_and_used_for_predictions() {
             .as_f64()
             .unwrap();
         assert!((first["latency_ms"].as_f64().unwrap() / measured - 1.0).abs() < 0.01);
+        // Every hardware prediction carries the fit's 95% interval around the same value.
+        for item in pred["items"].as_array().unwrap() {
+            let l = &item["latency"];
+            let (lower, value, upper) = (
+                l["lower"].as_f64().unwrap(),
+                l["value"].as_f64().unwrap(),
+                l["upper"].as_f64().unwrap(),
+            );
+            assert_eq!(value, item["latency_ms"].as_f64().unwrap());
+            assert!(lower <= value && value <= upper && lower > 0.0, "{l}");
+            assert!(item["energy"]["upper"].as_f64().is_some(), "{item}");
+        }
         let a = &first["accuracy"];
         assert!(
             a["lower"].as_f64().unwrap() <= a["value"].as_f64().unwrap()
                 && a["value"].as_f64().unwrap() <= a["upper"].as_f64().unwrap()
         );
+        // So does every cost of a search's winner.
+        let (s, found) = post(
+            &app,
+            "/v1/searches",
+            w,
+            json!({"dataset": "law", "devices": [{"device": "bench-1", "max_latency_ms": 2.0 * measured}]}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{found}");
+        for c in found["result"]["best"]["costs"].as_array().unwrap() {
+            let (lower, value, upper) = (
+                c["lower"].as_f64().unwrap(),
+                c["value"].as_f64().unwrap(),
+                c["upper"].as_f64().unwrap(),
+            );
+            assert!(lower <= value && value <= upper, "{c}");
+        }
         let (s, problem) = post(&app, "/v1/predictions", &tokens.read, json!({"architectures": [{"space": "flash-densenet", "cells": [{"width": 0, "depth": 3, "tc": 0}]}], "dataset": "law"})).await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(

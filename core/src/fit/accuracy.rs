@@ -138,7 +138,8 @@ impl AccuracyRecord {
     }
 }
 
-/// A predicted value with its prediction interval.
+/// A predicted value with its prediction interval (for an accuracy, the bounds are clamped to
+/// [0, 1]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Interval {
@@ -186,10 +187,12 @@ impl AccuracyModel {
             .sum();
         let value = self.mean(nn_degree, params);
         let half = self.t_quantile * self.residual_std * (1.0 + leverage).sqrt();
+        // An accuracy lies in [0, 1]: the interval's bounds are clamped to it (the value is the
+        // model's mean, left as it is so that the search sees the fitted function).
         Interval {
             value,
-            lower: value - half,
-            upper: value + half,
+            lower: (value - half).clamp(0.0, 1.0),
+            upper: (value + half).clamp(0.0, 1.0),
         }
     }
 

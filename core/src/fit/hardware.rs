@@ -1,6 +1,6 @@
 //! Analytic hardware models: a cost (latency, energy or area) as a non-negative combination of
 //! the architecture's counts, fitted by NNLS on relative error and chosen among a few feature
-//! sets by leave-one-out MAPE (see `select`), with a relative prediction interval from nested
+//! sets by cross-validated MAPE (leave-one-out, or 10-fold above 40 samples: see `select`), with a relative prediction interval from nested
 //! cross-validation.
 
 use serde::{Deserialize, Serialize};
@@ -88,7 +88,12 @@ impl HardwareModel {
     /// The prediction (`value`) and the range the measured value lies in at `confidence` (in
     /// (0, 1), usually [`super::INTERVAL_LEVEL`]); `None` when the model has no interval.
     pub fn predict_interval(&self, x: &FeatureVector, confidence: f64) -> Option<Interval> {
-        let value = self.predict(x);
+        self.interval_around(self.predict(x), confidence)
+    }
+
+    /// The interval around a prediction `value` this model made (batch predictions compute the
+    /// values elsewhere); `None` when the model has no interval.
+    pub fn interval_around(&self, value: f64, confidence: f64) -> Option<Interval> {
         self.interval.map(|i| {
             let (lower, upper) = i.bounds(value, confidence);
             Interval {
@@ -186,7 +191,8 @@ impl HardwareFit {
 }
 
 /// Fits `metric` on `samples` (features, measured value > 0), choosing among `sets` (all of
-/// them when empty) by leave-one-out MAPE, ties to fewer features (`select::choose`: within one
+/// them when empty) by cross-validated MAPE (leave-one-out up to 40 samples, 10-fold above:
+/// `select::fold_count`), ties to fewer features (`select::choose`: within one
 /// standard error of the lowest). A set is tried only with at most n - 2 features that are not
 /// zero in every sample, so that every fold of the nested cross-validation can still score it
 /// by leave-one-out; if no set qualifies it is an error.
@@ -261,7 +267,7 @@ pub fn fit_hardware(
     let baseline_macs = match tried.iter().position(|&k| sets[k] == FeatureSet::Macs) {
         Some(c) => candidates[c].loo.clone(),
         None => CostErrors::of(
-            &Design::new(&xs, &ys, FeatureSet::Macs.features()).loo(),
+            &Design::new(&xs, &ys, FeatureSet::Macs.features()).cross_validated(),
             &ys,
         ),
     };

@@ -1,11 +1,13 @@
 //! Choosing a hardware model's feature set by cross-validation, and judging that choice by
 //! nested cross-validation.
 //!
-//! Every fit is NNLS on relative error over the samples left in. A set's plain leave-one-out
-//! predictions choose the final model's set; the nested predictions judge the whole procedure:
-//! sample i is predicted by the set chosen by leave-one-out on the other n - 1 samples, fitted
-//! on those n - 1. The inner leave-one-out of fold i fits without the pair {i, j}, and the same
-//! fit serves fold j, so each pair is fitted once.
+//! Every fit is NNLS on relative error over the samples left in. The folds are leave-one-out up
+//! to [`MAX_LEAVE_ONE_OUT`] samples and [`K_FOLDS`]-fold above (sample i in fold i mod k), so a
+//! fit on a device's whole history stays cheap. A set's cross-validated predictions choose the
+//! final model's set; the nested predictions judge the whole procedure: the samples of fold f
+//! are predicted by the set chosen by cross-validation on the other folds, fitted on those. The
+//! inner fit of fold g within fold f leaves out folds {f, g}, and the same fit serves fold g
+//! within f, so each pair of folds is fitted once.
 
 use super::linalg::{Matrix, nnls};
 use crate::features::{Feature, FeatureVector};
@@ -57,14 +59,23 @@ pub(super) fn choose(scores: &[Score]) -> usize {
         .expect("the best is tied with itself")
 }
 
-/// One feature set laid out for NNLS on relative error.
+/// Most samples cross-validated leave-one-out; more are split into [`K_FOLDS`] folds.
+pub const MAX_LEAVE_ONE_OUT: usize = 40;
+/// Folds above [`MAX_LEAVE_ONE_OUT`] samples.
+pub const K_FOLDS: usize = 10;
+
+/// How many folds `n` samples are cross-validated in (sample i is in fold i mod the count).
+pub fn fold_count(n: usize) -> usize {
+    if n <= MAX_LEAVE_ONE_OUT { n } else { K_FOLDS }
+}
+
+/// One feature set laid out for NNLS on relative error, cross-validated in `folds` folds.
 pub(super) struct Design<'a> {
     xs: &'a [FeatureVector],
     features: &'a [Feature],
+    folds: usize,
     /// Row-major `x_f / y`, one row per sample.
     rows: Vec<f64>,
-    /// Per feature, the samples where it is non-zero.
-    nonzero: Vec<usize>,
 }
 
 impl<'a> Design<'a> {
@@ -74,43 +85,40 @@ impl<'a> Design<'a> {
             .zip(ys)
             .flat_map(|(x, y)| features.iter().map(move |f| x.get(*f) / y))
             .collect();
-        let nonzero = features
-            .iter()
-            .map(|f| xs.iter().filter(|x| x.get(*f) != 0.0).count())
-            .collect();
         Design {
             xs,
             features,
+            folds: fold_count(xs.len()),
             rows,
-            nonzero,
         }
     }
 
-    /// The features with a non-zero column without sample `excluded`: the ones the data
-    /// determine (NNLS leaves an all-zero column at zero). Only these count towards a set's
-    /// size, so unused stage slots cost nothing.
+    /// The features with a non-zero column without the samples of fold `excluded`: the ones
+    /// the data determine (NNLS leaves an all-zero column at zero). Only these count towards a
+    /// set's size, so unused stage slots cost nothing.
     pub fn effective(&self, excluded: Option<usize>) -> Vec<Feature> {
         self.features
             .iter()
-            .zip(&self.nonzero)
-            .filter(|&(f, &n)| {
-                let lost = excluded.is_some_and(|i| self.xs[i].get(*f) != 0.0);
-                n > usize::from(lost)
+            .filter(|f| {
+                self.xs
+                    .iter()
+                    .enumerate()
+                    .any(|(i, x)| Some(i % self.folds) != excluded && x.get(**f) != 0.0)
             })
-            .map(|(f, _)| *f)
+            .copied()
             .collect()
     }
 
-    /// NNLS coefficients on every sample but `excluded`.
+    /// NNLS coefficients on every sample outside the folds `excluded`.
     pub fn fit(&self, excluded: &[usize]) -> Vec<f64> {
         let p = self.features.len();
-        let kept = self.xs.len() - excluded.len();
-        let mut data = Vec::with_capacity(kept * p);
+        let mut data = Vec::with_capacity(self.rows.len());
         for (i, row) in self.rows.chunks(p).enumerate() {
-            if !excluded.contains(&i) {
+            if !excluded.contains(&(i % self.folds)) {
                 data.extend_from_slice(row);
             }
         }
+        let kept = data.len() / p;
         let a = Matrix {
             rows: kept,
             cols: p,
@@ -127,25 +135,26 @@ impl<'a> Design<'a> {
             .sum()
     }
 
-    /// The leave-one-out prediction of each sample.
-    pub fn loo(&self) -> Vec<f64> {
+    /// The cross-validated prediction of each sample (by the fit without its fold).
+    pub fn cross_validated(&self) -> Vec<f64> {
+        let fits: Vec<Vec<f64>> = (0..self.folds).map(|f| self.fit(&[f])).collect();
         (0..self.xs.len())
-            .map(|i| self.predict(i, &self.fit(&[i])))
+            .map(|i| self.predict(i, &fits[i % self.folds]))
             .collect()
     }
 }
 
 /// Cross-validated predictions of the candidate sets.
 pub(super) struct CrossValidation {
-    /// Per candidate, its leave-one-out prediction of each sample.
+    /// Per candidate, its cross-validated prediction of each sample.
     pub loo: Vec<Vec<f64>>,
-    /// Per candidate, its leave-one-out score.
+    /// Per candidate, its cross-validated score.
     pub scores: Vec<Score>,
-    /// The candidate chosen by leave-one-out on all samples.
+    /// The candidate chosen by cross-validation on all samples.
     pub chosen: usize,
-    /// Per sample, the candidate chosen without it.
+    /// Per sample, the candidate chosen without its fold.
     pub nested_choices: Vec<usize>,
-    /// Per sample, its prediction by `nested_choices`' set fitted without it.
+    /// Per sample, its prediction by `nested_choices`' set fitted without its fold.
     pub nested: Vec<f64>,
 }
 
@@ -153,44 +162,50 @@ pub(super) struct CrossValidation {
 /// leave-one-out fit has at least as many samples as features).
 pub(super) fn cross_validate(designs: &[Design], ys: &[f64]) -> CrossValidation {
     let n = ys.len();
-    let loo: Vec<Vec<f64>> = designs.iter().map(Design::loo).collect();
+    let k = fold_count(n);
+    let loo: Vec<Vec<f64>> = designs.iter().map(Design::cross_validated).collect();
     let scores: Vec<Score> = designs
         .iter()
         .zip(&loo)
         .map(|(d, p)| Score::new(d.effective(None).len(), p, ys))
         .collect();
     let chosen = choose(&scores);
-    // inner[k][i * n + j]: candidate k fitted without {i, j}, predicting j
+    // inner[c][f * n + j]: candidate c fitted without folds {f, fold of j}, predicting j
     let inner: Vec<Vec<f64>> = designs
         .iter()
         .map(|d| {
-            let mut out = vec![0.0; n * n];
-            for i in 0..n {
-                for j in i + 1..n {
-                    let c = d.fit(&[i, j]);
-                    out[i * n + j] = d.predict(j, &c);
-                    out[j * n + i] = d.predict(i, &c);
+            let mut out = vec![0.0; k * n];
+            for f in 0..k {
+                for g in f + 1..k {
+                    let c = d.fit(&[f, g]);
+                    for j in (0..n).filter(|j| j % k == g) {
+                        out[f * n + j] = d.predict(j, &c);
+                    }
+                    for i in (0..n).filter(|i| i % k == f) {
+                        out[g * n + i] = d.predict(i, &c);
+                    }
                 }
             }
             out
         })
         .collect();
-    let mut nested_choices = Vec::with_capacity(n);
-    let mut nested = Vec::with_capacity(n);
-    for i in 0..n {
-        let others: Vec<f64> = (0..n).filter(|&j| j != i).map(|j| ys[j]).collect();
-        let fold_scores: Vec<Score> = designs
-            .iter()
-            .zip(&inner)
-            .map(|(d, p)| {
-                let fold: Vec<f64> = (0..n).filter(|&j| j != i).map(|j| p[i * n + j]).collect();
-                Score::new(d.effective(Some(i)).len(), &fold, &others)
-            })
-            .collect();
-        let k = choose(&fold_scores);
-        nested_choices.push(k);
-        nested.push(loo[k][i]);
-    }
+    let fold_choices: Vec<usize> = (0..k)
+        .map(|f| {
+            let others: Vec<usize> = (0..n).filter(|j| j % k != f).collect();
+            let actual: Vec<f64> = others.iter().map(|&j| ys[j]).collect();
+            let fold_scores: Vec<Score> = designs
+                .iter()
+                .zip(&inner)
+                .map(|(d, p)| {
+                    let predicted: Vec<f64> = others.iter().map(|&j| p[f * n + j]).collect();
+                    Score::new(d.effective(Some(f)).len(), &predicted, &actual)
+                })
+                .collect();
+            choose(&fold_scores)
+        })
+        .collect();
+    let nested_choices: Vec<usize> = (0..n).map(|i| fold_choices[i % k]).collect();
+    let nested = (0..n).map(|i| loo[nested_choices[i]][i]).collect();
     CrossValidation {
         loo,
         scores,
@@ -206,6 +221,32 @@ mod tests {
 
     fn score(features: usize, mape: f64, se: f64) -> Score {
         Score { features, mape, se }
+    }
+
+    #[test]
+    fn many_samples_are_cross_validated_in_ten_folds() {
+        assert_eq!(fold_count(MAX_LEAVE_ONE_OUT), MAX_LEAVE_ONE_OUT);
+        assert_eq!(fold_count(MAX_LEAVE_ONE_OUT + 1), K_FOLDS);
+        // 200 samples of y = 2 x + 1, exactly: every fold's fit predicts its samples exactly,
+        // nested or not, and each pair of folds is fitted once (45 fits, not 19,900).
+        let xs: Vec<FeatureVector> = (0..200)
+            .map(|i| {
+                let mut v = FeatureVector::default();
+                v.0[Feature::Macs.index()] = 1.0 + i as f64;
+                v.0[Feature::Constant.index()] = 1.0;
+                v
+            })
+            .collect();
+        let ys: Vec<f64> = xs
+            .iter()
+            .map(|x| 2.0 * x.get(Feature::Macs) + 1.0)
+            .collect();
+        let features = [Feature::Macs, Feature::Constant];
+        let cv = cross_validate(&[Design::new(&xs, &ys, &features)], &ys);
+        for (p, y) in cv.nested.iter().zip(&ys) {
+            assert!((p / y - 1.0).abs() < 1e-9, "{p} against {y}");
+        }
+        assert!(cv.nested_choices.iter().all(|&k| k == 0));
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use bytes::Bytes;
-use flash_core::fit::{AccuracyModel, CostMetric, HardwareModel, Interval, predict_batch};
+use flash_core::fit::{
+    AccuracyModel, CostMetric, HardwareModel, INTERVAL_LEVEL, Interval, predict_batch,
+};
 use flash_core::{ArchSpec, FieldError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -56,6 +58,11 @@ pub struct PredictionItem {
     pub accuracy: Option<Interval>,
     pub latency_ms: Option<f64>,
     pub energy_mj: Option<f64>,
+    /// Predicted latency (ms) with the 95% interval the measured (normalized) latency lies in,
+    /// from the fit's cross-validated relative residuals.
+    pub latency: Option<Interval>,
+    /// Predicted energy (mJ) with its 95% prediction interval.
+    pub energy: Option<Interval>,
     /// Analytic accelerators only.
     pub area_mm2: Option<f64>,
 }
@@ -142,6 +149,11 @@ pub async fn newest_fits(
         }
     }
     Ok(fits)
+}
+
+/// A model's prediction with its 95% interval (none for models without one).
+fn with_interval(model: Option<&HardwareModel>, value: Option<f64>) -> Option<Interval> {
+    model?.interval_around(value?, INTERVAL_LEVEL)
 }
 
 /// Predict accuracy, latency and energy of architectures (ids or specs); up to 200,000 a call.
@@ -255,11 +267,15 @@ async fn create_predictions(
                     }
                 };
                 let mut costs = costs.into_iter();
+                let latency_ms = fits.latency.as_ref().and_then(|_| costs.next());
+                let energy_mj = fits.energy.as_ref().and_then(|_| costs.next());
                 PredictionItem {
                     architecture_id: id,
                     accuracy,
-                    latency_ms: fits.latency.as_ref().and_then(|_| costs.next()),
-                    energy_mj: fits.energy.as_ref().and_then(|_| costs.next()),
+                    latency: with_interval(fits.latency.as_ref(), latency_ms),
+                    energy: with_interval(fits.energy.as_ref(), energy_mj),
+                    latency_ms,
+                    energy_mj,
                     area_mm2: fits.area.as_ref().and_then(|_| costs.next()),
                 }
             })

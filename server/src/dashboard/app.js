@@ -287,8 +287,10 @@ pages.measurements = async (el, params) => {
     table([
       { label: "Device", value: (m) => m.device },
       { label: "Architecture", value: (m) => m.architecture_id, class: "mono" },
-      { label: "p50 (ms)", value: (m) => m.result.latency.p50_ms, num: true },
-      { label: "p90 (ms)", value: (m) => m.result.latency.p90_ms, num: true },
+      { label: "Normalized (ms)", value: (m) => m.normalized_latency_ms, num: true },
+      { label: "Ratio to reference", value: (m) => (m.result.ratio ? `${fmt(m.result.ratio.p50)} [${fmt(m.result.ratio.ci_low)}, ${fmt(m.result.ratio.ci_high)}]` : "unpaired"), sort: false },
+      { label: "Raw p50 (ms)", value: (m) => m.result.latency.p50_ms, num: true },
+      { label: "Raw p90 (ms)", value: (m) => m.result.latency.p90_ms, num: true },
       { label: "p50 95% CI (ms)", value: (m) => `${fmt(m.result.latency.p50_ci_low_ms)} – ${fmt(m.result.latency.p50_ci_high_ms)}`, sort: false },
       { label: "Runs", value: (m) => m.result.latency.n, num: true },
       { label: "Energy (mJ)", value: (m) => (m.result.energy ? m.result.energy.mj_per_inference : null), num: true },

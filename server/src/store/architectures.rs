@@ -141,6 +141,38 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
+    /// Recomputes the metrics of architectures stored before metrics had per-stage counts
+    /// (their stage features would read as zeros in fits and predictions); runs at start and
+    /// touches nothing once every row has them. Returns how many rows it rewrote.
+    pub(super) async fn refresh_old_metrics(&self) -> StoreResult<usize> {
+        let rows: Vec<(String, Option<String>, Option<Vec<u8>>)> = sqlx::query_as(
+            r#"SELECT architecture_id, spec, onnx FROM architecture WHERE metrics NOT LIKE '%"stages":[{%'"#,
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        for (id, spec, onnx) in &rows {
+            let graph = match (spec, onnx) {
+                (Some(spec), _) => parse_json::<ArchSpec>(spec, "architecture.spec")?.to_graph(),
+                (None, Some(bytes)) => flash_core::onnx::import(bytes).map_err(|e| {
+                    StoreError::Corrupt(format!("architecture {id}: stored ONNX: {e}"))
+                })?,
+                (None, None) => {
+                    return Err(StoreError::Corrupt(format!(
+                        "architecture {id} has neither a spec nor a model"
+                    )));
+                }
+            };
+            sqlx::query("UPDATE architecture SET metrics = $2 WHERE architecture_id = $1")
+                .bind(id)
+                .bind(json(&flash_core::metrics::compute(&graph)))
+                .execute(&self.pool)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+        }
+        Ok(rows.len())
+    }
+
     /// Stores the architecture unless it exists; returns it and whether it was new.
     pub async fn put_architecture(
         &self,

@@ -232,7 +232,15 @@ impl Store {
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
         }
-        Ok(Store { pool, backend })
+        let store = Store { pool, backend };
+        let refreshed = store.refresh_old_metrics().await?;
+        if refreshed > 0 {
+            tracing::info!(
+                architectures = refreshed,
+                "recomputed metrics stored by an earlier version"
+            );
+        }
+        Ok(store)
     }
 
     /// Opens (creating if needed) the embedded SQLite store in `data_dir`.
