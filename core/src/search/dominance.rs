@@ -36,7 +36,10 @@ pub(super) fn pareto(values: &[f64], dims: usize, idx: Vec<u32>) -> Vec<u32> {
     // Sorted lexicographically, so only earlier rows can dominate later ones.
     let mut kept: Vec<u32> = Vec::new();
     match dims {
-        1 => idx.truncate(1.min(idx.len())),
+        1 => {
+            idx.truncate(1);
+            return idx;
+        }
         2 => {
             let mut best = f64::INFINITY;
             for i in idx {
@@ -45,7 +48,6 @@ pub(super) fn pareto(values: &[f64], dims: usize, idx: Vec<u32>) -> Vec<u32> {
                     kept.push(i);
                 }
             }
-            return kept;
         }
         3 => {
             // Staircase of kept rows, (dim 1, dim 2) ordered by dim 1 with dim 2 falling.
@@ -61,41 +63,82 @@ pub(super) fn pareto(values: &[f64], dims: usize, idx: Vec<u32>) -> Vec<u32> {
                 stairs.splice(start..end, [(k, v)]);
                 kept.push(i);
             }
-            return kept;
         }
-        _ => {}
-    }
-    if dims == 1 {
-        return idx;
-    }
-    // The kept rows past their first value (which the sort already orders) in blocks of
-    // `LANES` rows, one array per value, so that a row is tested against a whole block without
-    // branches; unfilled lanes hold infinity and dominate nothing.
-    const LANES: usize = 8;
-    let width = dims - 1;
-    let mut blocks: Vec<[f64; LANES]> = Vec::new();
-    for i in idx {
-        let r = &row(i)[1..];
-        let dominated = blocks.chunks_exact(width).rev().any(|block| {
-            let mut all = [true; LANES];
-            for (lanes, v) in block.iter().zip(r) {
-                for (a, lane) in all.iter_mut().zip(lanes) {
-                    *a &= lane <= v;
+        _ => {
+            // Past their first value, each row against the kept ones, a block at a time.
+            let mut lanes = Lanes::new(dims - 1);
+            for i in idx {
+                let r = &row(i)[1..];
+                if !(0..lanes.blocks())
+                    .rev()
+                    .any(|b| lanes.at_most(b, r).contains(&true))
+                {
+                    lanes.push(r);
+                    kept.push(i);
                 }
             }
-            all.contains(&true)
-        });
-        if !dominated {
-            let lane = kept.len() % LANES;
-            if lane == 0 {
-                blocks.extend(std::iter::repeat_n([f64::INFINITY; LANES], width));
-            }
-            let start = blocks.len() - width;
-            for (lanes, v) in blocks[start..].iter_mut().zip(r) {
-                lanes[lane] = *v;
-            }
-            kept.push(i);
         }
     }
     kept
+}
+
+/// Rows per block of `Lanes`.
+pub(super) const LANES: usize = 8;
+
+/// The dominance kernel: kept rows in blocks of `LANES` rows, one array per value, so that a row
+/// is tested against a whole block without branches.
+pub(super) struct Lanes {
+    width: usize,
+    blocks: Vec<[f64; LANES]>,
+    rows: usize,
+}
+
+impl Lanes {
+    /// No rows yet, of `width` values each.
+    pub(super) fn new(width: usize) -> Self {
+        Lanes {
+            width,
+            blocks: Vec::new(),
+            rows: 0,
+        }
+    }
+
+    /// How many blocks there are; the last may be partly filled.
+    pub(super) fn blocks(&self) -> usize {
+        self.rows.div_ceil(LANES)
+    }
+
+    /// Appends `row` (`width` values), as row `b * LANES + lane` of block `b`.
+    pub(super) fn push(&mut self, row: &[f64]) {
+        let lane = self.rows % LANES;
+        if lane == 0 {
+            self.blocks
+                .extend(std::iter::repeat_n([f64::INFINITY; LANES], self.width));
+        }
+        let start = self.blocks.len() - self.width;
+        for (lanes, v) in self.blocks[start..].iter_mut().zip(row) {
+            lanes[lane] = *v;
+        }
+        self.rows += 1;
+    }
+
+    /// For each lane of block `b`: whether it holds a row that is at most `row` in every value.
+    #[inline]
+    pub(super) fn at_most(&self, b: usize, row: &[f64]) -> [bool; LANES] {
+        // Unfilled lanes answer no: only the last block has any.
+        let mut all = [true; LANES];
+        let filled = self.rows - b * LANES;
+        if filled < LANES {
+            all[filled..].fill(false);
+        }
+        for (lanes, v) in self.blocks[b * self.width..(b + 1) * self.width]
+            .iter()
+            .zip(row)
+        {
+            for (a, lane) in all.iter_mut().zip(lanes) {
+                *a &= lane <= v;
+            }
+        }
+        all
+    }
 }

@@ -1,6 +1,7 @@
 //! The exchange test: dropping a network that another beats by trading NN-Degree against
 //! params, whatever the remaining cells add.
 
+use super::dominance::{LANES, Lanes};
 use crate::fit::DegreeTerm;
 
 /// One term of accuracy as a function of a summed quantity: `coefficient * T(natural value)`.
@@ -106,43 +107,27 @@ pub(super) fn exchange_pareto(
     if let Some(&first) = others.first() {
         idx.sort_by(|&a, &b| row(a)[first].total_cmp(&row(b)[first]));
     }
-    // The kept rows' other quantities in blocks of `LANES`, as in `pareto`. Only the latest
-    // `WINDOW` blocks are tried (those nearest in the first other quantity): the test is
-    // costlier than plain dominance, and a row it misses is merely kept.
-    const LANES: usize = 8;
+    // The kept rows' other quantities in the dominance kernel. Only the latest `WINDOW` blocks
+    // are tried (those nearest in the first other quantity): the test is costlier than plain
+    // dominance, and a row it misses is merely kept.
     const WINDOW: usize = 2;
-    let width = others.len();
-    let mut blocks: Vec<[f64; LANES]> = Vec::new();
+    let mut lanes = Lanes::new(others.len());
+    let mut x_others = vec![0.0; others.len()];
     let mut kept: Vec<u32> = Vec::new();
     let mut kept_tangents: Vec<[Tangents; 2]> = Vec::new();
     for i in idx {
         let x = row(i);
+        for (o, &k) in x_others.iter_mut().zip(&others) {
+            *o = x[k];
+        }
         let x_tangents = tangents(x);
-        let beaten = (0..kept.len().div_ceil(LANES))
-            .rev()
-            .take(WINDOW)
-            .any(|blk| {
-                let mut all = [true; LANES];
-                for (lanes, &k) in blocks[blk * width..(blk + 1) * width].iter().zip(&others) {
-                    for (a, lane) in all.iter_mut().zip(lanes) {
-                        *a &= *lane <= x[k];
-                    }
-                }
-                all.iter().enumerate().any(|(lane, &a)| {
-                    a && kept_tangents
-                        .get(blk * LANES + lane)
-                        .is_some_and(|y| beats(y, &x_tangents))
-                })
-            });
+        let beaten = (0..lanes.blocks()).rev().take(WINDOW).any(|b| {
+            let at_most = lanes.at_most(b, &x_others);
+            (0..LANES)
+                .any(|lane| at_most[lane] && beats(&kept_tangents[b * LANES + lane], &x_tangents))
+        });
         if !beaten {
-            let lane = kept.len() % LANES;
-            if lane == 0 {
-                blocks.extend(std::iter::repeat_n([f64::INFINITY; LANES], width));
-            }
-            let start = blocks.len() - width;
-            for (lanes, &k) in blocks[start..].iter_mut().zip(&others) {
-                lanes[lane] = x[k];
-            }
+            lanes.push(&x_others);
             kept.push(i);
             kept_tangents.push(x_tangents);
         }
