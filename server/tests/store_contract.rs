@@ -372,3 +372,36 @@ async fn a_job_fails_after_its_last_attempt_with_the_reason() {
         assert_eq!(failed_jobs.items.len(), 1);
     }
 }
+
+#[tokio::test]
+async fn metrics_stored_by_an_earlier_version_are_recomputed_when_the_store_opens() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = Space::default_space().sample_uniform(1, 21).remove(0);
+    let id = spec.id();
+    let fresh = {
+        let store = Store::open_embedded(dir.path()).await.unwrap();
+        let (arch, _) = store
+            .put_architecture(NewArchitecture::from_spec(spec))
+            .await
+            .unwrap();
+        arch.metrics
+    };
+    assert!(!fresh.stages.is_empty());
+    // The row as an earlier version wrote it: no per-stage or per-kind counts.
+    let mut old = serde_json::to_value(&fresh).unwrap();
+    old.as_object_mut().unwrap().remove("stages");
+    old.as_object_mut().unwrap().remove("layers_by_kind");
+    sqlx::any::install_default_drivers();
+    let url = format!("sqlite://{}", dir.path().join("flash.sqlite3").display());
+    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+    sqlx::query("UPDATE architecture SET metrics = $1 WHERE architecture_id = $2")
+        .bind(old.to_string())
+        .bind(&id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let store = Store::open_embedded(dir.path()).await.unwrap();
+    assert_eq!(store.architecture(&id).await.unwrap().metrics, fresh);
+}
