@@ -33,22 +33,33 @@ impl Term {
     }
 
     /// The natural range of stored values from `lo` to `hi`.
-    pub(super) fn natural(&self, lo: f64, hi: f64) -> (f64, f64) {
+    pub(super) fn natural(&self, lo: f64, hi: f64) -> Span {
         if self.sign > 0.0 {
-            (lo * self.sign, hi * self.sign)
+            Span {
+                lo: lo * self.sign,
+                hi: hi * self.sign,
+            }
         } else {
-            (hi * self.sign, lo * self.sign)
+            Span {
+                lo: hi * self.sign,
+                hi: lo * self.sign,
+            }
         }
     }
 
+    /// This term, with the natural values the remaining cells may add to its quantity.
+    pub(super) fn over(self, added: Span) -> RangedTerm {
+        RangedTerm { term: self, added }
+    }
+
     /// A row's natural value of this term's quantity and the slopes there plus the least and
-    /// the most that the remaining cells add (`added`).
-    pub(super) fn tangents(&self, stored: f64, added: (f64, f64)) -> Tangents {
+    /// the most that the remaining cells add.
+    pub(super) fn tangents(&self, stored: f64, added: Span) -> Tangents {
         let value = stored * self.sign;
         Tangents {
             value,
-            at_least: self.slope(value + added.0),
-            at_most: self.slope(value + added.1),
+            at_least: self.slope(value + added.lo),
+            at_most: self.slope(value + added.hi),
         }
     }
 
@@ -66,6 +77,22 @@ impl Term {
     }
 }
 
+/// A range of natural values.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct Span {
+    pub(super) lo: f64,
+    pub(super) hi: f64,
+}
+
+/// A term and the natural values the remaining cells may add to its quantity.
+#[derive(Clone, Copy)]
+pub(super) struct RangedTerm {
+    pub(super) term: Term,
+    pub(super) added: Span,
+}
+
+/// A row's natural value of a term's quantity, and the term's slopes at that value plus the
+/// least and the most that may be added.
 #[derive(Clone, Copy)]
 pub(super) struct Tangents {
     pub(super) value: f64,
@@ -74,11 +101,12 @@ pub(super) struct Tangents {
 }
 
 /// The least and the most natural value of `term`'s quantity over `rows`.
-pub(super) fn natural_range<'a>(rows: impl Iterator<Item = &'a [f64]>, term: &Term) -> (f64, f64) {
-    rows.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), r| {
+pub(super) fn natural_range<'a>(rows: impl Iterator<Item = &'a [f64]>, term: &Term) -> Span {
+    let (lo, hi) = rows.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), r| {
         let v = r[term.key] * term.sign;
         (lo.min(v), hi.max(v))
-    })
+    });
+    Span { lo, hi }
 }
 
 /// Of the rows `idx` (into `rows`, `d` values each), drops those that a kept row beats whatever
@@ -90,16 +118,16 @@ pub(super) fn natural_range<'a>(rows: impl Iterator<Item = &'a [f64]>, term: &Te
 pub(super) fn exchange_pareto(
     rows: &[f64],
     d: usize,
-    terms: [(Term, (f64, f64)); 2],
+    terms: [RangedTerm; 2],
     idx: Vec<u32>,
 ) -> Vec<u32> {
     let others: Vec<usize> = (0..d)
-        .filter(|&k| terms.iter().all(|(t, _)| t.key != k))
+        .filter(|&k| terms.iter().all(|t| t.term.key != k))
         .collect();
     let row = |i: u32| &rows[i as usize * d..(i as usize + 1) * d];
-    let tangents = |x: &[f64]| terms.map(|(t, added)| t.tangents(x[t.key], added));
+    let tangents = |x: &[f64]| terms.map(|t| t.term.tangents(x[t.term.key], t.added));
     let beats = |y: &[Tangents; 2], x: &[Tangents; 2]| {
-        terms[0].0.gain(&y[0], &x[0]) + terms[1].0.gain(&y[1], &x[1]) > 0.0
+        terms[0].term.gain(&y[0], &x[0]) + terms[1].term.gain(&y[1], &x[1]) > 0.0
     };
     // By the first other quantity, so that a row can only be beaten by earlier ones (or by
     // an equal one, which may be missed: then both stay).

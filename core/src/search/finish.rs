@@ -4,8 +4,9 @@ use super::SearchProblem;
 use super::dominance::{ordered, pareto, unordered};
 use super::exchange::{Term, exchange_pareto, natural_range};
 use super::front::{Front, Shadow};
+use super::objective::Chord;
 use super::objective::{Value, ValueKind};
-use super::programme::{Stage, within};
+use super::programme::{Entries, Network, Stage, within};
 use super::tables::Engine;
 
 /// Last-cell candidates per block of `finish`.
@@ -50,11 +51,18 @@ impl Block {
     }
 }
 
+/// A consumer of the last cell (the optimum, a front or the pair) and the quantities it looks
+/// at.
+pub(super) struct Consumer {
+    pub(super) bit: u32,
+    pub(super) keys: Vec<usize>,
+}
+
 /// For each row, the consumers (bits) it may matter to: those in whose quantities no other
 /// row is at least as good (the first of equal rows stays).
-pub(super) fn wanted_by(watched: &[(u32, Vec<usize>)], rows: &[&[f64]]) -> Vec<u32> {
+pub(super) fn wanted_by(consumers: &[Consumer], rows: &[&[f64]]) -> Vec<u32> {
     let mut wanted = vec![0; rows.len()];
-    for (bit, keys) in watched {
+    for Consumer { bit, keys } in consumers {
         let projected: Vec<f64> = rows
             .iter()
             .flat_map(|row| keys.iter().map(|&k| row[k]))
@@ -74,8 +82,7 @@ pub(super) struct LastWidth {
     pub(super) wanted: Vec<u32>,
     pub(super) blocks: Vec<Block>,
     pub(super) all: Block,
-    pub(super) entries: Vec<f64>,
-    pub(super) states: Vec<u32>,
+    pub(super) entries: Entries,
 }
 
 /// The front against a pair of limited costs while the last cell is searched: the shadow of the
@@ -83,13 +90,25 @@ pub(super) struct LastWidth {
 pub(super) struct PairFront {
     pub(super) shadow: Shadow,
     pub(super) rows: Vec<f64>,
-    pub(super) networks: Vec<(u32, u32)>,
+    pub(super) networks: Vec<Network>,
+}
+
+/// The best network found so far, and its objective.
+pub(super) struct Incumbent {
+    pub(super) objective: f64,
+    pub(super) network: Option<Network>,
+}
+
+/// The complete networks that may be the optimum or on a front, and how many networks the last
+/// cell evaluated.
+pub(super) struct Finals {
+    pub(super) networks: Vec<Network>,
+    pub(super) evaluated: usize,
 }
 
 /// What the last cell's search has found so far.
 pub(super) struct Kept {
-    /// The objective of the incumbent optimum, and it.
-    pub(super) best: (f64, Option<(u32, u32)>),
+    pub(super) best: Incumbent,
     pub(super) fronts: Vec<Front>,
     pub(super) pair: Option<PairFront>,
     pub(super) evaluated: usize,
@@ -125,7 +144,7 @@ impl LastCell<'_> {
         hi: &mut [f64],
     ) {
         let d = lo.len();
-        let base = &width.entries[e * d..(e + 1) * d];
+        let base = &width.entries.values[e * d..(e + 1) * d];
         Self::shift(base, &block.min, lo);
         Self::shift(base, &block.max, hi);
     }
@@ -135,7 +154,7 @@ impl LastCell<'_> {
         let (mut lo, mut hi, mut row) = (self.zero.clone(), self.zero.clone(), self.zero.clone());
         let mut entries: Vec<(f64, u32, u32)> = Vec::new();
         for (w, width) in self.widths.iter().enumerate() {
-            for e in 0..width.states.len() {
+            for e in 0..width.entries.states.len() {
                 Self::bounds(width, e, &width.all, &mut lo, &mut hi);
                 if within(&self.limit_of, &lo, &self.zero) {
                     entries.push((self.value.bound(&lo, &hi), w as u32, e as u32));
@@ -144,7 +163,7 @@ impl LastCell<'_> {
         }
         entries.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
         for (bound, w, e) in entries {
-            if bound < self.kept.best.0 {
+            if bound < self.kept.best.objective {
                 break;
             }
             let (w, e) = (w as usize, e as usize);
@@ -160,7 +179,7 @@ impl LastCell<'_> {
                 let acc = self.value.accuracy(&lo, &hi);
                 if within(&self.limit_of, &lo, &self.zero)
                     && self.value.min_accuracy.is_none_or(|m| acc >= m)
-                    && self.value.chord_bound(acc, &chords, &lo) >= self.kept.best.0
+                    && self.value.chord_bound(acc, &chords, &lo) >= self.kept.best.objective
                 {
                     self.visit(w, e, b, OPTIMUM, &chords, &mut row);
                 }
@@ -178,7 +197,7 @@ impl LastCell<'_> {
         // fastest. Widths and blocks per width fit 16 bits in every space (a few dozen each).
         let mut boxes: Vec<(u64, u64)> = Vec::new();
         for (w, width) in self.widths.iter().enumerate() {
-            for e in 0..width.states.len() {
+            for e in 0..width.entries.states.len() {
                 for (b, block) in width.blocks.iter().enumerate() {
                     Self::bounds(width, e, block, &mut lo, &mut hi);
                     if block.wanted & !OPTIMUM != 0 && within(&self.limit_of, &lo, &self.zero) {
@@ -232,12 +251,12 @@ impl LastCell<'_> {
         e: usize,
         b: usize,
         open: u32,
-        chords: &[Option<(f64, f64)>],
+        chords: &[Option<Chord>],
         row: &mut [f64],
     ) {
         let d = self.d;
         let width = &self.widths[w];
-        let base = &width.entries[e * d..(e + 1) * d];
+        let base = &width.entries.values[e * d..(e + 1) * d];
         let value = &self.value;
         let kept = &mut self.kept;
         for j in width.blocks[b].range.clone() {
@@ -262,14 +281,20 @@ impl LastCell<'_> {
             {
                 continue;
             }
-            let network = (width.states[e], cand);
+            let network = Network {
+                state: width.entries.states[e],
+                candidate: cand,
+            };
             if want & OPTIMUM != 0
                 && let Some(acc) = acc
-                && value.chord_bound(acc, chords, row) >= kept.best.0
+                && value.chord_bound(acc, chords, row) >= kept.best.objective
                 && let objective = value.objective(acc, row, true)
-                && objective > kept.best.0
+                && objective > kept.best.objective
             {
-                kept.best = (objective, Some(network));
+                kept.best = Incumbent {
+                    objective,
+                    network: Some(network),
+                };
             }
             if want & !OPTIMUM == 0 {
                 continue;
@@ -306,19 +331,13 @@ impl Engine<'_> {
     /// networks, stopping at the first that cannot beat the incumbent, and within an entry the
     /// blocks whose bound still can. The fronts then visit the boxes best merit first (a
     /// quantity that orders networks as accuracy does), so they are nearly final early and
-    /// most later boxes are dominated before any of their networks is looked at. Returns the
-    /// complete networks (state, candidate) that may be the optimum or on a front, and how many
-    /// were evaluated.
-    pub(super) fn finish(
-        &self,
-        problem: &SearchProblem,
-        stages: &[Stage],
-    ) -> (Vec<(u32, u32)>, usize) {
+    /// most later boxes are dominated before any of their networks is looked at.
+    pub(super) fn finish(&self, problem: &SearchProblem, stages: &[Stage]) -> Finals {
         let d = self.dims;
         let c = self.tables.len() - 1;
         let table = &self.tables[c];
         let limit_of = self.limits(true);
-        let here = self.extremes(c, false).0;
+        let here = self.extremes(c, false).candidates;
         let value = Value::new(&self.plan, problem);
         // The span of the complete networks' costs sets the shadows' grids: up to the limit
         // where there is one.
@@ -331,12 +350,12 @@ impl Engine<'_> {
             .plan
             .front_costs
             .iter()
-            .map(|&(_, _, key)| Front::new(key, Shadow::new(vec![key], &lowest, &highest)))
+            .map(|c| Front::new(c.key, Shadow::new(vec![c.key], &lowest, &highest)))
             .collect();
         // With two limited costs there is a front against the pair: networks its shadow cannot
         // rule out are kept and the front is taken from them at the end.
         let pair = self.plan.pair.map(|[a, b]| PairFront {
-            shadow: Shadow::new(vec![a.2, b.2], &lowest, &highest),
+            shadow: Shadow::new(vec![a.key, b.key], &lowest, &highest),
             rows: Vec::new(),
             networks: Vec::new(),
         });
@@ -346,17 +365,26 @@ impl Engine<'_> {
         let pair_bit = front_bit(fronts.len());
         let mut common: Vec<usize> = (0..d).filter(|&k| limit_of[k].is_some()).collect();
         common.extend(value.accuracy_keys());
-        let mut watched: Vec<(u32, Vec<usize>)> = Vec::new();
+        let mut consumers: Vec<Consumer> = Vec::new();
         if track {
-            watched.push((OPTIMUM, value.objective_keys()));
+            consumers.push(Consumer {
+                bit: OPTIMUM,
+                keys: value.objective_keys(),
+            });
         }
         for (i, f) in fronts.iter().enumerate() {
-            watched.push((front_bit(i), vec![f.key]));
+            consumers.push(Consumer {
+                bit: front_bit(i),
+                keys: vec![f.key],
+            });
         }
         if let Some(p) = &pair {
-            watched.push((pair_bit, p.shadow.keys.clone()));
+            consumers.push(Consumer {
+                bit: pair_bit,
+                keys: p.shadow.keys.clone(),
+            });
         }
-        for (_, keys) in &mut watched {
+        for Consumer { keys, .. } in &mut consumers {
             keys.extend(&common);
             keys.sort_unstable();
             keys.dedup();
@@ -371,38 +399,43 @@ impl Engine<'_> {
                 let at = |cand: u32| &table.values[cand as usize * d..(cand as usize + 1) * d];
                 let mut sorted = group.clone();
                 sorted.sort_unstable_by(|&a, &b| at(a)[sort_key].total_cmp(&at(b)[sort_key]));
-                let (all_entries, all_states) = self.entries(stages, c, wi, &limit_of, &here);
+                let all_entries = self.entries(stages, c, wi, &limit_of, &here);
                 // Entries not dominated; then, where it applies, the exchange test against
                 // what this width's candidates add, and the candidates against the entries
                 // left.
-                let all = (0..all_states.len() as u32).collect();
+                let all = (0..all_entries.states.len() as u32).collect();
                 let keep = match self.plan.exchange {
                     Some(terms) => {
                         let range =
                             |t: &Term| natural_range(sorted.iter().map(|&cand| at(cand)), t);
                         exchange_pareto(
-                            &all_entries,
+                            &all_entries.values,
                             d,
-                            terms.map(|t| (t, range(&t))),
-                            pareto(&all_entries, d, all),
+                            terms.map(|t| t.over(range(&t))),
+                            pareto(&all_entries.values, d, all),
                         )
                     }
-                    None => pareto(&all_entries, d, all),
+                    None => pareto(&all_entries.values, d, all),
                 };
-                let entries: Vec<f64> = keep
-                    .iter()
-                    .flat_map(|&e| &all_entries[e as usize * d..(e as usize + 1) * d])
-                    .copied()
-                    .collect();
-                let states: Vec<u32> = keep.iter().map(|&e| all_states[e as usize]).collect();
+                let entries = Entries {
+                    values: keep
+                        .iter()
+                        .flat_map(|&e| &all_entries.values[e as usize * d..(e as usize + 1) * d])
+                        .copied()
+                        .collect(),
+                    states: keep
+                        .iter()
+                        .map(|&e| all_entries.states[e as usize])
+                        .collect(),
+                };
                 if let Some(terms) = self.plan.exchange {
-                    let range = |t: &Term| natural_range(entries.chunks_exact(d), t);
-                    let terms = terms.map(|t| (t, range(&t)));
+                    let range = |t: &Term| natural_range(entries.values.chunks_exact(d), t);
+                    let terms = terms.map(|t| t.over(range(&t)));
                     sorted = exchange_pareto(&table.values, d, terms, sorted);
                     sorted.sort_unstable_by(|&a, &b| at(a)[sort_key].total_cmp(&at(b)[sort_key]));
                 }
                 let candidates: Vec<&[f64]> = sorted.iter().map(|&cand| at(cand)).collect();
-                let wanted = wanted_by(&watched, &candidates);
+                let wanted = wanted_by(&consumers, &candidates);
                 let n = sorted.len();
                 let blocks: Vec<Block> = (0..n)
                     .step_by(BLOCK)
@@ -416,7 +449,6 @@ impl Engine<'_> {
                     blocks,
                     all,
                     entries,
-                    states,
                 }
             })
             .collect();
@@ -428,7 +460,10 @@ impl Engine<'_> {
             value,
             widths,
             kept: Kept {
-                best: (f64::NEG_INFINITY, None),
+                best: Incumbent {
+                    objective: f64::NEG_INFINITY,
+                    network: None,
+                },
                 fronts,
                 pair,
                 evaluated: 0,
@@ -445,10 +480,10 @@ impl Engine<'_> {
             pair,
             evaluated,
         } = last.kept;
-        let mut out: Vec<(u32, u32)> = best.1.into_iter().collect();
+        let mut out: Vec<Network> = best.network.into_iter().collect();
         for f in &mut fronts {
             f.merge();
-            out.extend(f.points.iter().map(|p| p.2));
+            out.extend(f.points.iter().map(|p| p.network));
         }
         if let Some(PairFront { rows, networks, .. }) = pair {
             let all = (0..networks.len() as u32).collect();
@@ -460,6 +495,9 @@ impl Engine<'_> {
         }
         out.sort_unstable();
         out.dedup();
-        (out, evaluated)
+        Finals {
+            networks: out,
+            evaluated,
+        }
     }
 }

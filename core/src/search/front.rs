@@ -1,7 +1,14 @@
 //! Fronts kept while the last cell is searched, and the grid that rules points out quickly.
 
-/// A front point: (cost, merit, network).
-pub(super) type Point = (f64, f64, (u32, u32));
+use super::programme::Network;
+
+/// A point of a front.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Point {
+    pub(super) cost: f64,
+    pub(super) merit: f64,
+    pub(super) network: Network,
+}
 
 /// Feasible complete networks not dominated in (cost at `key`, -merit). Inserting into a
 /// sorted staircase moves its tail each time, so new points wait in `pending` and are merged
@@ -21,8 +28,8 @@ impl Front {
         if self.shadow.covers(q, merit) {
             return true;
         }
-        let i = self.points.partition_point(|p| p.0 <= q[self.key]);
-        i > 0 && self.points[i - 1].1 >= merit
+        let i = self.points.partition_point(|p| p.cost <= q[self.key]);
+        i > 0 && self.points[i - 1].merit >= merit
     }
 
     pub(super) fn new(key: usize, shadow: Shadow) -> Self {
@@ -34,11 +41,15 @@ impl Front {
         }
     }
 
-    pub(super) fn insert(&mut self, q: &[f64], merit: f64, network: (u32, u32)) {
+    pub(super) fn insert(&mut self, q: &[f64], merit: f64, network: Network) {
         if self.dominated(q, merit) {
             return;
         }
-        self.pending.push((q[self.key], merit, network));
+        self.pending.push(Point {
+            cost: q[self.key],
+            merit,
+            network,
+        });
         self.shadow.add(q, merit);
         if self.pending.len() >= 64 {
             self.merge();
@@ -47,7 +58,8 @@ impl Front {
 
     /// Merges the pending points into the staircase (the earlier of equal points stays).
     pub(super) fn merge(&mut self) {
-        let by_cost = |a: &Point, b: &Point| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1));
+        let by_cost =
+            |a: &Point, b: &Point| a.cost.total_cmp(&b.cost).then(b.merit.total_cmp(&a.merit));
         self.pending.sort_by(by_cost);
         let old = std::mem::take(&mut self.points);
         let (mut a, mut b) = (old.iter().peekable(), self.pending.iter().peekable());
@@ -59,8 +71,8 @@ impl Front {
                 (None, _) => b.next(),
             };
             let Some(&p) = next else { break };
-            if p.1 > best {
-                best = p.1;
+            if p.merit > best {
+                best = p.merit;
                 self.points.push(p);
             }
         }

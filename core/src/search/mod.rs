@@ -61,10 +61,14 @@ pub fn search(space: &Space, problem: &SearchProblem) -> Result<SearchResult, Se
     let plan = Plan::new(problem)?;
     let engine = Engine::new(space, plan);
     let stages = engine.run(true, space.num_cells - 1);
-    let (finals, evaluated) = engine.finish(problem, &stages);
+    let finals = engine.finish(problem, &stages);
     let scored: Vec<Scored> = finals
+        .networks
         .iter()
-        .map(|&(s, cand)| score(problem, &engine.spec_of(&stages, s as usize, Some(cand))))
+        .map(|n| {
+            let spec = engine.spec_of(&stages, n.state as usize, Some(n.candidate));
+            score(problem, &spec)
+        })
         .filter(|s| violations(problem, s).is_empty())
         .collect();
     let mut best: Option<&Scored> = None;
@@ -93,9 +97,9 @@ pub fn search(space: &Space, problem: &SearchProblem) -> Result<SearchResult, Se
         states: stages
             .iter()
             .map(|s| s.parent.len())
-            .chain([evaluated])
+            .chain([finals.evaluated])
             .collect(),
-        final_states: finals.len(),
+        final_states: finals.networks.len(),
     };
     Ok(SearchResult {
         best: best.cloned(),

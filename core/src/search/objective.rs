@@ -40,22 +40,55 @@ pub(super) fn log_cost(cost: f64, point: bool) -> f64 {
 /// The objective as a function of the stored quantities (larger is better).
 pub(super) struct Value<'a> {
     pub(super) model: &'a AccuracyModel,
-    /// Index and sign of NN-Degree among the quantities.
-    pub(super) degree: Option<(usize, f64)>,
-    /// Index and sign of params, and whether accuracy grows with the stored value.
-    pub(super) params: Option<(usize, f64, bool)>,
+    pub(super) degree: Option<Stored>,
+    pub(super) params: Option<StoredParams>,
     pub(super) kind: ValueKind,
     pub(super) min_accuracy: Option<f64>,
     /// Where the merit is minus a stored NN-Degree (accuracy depends on nothing else).
     pub(super) merit_degree: Option<usize>,
 }
 
+/// Where a quantity is among the stored ones, and the sign from stored to natural value.
+#[derive(Clone, Copy)]
+pub(super) struct Stored {
+    pub(super) key: usize,
+    pub(super) sign: f64,
+}
+
+/// Where params are among the stored quantities, and whether accuracy grows with the stored
+/// value.
+#[derive(Clone, Copy)]
+pub(super) struct StoredParams {
+    pub(super) key: usize,
+    pub(super) sign: f64,
+    pub(super) grows: bool,
+}
+
+/// A cost of the trade-off: its quantity and its exponent.
+pub(super) struct TradeOffCost {
+    pub(super) key: usize,
+    pub(super) exponent: f64,
+}
+
+/// A linear lower bound of `ln(cost)` over a range of the cost.
+#[derive(Clone, Copy)]
+pub(super) struct Chord {
+    intercept: f64,
+    slope: f64,
+}
+
+impl Chord {
+    fn at(&self, cost: f64) -> f64 {
+        self.intercept + self.slope * cost
+    }
+}
+
 pub(super) enum ValueKind {
     Accuracy,
-    /// `a ln(accuracy) - sum e ln(cost)` over (quantity, exponent).
+    /// `a ln(accuracy) - sum e ln(cost)`.
     TradeOff {
         a: f64,
-        costs: Vec<(usize, f64)>,
+        costs: Vec<TradeOffCost>,
     },
     /// Minus the cost at this quantity.
     MinCost(usize),
@@ -67,8 +100,8 @@ impl<'a> Value<'a> {
         let index = |dev: &str, m: CostMetric| {
             plan.cost_index
                 .iter()
-                .find(|(i, mm, _)| problem.devices[*i].device == dev && *mm == m)
-                .map(|&(_, _, k)| k)
+                .find(|c| problem.devices[c.device].device == dev && c.metric == m)
+                .map(|c| c.key)
         };
         let (kind, min_accuracy) = match &problem.objective {
             Objective::MaxAccuracy => (ValueKind::Accuracy, None),
@@ -77,7 +110,10 @@ impl<'a> Value<'a> {
                 for dev in &problem.devices {
                     for (m, e) in METRICS.iter().zip([b, c, d]) {
                         if *e != 0.0 {
-                            costs.push((index(&dev.device, *m).expect("planned"), *e));
+                            costs.push(TradeOffCost {
+                                key: index(&dev.device, *m).expect("planned"),
+                                exponent: *e,
+                            });
                         }
                     }
                 }
@@ -92,16 +128,20 @@ impl<'a> Value<'a> {
                 Some(*min_accuracy),
             ),
         };
-        let degree = plan.degree().map(|k| (k, plan.sign(k)));
-        let params = plan
-            .params
-            .filter(|_| c != 0.0)
-            .map(|k| (k, plan.sign(k), plan.sign(k) * c > 0.0));
+        let degree = plan.degree().map(|key| Stored {
+            key,
+            sign: plan.sign(key),
+        });
+        let params = plan.params.filter(|_| c != 0.0).map(|key| StoredParams {
+            key,
+            sign: plan.sign(key),
+            grows: plan.sign(key) * c > 0.0,
+        });
         Value {
             model: &problem.accuracy,
             merit_degree: degree
                 .filter(|_| params.is_none() && problem.accuracy.form.degree.is_some())
-                .map(|(k, _)| k),
+                .map(|d| d.key),
             degree,
             params,
             kind,
@@ -113,9 +153,9 @@ impl<'a> Value<'a> {
     pub(super) fn accuracy_keys(&self) -> Vec<usize> {
         let degree = self.degree.filter(|_| self.model.form.degree.is_some());
         degree
-            .map(|(k, _)| k)
+            .map(|d| d.key)
             .into_iter()
-            .chain(self.params.map(|(k, ..)| k))
+            .chain(self.params.map(|p| p.key))
             .collect()
     }
 
@@ -123,27 +163,30 @@ impl<'a> Value<'a> {
     pub(super) fn objective_keys(&self) -> Vec<usize> {
         match &self.kind {
             ValueKind::Accuracy => Vec::new(),
-            ValueKind::TradeOff { costs, .. } => costs.iter().map(|&(k, _)| k).collect(),
+            ValueKind::TradeOff { costs, .. } => costs.iter().map(|c| c.key).collect(),
             ValueKind::MinCost(k) => vec![*k],
         }
     }
 
-    /// Linear lower bounds `(intercept, slope)` of `ln(cost)` for each trade-off cost between
-    /// `lo` and `hi` (chords of the concave logarithm); none where a cost may reach zero.
-    pub(super) fn chords(&self, lo: &[f64], hi: &[f64]) -> Vec<Option<(f64, f64)>> {
+    /// Linear lower bounds of `ln(cost)` for each trade-off cost between `lo` and `hi` (chords
+    /// of the concave logarithm); none where a cost may reach zero.
+    pub(super) fn chords(&self, lo: &[f64], hi: &[f64]) -> Vec<Option<Chord>> {
         let ValueKind::TradeOff { costs, .. } = &self.kind else {
             return Vec::new();
         };
         costs
             .iter()
-            .map(|&(k, _)| {
+            .map(|&TradeOffCost { key: k, .. }| {
                 (lo[k] > 0.0).then(|| {
                     let slope = if hi[k] > lo[k] {
                         (hi[k].ln() - lo[k].ln()) / (hi[k] - lo[k])
                     } else {
                         0.0
                     };
-                    (lo[k].ln() - slope * lo[k], slope)
+                    Chord {
+                        intercept: lo[k].ln() - slope * lo[k],
+                        slope,
+                    }
                 })
             })
             .collect()
@@ -151,16 +194,14 @@ impl<'a> Value<'a> {
 
     /// An upper bound of the trade-off at `q` with accuracy `acc`, needing one logarithm
     /// instead of one per cost.
-    pub(super) fn chord_bound(&self, acc: f64, chords: &[Option<(f64, f64)>], q: &[f64]) -> f64 {
+    pub(super) fn chord_bound(&self, acc: f64, chords: &[Option<Chord>], q: &[f64]) -> f64 {
         let ValueKind::TradeOff { a, costs } = &self.kind else {
             return f64::INFINITY;
         };
         // A cost that may reach zero has no chord: ln(0) = -inf bounds its logarithm.
-        let log_costs = costs.iter().zip(chords).map(|(&(k, e), chord)| {
-            (
-                e,
-                chord.map_or(f64::NEG_INFINITY, |(c0, c1)| c0 + c1 * q[k]),
-            )
+        let log_costs = costs.iter().zip(chords).map(|(c, chord)| {
+            let log_cost = chord.map_or(f64::NEG_INFINITY, |chord| chord.at(q[c.key]));
+            (c.exponent, log_cost)
         });
         log_trade_off(*a, acc, log_costs)
     }
@@ -184,13 +225,13 @@ impl<'a> Value<'a> {
     pub(super) fn accuracy(&self, lo: &[f64], hi: &[f64]) -> f64 {
         let co = &self.model.coefficients;
         let mut acc = co[0];
-        if let (Some((k, sign)), Some(t)) = (self.degree, self.model.form.degree) {
+        if let (Some(d), Some(t)) = (self.degree, self.model.form.degree) {
             // Stored so that smaller is better.
-            acc += co[1] * t.apply(lo[k] * sign);
+            acc += co[1] * t.apply(lo[d.key] * d.sign);
         }
-        if let Some((k, sign, grows)) = self.params {
-            let stored = if grows { hi[k] } else { lo[k] };
-            acc += co[co.len() - 1] * (stored * sign).ln();
+        if let Some(p) = self.params {
+            let stored = if p.grows { hi[p.key] } else { lo[p.key] };
+            acc += co[co.len() - 1] * (stored * p.sign).ln();
         }
         acc
     }
@@ -206,7 +247,9 @@ impl<'a> Value<'a> {
         match &self.kind {
             ValueKind::Accuracy => acc,
             ValueKind::TradeOff { a, costs } => {
-                let log_costs = costs.iter().map(|&(k, e)| (e, log_cost(lo[k], point)));
+                let log_costs = costs
+                    .iter()
+                    .map(|c| (c.exponent, log_cost(lo[c.key], point)));
                 log_trade_off(*a, acc, log_costs)
             }
             ValueKind::MinCost(k) => -lo[*k],

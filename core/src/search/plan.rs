@@ -19,16 +19,26 @@ pub(super) enum Quantity {
     Degree { sign: f64 },
 }
 
+/// A device's cost as a summed quantity.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PlannedCost {
+    /// Index among the problem's devices.
+    pub(super) device: usize,
+    pub(super) metric: CostMetric,
+    /// Index among the quantities.
+    pub(super) key: usize,
+}
+
 /// The problem laid out over the grid: which quantities are summed and where each one is.
 pub(super) struct Plan {
     pub(super) quantities: Vec<Quantity>,
-    /// Index of each (device, metric) cost among the quantities.
-    pub(super) cost_index: Vec<(usize, CostMetric, usize)>,
+    /// Each modelled cost that is limited or in the objective, and where it is.
+    pub(super) cost_index: Vec<PlannedCost>,
     /// The costs with a front: each limited one and the one minimised; when none is, each
     /// cost of the objective.
-    pub(super) front_costs: Vec<(usize, CostMetric, usize)>,
+    pub(super) front_costs: Vec<PlannedCost>,
     /// The limited costs when exactly two are: the pair has a front of its own.
-    pub(super) pair: Option<[(usize, CostMetric, usize); 2]>,
+    pub(super) pair: Option<[PlannedCost; 2]>,
     pub(super) params: Option<usize>,
     pub(super) exact: bool,
     /// Accuracy's NN-Degree and log-params terms, when it has both and params are not
@@ -102,7 +112,11 @@ impl Plan {
                 let model = dev.model(m);
                 match (model, limit.is_some() || in_objective) {
                     (Some(model), true) => {
-                        cost_index.push((i, m, quantities.len()));
+                        cost_index.push(PlannedCost {
+                            device: i,
+                            metric: m,
+                            key: quantities.len(),
+                        });
                         quantities.push(Quantity::Linear {
                             weights: Box::new(model.weights()),
                             limit,
@@ -174,10 +188,10 @@ impl Plan {
             }
             _ => None,
         };
-        let limited = |&&(i, m, _): &&(usize, CostMetric, usize)| p.devices[i].limit(m).is_some();
-        let minimised = |&&(i, m, _): &&(usize, CostMetric, usize)| {
+        let limited = |c: &&PlannedCost| p.devices[c.device].limit(c.metric).is_some();
+        let minimised = |c: &&PlannedCost| {
             matches!(&p.objective, Objective::MinCost { device, metric, .. }
-                if *device == p.devices[i].device && *metric == m)
+                if *device == p.devices[c.device].device && *metric == c.metric)
         };
         let constrained: Vec<_> = cost_index
             .iter()

@@ -5,17 +5,31 @@ use super::exchange::exchange_pareto;
 use super::tables::Engine;
 use crate::space::ArchSpec;
 
+/// A network: a state of a stage (a partial network) followed by a candidate of the next cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Network {
+    pub(super) state: u32,
+    /// Grid index of the cell's candidate.
+    pub(super) candidate: u32,
+}
+
 /// Partial networks after some cell: values and how they were built.
 pub(super) struct Stage {
     pub(super) values: Vec<f64>,
-    /// (state of the previous stage, candidate grid index of this cell)
-    pub(super) parent: Vec<(u32, u32)>,
+    /// Each state's network: a state of the previous stage and this cell's candidate.
+    pub(super) parent: Vec<Network>,
     /// State index ranges per width index of the last cell.
     pub(super) groups: Vec<std::ops::Range<usize>>,
 }
+/// Networks entering a cell: their values (`dims` each) and their states of the previous stage.
+pub(super) struct Entries {
+    pub(super) values: Vec<f64>,
+    pub(super) states: Vec<u32>,
+}
+
 impl Engine<'_> {
     /// Networks of cells `..c` extended by the coupling into width `wi` of cell `c`, kept when
-    /// they can still meet the limits with `rest` added: (values, state).
+    /// they can still meet the limits with `rest` added.
     pub(super) fn entries(
         &self,
         stages: &[Stage],
@@ -23,16 +37,19 @@ impl Engine<'_> {
         wi: usize,
         limit_of: &[Option<f64>],
         rest: &[f64],
-    ) -> (Vec<f64>, Vec<u32>) {
+    ) -> Entries {
         let (d, nw) = (self.dims, self.space.widths.len());
         let table = &self.tables[c];
-        let mut entry: Vec<f64> = Vec::new();
-        let mut entry_state: Vec<u32> = Vec::new();
         if c == 0 {
-            entry.extend_from_slice(&table.coupling[wi * d..(wi + 1) * d]);
-            entry_state.push(0);
-            return (entry, entry_state);
+            return Entries {
+                values: table.coupling[wi * d..(wi + 1) * d].to_vec(),
+                states: vec![0],
+            };
         }
+        let mut entries = Entries {
+            values: Vec::new(),
+            states: Vec::new(),
+        };
         let prev = &stages[c - 1];
         let mut row = vec![0.0; d];
         for (pi, range) in prev.groups.iter().enumerate() {
@@ -43,12 +60,12 @@ impl Engine<'_> {
                     row[k] = base[k] + coup[k];
                 }
                 if within(limit_of, &row, rest) {
-                    entry.extend_from_slice(&row);
-                    entry_state.push(s as u32);
+                    entries.values.extend_from_slice(&row);
+                    entries.states.push(s as u32);
                 }
             }
         }
-        (entry, entry_state)
+        entries
     }
 
     /// Runs the dynamic programme over the first `cells` cells; with `limits` false no limit
@@ -62,14 +79,14 @@ impl Engine<'_> {
             let rest = self.total(c + 1, false);
             let rest_here: Vec<f64> = self
                 .extremes(c, false)
-                .0
+                .candidates
                 .iter()
                 .zip(&rest)
                 .map(|(a, b)| a + b)
                 .collect();
             let exchange = self.plan.exchange.map(|terms| {
                 let [lo, hi] = [false, true].map(|max| self.total(c + 1, max));
-                terms.map(|t| (t, t.natural(lo[t.key], hi[t.key])))
+                terms.map(|t| t.over(t.natural(lo[t.key], hi[t.key])))
             });
             let mut values = Vec::new();
             let mut parent = Vec::new();
@@ -78,12 +95,13 @@ impl Engine<'_> {
             for wi in 0..nw {
                 // The coupling depends on the two widths only, so entries are pruned before the
                 // cell's candidates are added.
-                let (entry, entry_state) = self.entries(&stages, c, wi, &limit_of, &rest_here);
+                let entries = self.entries(&stages, c, wi, &limit_of, &rest_here);
                 let mut local: Vec<f64> = Vec::new();
-                let mut local_parent: Vec<(u32, u32)> = Vec::new();
-                for e in pareto(&entry, d, (0..entry_state.len() as u32).collect()) {
+                let mut local_parent: Vec<Network> = Vec::new();
+                let all = (0..entries.states.len() as u32).collect();
+                for e in pareto(&entries.values, d, all) {
                     let e = e as usize;
-                    let (base, state) = (&entry[e * d..(e + 1) * d], entry_state[e]);
+                    let (base, state) = (&entries.values[e * d..(e + 1) * d], entries.states[e]);
                     for &cand in &table.groups[wi] {
                         let cv = &table.values[cand as usize * d..(cand as usize + 1) * d];
                         for k in 0..d {
@@ -91,7 +109,10 @@ impl Engine<'_> {
                         }
                         if within(&limit_of, &row, &rest) {
                             local.extend_from_slice(&row);
-                            local_parent.push((state, cand));
+                            local_parent.push(Network {
+                                state,
+                                candidate: cand,
+                            });
                         }
                     }
                 }
@@ -127,9 +148,9 @@ impl Engine<'_> {
         let mut cells = Vec::with_capacity(self.space.num_cells);
         cells.extend(last.map(|cand| self.space.cell_at(cand as u64)));
         for stage in stages.iter().rev() {
-            let (prev, cand) = stage.parent[state];
-            cells.push(self.space.cell_at(cand as u64));
-            state = prev as usize;
+            let network = stage.parent[state];
+            cells.push(self.space.cell_at(network.candidate as u64));
+            state = network.state as usize;
         }
         cells.reverse();
         self.space.spec(cells)

@@ -3,7 +3,7 @@
 
 use super::dominance::pareto;
 use super::objective::{log_cost, log_trade_off};
-use super::plan::{METRICS, Plan};
+use super::plan::{METRICS, Plan, PlannedCost};
 use super::{Cost, Objective, ParetoFront, Scored, SearchProblem, Violation};
 use crate::fit::CostMetric;
 use crate::space::ArchSpec;
@@ -126,21 +126,25 @@ pub(super) fn better(problem: &SearchProblem, a: f64, b: f64) -> bool {
 }
 
 pub(super) fn fronts(plan: &Plan, problem: &SearchProblem, scored: &[Scored]) -> Vec<ParetoFront> {
-    let name = |&(i, m, _): &(usize, CostMetric, usize)| {
-        format!("{}.{}", problem.devices[i].device, metric_name(m))
+    let name = |c: &PlannedCost| {
+        format!(
+            "{}.{}",
+            problem.devices[c.device].device,
+            metric_name(c.metric)
+        )
     };
-    let value = |s: &Scored, (i, m): (usize, CostMetric)| {
+    let value = |s: &Scored, k: &PlannedCost| {
         s.costs
             .iter()
-            .find(|c| c.device == problem.devices[i].device && c.metric == m)
+            .find(|c| c.device == problem.devices[k.device].device && c.metric == k.metric)
             .map_or(f64::NAN, |c| c.value)
     };
-    let front = |keys: &[(usize, CostMetric)], against: Vec<String>| {
+    let front = |keys: &[PlannedCost], against: Vec<String>| {
         // Rows: costs, then -accuracy, all minimised.
         let dims = keys.len() + 1;
         let mut rows = Vec::with_capacity(scored.len() * dims);
         for s in scored {
-            rows.extend(keys.iter().map(|&k| value(s, k)));
+            rows.extend(keys.iter().map(|k| value(s, k)));
             rows.push(-s.accuracy.value);
         }
         let keep = pareto(&rows, dims, (0..scored.len() as u32).collect());
@@ -152,10 +156,10 @@ pub(super) fn fronts(plan: &Plan, problem: &SearchProblem, scored: &[Scored]) ->
     let mut out: Vec<ParetoFront> = plan
         .front_costs
         .iter()
-        .map(|c| front(&[(c.0, c.1)], vec![name(c)]))
+        .map(|c| front(&[*c], vec![name(c)]))
         .collect();
     if let Some([a, b]) = &plan.pair {
-        out.push(front(&[(a.0, a.1), (b.0, b.1)], vec![name(a), name(b)]));
+        out.push(front(&[*a, *b], vec![name(a), name(b)]));
     }
     out
 }

@@ -26,6 +26,14 @@ pub(super) fn eval(q: &[Quantity], x: &FeatureVector, degree: f64, out: &mut [f6
         };
     }
 }
+/// The lowest (or highest) value of each quantity over a cell's candidates, and over its
+/// couplings.
+pub(super) struct Extremes {
+    pub(super) candidates: Vec<f64>,
+    pub(super) coupling: Vec<f64>,
+}
+
+/// The plan and the cell tables: what the dynamic programme and the last cell work on.
 pub(super) struct Engine<'a> {
     pub(super) space: &'a Space,
     pub(super) plan: Plan,
@@ -94,14 +102,14 @@ impl<'a> Engine<'a> {
             // ranges before any cell is pruned: wider, so still bounds).
             let totals = [false, true].map(|max| engine.total(0, max));
             let cells: Vec<[Vec<f64>; 2]> = (0..space.num_cells)
-                .map(|c| [false, true].map(|max| engine.extremes(c, max).0))
+                .map(|c| [false, true].map(|max| engine.extremes(c, max).candidates))
                 .collect();
             for (c, cell) in cells.iter().enumerate() {
                 let range = |t: &Term| {
                     let [lo, hi] = [0, 1].map(|m| totals[m][t.key] - cell[m][t.key]);
                     t.natural(lo, hi)
                 };
-                let terms = terms.map(|t| (t, range(&t)));
+                let terms = terms.map(|t| t.over(range(&t)));
                 let table = &engine.tables[c];
                 let groups = table
                     .groups
@@ -116,7 +124,7 @@ impl<'a> Engine<'a> {
 
     /// Lower (or with `max`, upper) bounds of each quantity of cell `c`'s candidates (without
     /// coupling) and of its coupling.
-    pub(super) fn extremes(&self, c: usize, max: bool) -> (Vec<f64>, Vec<f64>) {
+    pub(super) fn extremes(&self, c: usize, max: bool) -> Extremes {
         let d = self.dims;
         let t = &self.tables[c];
         let column = |rows: &mut dyn Iterator<Item = &[f64]>| {
@@ -142,7 +150,10 @@ impl<'a> Engine<'a> {
                 .flatten()
                 .map(|&i| &t.values[i as usize * d..(i as usize + 1) * d]),
         );
-        (cand, column(&mut t.coupling.chunks_exact(d)))
+        Extremes {
+            candidates: cand,
+            coupling: column(&mut t.coupling.chunks_exact(d)),
+        }
     }
 
     /// The stored limit of each quantity (none when `limits` is false).
@@ -165,9 +176,9 @@ impl<'a> Engine<'a> {
     pub(super) fn total(&self, from: usize, max: bool) -> Vec<f64> {
         let mut total = vec![0.0; self.dims];
         for later in from..self.tables.len() {
-            let (cand, coup) = self.extremes(later, max);
+            let e = self.extremes(later, max);
             for k in 0..self.dims {
-                total[k] += cand[k] + coup[k];
+                total[k] += e.candidates[k] + e.coupling[k];
             }
         }
         total
