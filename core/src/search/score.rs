@@ -19,10 +19,16 @@ pub(super) fn score(problem: &SearchProblem, spec: &ArchSpec) -> Scored {
         .iter()
         .flat_map(|d| {
             METRICS.iter().filter_map(move |&m| {
-                d.model(m).map(|model| Cost {
-                    device: d.device.clone(),
-                    metric: m,
-                    value: model.predict(&x),
+                d.model(m).map(|model| {
+                    let value = model.predict(&x);
+                    let interval = model.interval_around(value, crate::fit::INTERVAL_LEVEL);
+                    Cost {
+                        device: d.device.clone(),
+                        metric: m,
+                        value,
+                        lower: interval.map(|i| i.lower),
+                        upper: interval.map(|i| i.upper),
+                    }
                 })
             })
         })

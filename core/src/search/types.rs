@@ -97,6 +97,12 @@ pub struct Cost {
     pub device: String,
     pub metric: CostMetric,
     pub value: f64,
+    /// The 95% prediction interval the measured cost lies in, when the model has one (fitted
+    /// models do; models written from a profile's coefficients do not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lower: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upper: Option<f64>,
 }
 
 /// An architecture with everything predicted for it.
