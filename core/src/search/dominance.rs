@@ -142,3 +142,101 @@ impl Lanes {
         all
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+
+    /// The definition: a row is kept when no other row is at most it in every value; of equal
+    /// rows, the one with the lowest index stays.
+    fn naive(values: &[f64], dims: usize, idx: &[u32]) -> Vec<u32> {
+        let row = |i: u32| &values[i as usize * dims..(i as usize + 1) * dims];
+        let mut kept: Vec<u32> = idx
+            .iter()
+            .copied()
+            .filter(|&i| {
+                !idx.iter().any(|&j| {
+                    let (x, y) = (row(i), row(j));
+                    y.iter().zip(x).all(|(b, a)| b <= a) && (y != x || j < i)
+                })
+            })
+            .collect();
+        kept.sort_unstable();
+        kept
+    }
+
+    #[test]
+    fn pareto_keeps_exactly_the_non_dominated_rows() {
+        let mut r = SplitMix64::new(7);
+        for case in 0..600 {
+            let dims = 1 + case % 6;
+            let n = [0, 1, 2, 7, 8, 9, 16, 17, 40, 150][case / 6 % 10];
+            // Few distinct values make ties and duplicate rows common; some cases are
+            // continuous.
+            let levels = [2, 3, 5, 1 << 20][case / 60 % 4];
+            let values: Vec<f64> = (0..n * dims)
+                .map(|_| r.below(levels) as f64 - (levels / 2) as f64)
+                .collect();
+            // A subset in shuffled order, as the search passes them.
+            let mut idx: Vec<u32> = (0..n as u32).filter(|_| r.below(5) > 0).collect();
+            for i in (1..idx.len()).rev() {
+                idx.swap(i, r.below(i as u64 + 1) as usize);
+            }
+            let mut got = pareto(&values, dims, idx.clone());
+            got.sort_unstable();
+            assert_eq!(
+                got,
+                naive(&values, dims, &idx),
+                "case {case}: {dims} dims, {n} rows"
+            );
+        }
+    }
+
+    #[test]
+    fn lanes_report_only_filled_lanes() {
+        let mut lanes = Lanes::new(2);
+        assert_eq!(lanes.blocks(), 0);
+        for v in 0..11 {
+            lanes.push(&[v as f64, 10.0 - v as f64]);
+        }
+        assert_eq!(lanes.blocks(), 2);
+        // Every row is at most +inf, but the second block holds three rows only.
+        let inf = [f64::INFINITY; 2];
+        assert_eq!(lanes.at_most(0, &inf), [true; LANES]);
+        assert_eq!(
+            lanes.at_most(1, &inf),
+            [true, true, true, false, false, false, false, false]
+        );
+        // Rows 2..=4 are at most (4, 8).
+        let mut expected = [false; LANES];
+        expected[2..=4].fill(true);
+        assert_eq!(lanes.at_most(0, &[4.0, 8.0]), expected);
+        // Without values, a lane answers whether it holds a row.
+        let mut empty = Lanes::new(0);
+        empty.push(&[]);
+        assert_eq!(empty.at_most(0, &[]).iter().filter(|&&a| a).count(), 1);
+    }
+
+    #[test]
+    fn ordered_keys_sort_as_the_values_and_invert() {
+        let xs = [
+            f64::NEG_INFINITY,
+            -1e300,
+            -2.5,
+            -f64::MIN_POSITIVE,
+            -0.0,
+            0.0,
+            f64::MIN_POSITIVE,
+            1.0,
+            3e10,
+            f64::INFINITY,
+        ];
+        for w in xs.windows(2) {
+            assert!(ordered(w[0]) <= ordered(w[1]), "{} {}", w[0], w[1]);
+        }
+        for x in xs {
+            assert_eq!(unordered(ordered(x)).to_bits(), x.to_bits());
+        }
+    }
+}

@@ -173,3 +173,148 @@ impl Shadow {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+
+    fn network(i: usize) -> Network {
+        Network {
+            state: i as u32,
+            candidate: 0,
+        }
+    }
+
+    /// The definition: the points no other is at least as good as in cost and merit, the
+    /// earliest of equal ones staying; ordered by cost.
+    fn naive(all: &[Point]) -> Vec<Point> {
+        let mut front: Vec<Point> = all
+            .iter()
+            .enumerate()
+            .filter(|&(i, p)| {
+                !all.iter().enumerate().any(|(j, q)| {
+                    q.cost <= p.cost
+                        && q.merit >= p.merit
+                        && ((q.cost, q.merit) != (p.cost, p.merit) || j < i)
+                })
+            })
+            .map(|(_, p)| *p)
+            .collect();
+        front.sort_by(|a, b| a.cost.total_cmp(&b.cost));
+        front
+    }
+
+    /// Costs and merits on a few levels, so that ties are common.
+    fn point(r: &mut SplitMix64, i: usize) -> Point {
+        Point {
+            cost: r.below(12) as f64,
+            merit: r.below(12) as f64 / 4.0,
+            network: network(i),
+        }
+    }
+
+    #[test]
+    fn merge_keeps_the_staircase_of_merged_and_pending_points() {
+        let mut r = SplitMix64::new(3);
+        for case in 0..200 {
+            let mut front = Front::new(0, Shadow::new(vec![0], &[0.0], &[12.0]));
+            let mut all = Vec::new();
+            for _ in 0..1 + r.below(4) {
+                for _ in 0..r.below(30) {
+                    let p = point(&mut r, all.len());
+                    all.push(p);
+                    front.pending.push(p);
+                }
+                front.merge();
+                assert!(front.pending.is_empty());
+                assert_eq!(front.points, naive(&all), "case {case}");
+                let rising = |w: &[Point]| w[0].cost < w[1].cost && w[0].merit < w[1].merit;
+                assert!(front.points.windows(2).all(rising), "case {case}");
+            }
+        }
+    }
+
+    #[test]
+    fn inserted_points_merge_into_the_front_of_them_all() {
+        let mut r = SplitMix64::new(4);
+        for case in 0..100 {
+            // Some costs outside the shadow's grid, and enough points for merges on the way.
+            let mut front = Front::new(1, Shadow::new(vec![1], &[0.0, 2.0], &[0.0, 9.0]));
+            let all: Vec<Point> = (0..r.below(300) as usize)
+                .map(|i| point(&mut r, i))
+                .collect();
+            for p in &all {
+                front.insert(&[f64::NAN, p.cost], p.merit, p.network);
+            }
+            front.merge();
+            assert_eq!(front.points, naive(&all), "case {case}");
+        }
+    }
+
+    /// Whether an added point is strictly below `q` in every cost and at least `merit`.
+    fn strictly_dominated(added: &[(Vec<f64>, f64)], q: &[f64], merit: f64) -> bool {
+        added
+            .iter()
+            .any(|(p, m)| p.iter().zip(q).all(|(a, b)| a < b) && *m >= merit)
+    }
+
+    #[test]
+    fn shadow_covers_only_what_an_added_point_dominates() {
+        let mut r = SplitMix64::new(5);
+        let mut covered = 0;
+        for case in 0..400 {
+            let keys = 1 + case % 2;
+            let (lo, hi) = (vec![1.0; keys], vec![5.0; keys]);
+            let mut shadow = Shadow::new((0..keys).collect(), &lo, &hi);
+            // Values a little outside the grid too, and NaN now and then.
+            let value = |r: &mut SplitMix64| {
+                if r.below(50) == 0 {
+                    f64::NAN
+                } else {
+                    r.unit_f32() as f64 * 6.0
+                }
+            };
+            let mut added: Vec<(Vec<f64>, f64)> = Vec::new();
+            for _ in 0..r.below(20) {
+                let q: Vec<f64> = (0..keys).map(|_| value(&mut r)).collect();
+                let merit = r.unit_f32() as f64;
+                shadow.add(&q, merit);
+                added.push((q, merit));
+            }
+            for _ in 0..50 {
+                let q: Vec<f64> = (0..keys).map(|_| value(&mut r)).collect();
+                let merit = r.unit_f32() as f64;
+                if shadow.covers(&q, merit) {
+                    assert!(strictly_dominated(&added, &q, merit), "case {case}");
+                    covered += 1;
+                }
+            }
+        }
+        assert!(covered > 2000, "{covered}");
+    }
+
+    #[test]
+    fn shadow_covers_points_a_cell_behind_an_added_one() {
+        for keys in [1, 2] {
+            let cell = 4.0 / if keys == 1 { 1024.0 } else { 32.0 };
+            let mut shadow = Shadow::new((0..keys).collect(), &[1.0; 2], &[5.0; 2]);
+            let p = vec![2.0; keys];
+            shadow.add(&p, 0.5);
+            let behind: Vec<f64> = p.iter().map(|v| v + 2.0 * cell).collect();
+            assert!(shadow.covers(&behind, 0.5));
+            assert!(
+                !shadow.covers(&behind, 0.6),
+                "a better merit is not covered"
+            );
+            assert!(!shadow.covers(&p, 0.5), "nor is the point itself");
+            let beside: Vec<f64> = (0..keys)
+                .map(|i| if i == 0 { 1.5 } else { behind[i] })
+                .collect();
+            assert!(
+                !shadow.covers(&beside, 0.1),
+                "nor a point cheaper in one cost"
+            );
+        }
+    }
+}
