@@ -1,6 +1,7 @@
 //! API throughput on loopback: requests per second and p50/p99 latency of
-//! `GET /v1/architectures/{id}` and `POST /v1/architectures` (existing) at 64 concurrent
-//! connections, on the embedded SQLite store and on Postgres. Prints figures; asserts nothing.
+//! `GET /v1/architectures/{id}`, `POST /v1/architectures` (existing) and single predictions
+//! (`POST /v1/predictions` of one spec's latency) at 64 concurrent connections, on the embedded
+//! SQLite store and on Postgres. Prints figures; asserts nothing.
 //!
 //! `cargo bench -p flash-server --bench api` (Postgres at 127.0.0.1:5432; set
 //! `FLASH_BENCH_SECONDS` to change the 5 s per run, `FLASH_BENCH_SKIP_POSTGRES=1` to skip it).
@@ -9,8 +10,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+mod support;
+
 use flash_server::store::Scope;
 use flash_server::{ApiConfig, AppState, Application, Store};
+use support::BenchDatabase;
 
 const CONNECTIONS: usize = 64;
 const SPEC: &str = r#"{"space":"flash-densenet","input_shape":[3,32,32],"num_classes":10,"cells":[{"width":32,"depth":8,"tc":16},{"width":64,"depth":8,"tc":32},{"width":128,"depth":8,"tc":64}]}"#;
@@ -129,6 +133,71 @@ async fn bench_store(name: &str, store: Store, seconds: f64) {
         .await
         .unwrap();
     report(name, "POST /v1/architectures (existing)", &run);
+    let predict = predictions(&base, &token);
+    let run = tokio::task::spawn_blocking(move || load(seconds, predict))
+        .await
+        .unwrap();
+    report(name, "POST /v1/predictions (one spec)", &run);
+}
+
+/// A device with a latency model fitted on 25 made-up measurements, and a request that
+/// predicts one architecture's latency on it.
+fn predictions(base: &str, token: &str) -> Arc<dyn Fn(&ureq::Agent) -> bool + Send + Sync> {
+    let auth = format!("Bearer {token}");
+    let http: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let send = |method: &str, path: &str, body: serde_json::Value| {
+        let url = format!("{base}{path}");
+        let request = match method {
+            "PUT" => http.put(&url),
+            _ => http.post(&url),
+        };
+        let mut r = request
+            .header("authorization", &auth)
+            .header("content-type", "application/json")
+            .send(body.to_string())
+            .unwrap();
+        assert!(r.status().is_success(), "{method} {path}: {}", r.status());
+        serde_json::from_str::<serde_json::Value>(&r.body_mut().read_to_string().unwrap()).unwrap()
+    };
+    send(
+        "PUT",
+        "/v1/devices/bench-cpu",
+        serde_json::json!({"profile": "x86-host"}),
+    );
+    let sample = send(
+        "POST",
+        "/v1/spaces/flash-densenet/samples",
+        serde_json::json!({"n": 25, "seed": 3, "stratified": true}),
+    );
+    for a in sample["items"].as_array().unwrap() {
+        let ms = 1e-8 * a["metrics"]["macs"].as_f64().unwrap() + 0.2;
+        let samples: Vec<f64> = (0..30).map(|i| ms * (1.0 + i as f64 / 1000.0)).collect();
+        let latency = flash_core::measurement::LatencyStats::from_samples(&samples, 5).unwrap();
+        send(
+            "POST",
+            "/v1/measurements",
+            serde_json::json!({"architecture_id": a["id"], "device": "bench-cpu", "source": "made-up", "result": {"latency": latency}}),
+        );
+    }
+    send(
+        "POST",
+        "/v1/hardware-models",
+        serde_json::json!({"device": "bench-cpu", "metric": "latency"}),
+    );
+    let url = format!("{base}/v1/predictions");
+    let body = format!(r#"{{"architectures":[{SPEC}],"device":"bench-cpu"}}"#);
+    Arc::new(move |agent: &ureq::Agent| {
+        agent
+            .post(&url)
+            .header("authorization", &auth)
+            .header("content-type", "application/json")
+            .send(&body)
+            .map(|mut r| r.status() == 200 && r.body_mut().read_to_vec().is_ok())
+            .unwrap_or(false)
+    })
 }
 
 fn main() {
@@ -145,15 +214,9 @@ fn main() {
         let dir = tempfile::tempdir().unwrap();
         bench_store("sqlite", Store::open_embedded(dir.path()).await.unwrap(), seconds).await;
         if std::env::var_os("FLASH_BENCH_SKIP_POSTGRES").is_none() {
-            let admin = "postgres://postgres@127.0.0.1:5432/postgres";
-            sqlx::any::install_default_drivers();
-            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(admin).await.expect("Postgres at 127.0.0.1:5432");
-            let name = format!("flash_bench_{}", std::process::id());
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
-            let store = Store::connect(&format!("postgres://postgres@127.0.0.1:5432/{name}")).await.unwrap();
+            let (db, store) = BenchDatabase::create("flash_bench").await;
             bench_store("postgres", store.clone(), seconds).await;
-            store.pool().close().await;
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)"))).execute(&mut conn).await.unwrap();
+            db.finish(store).await;
         }
     });
 }

@@ -202,21 +202,34 @@ pub enum SpaceCommand {
     },
 }
 
+/// Writes one line of a command's output to stdout; a closed pipe is an error the caller stops
+/// on (`println!` would panic instead).
+fn write_out(line: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()
+}
+
 /// Runs a command; errors go to stderr with a non-zero exit.
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve(args))),
         Command::Token { command } => runtime().and_then(|rt| rt.block_on(token(command))),
-        Command::Openapi => {
-            print!("{}", app::openapi_json());
-            Ok(())
-        }
+        Command::Openapi => write_out(app::openapi_json().trim_end()).map_err(Into::into),
         Command::Arch { command } => arch(command),
         Command::Space { command } => space(command),
         Command::Demo(args) => runtime().and_then(|rt| rt.block_on(demo(args))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`flash arch inspect m.json | head`): nothing left to say.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -370,7 +383,7 @@ async fn token(command: TokenCommand) -> anyhow::Result<()> {
                 Some(_) => anyhow::bail!("--device binds agent tokens only (--scope agent)"),
                 None => store.create_token(&name, scope).await?,
             };
-            println!("{token}");
+            write_out(&token)?;
         }
         TokenCommand::Revoke { name, store } => {
             if !store.open().await?.revoke_token(&name).await? {
@@ -380,7 +393,7 @@ async fn token(command: TokenCommand) -> anyhow::Result<()> {
         }
         TokenCommand::List { store } => {
             for t in store.open().await?.list_tokens().await? {
-                println!("{}", serde_json::to_string(&t)?);
+                write_out(&serde_json::to_string(&t)?)?;
             }
         }
     }
@@ -432,7 +445,7 @@ fn parse_spec(bytes: &[u8], file: &Path) -> anyhow::Result<ArchSpec> {
 fn arch(command: ArchCommand) -> anyhow::Result<()> {
     match command {
         ArchCommand::Inspect { file } => {
-            println!("{}", serde_json::to_string_pretty(&inspect(&file)?)?)
+            write_out(&serde_json::to_string_pretty(&inspect(&file)?)?)?
         }
         ArchCommand::Export { spec, output } => {
             let bytes = std::fs::read(&spec)
@@ -468,7 +481,7 @@ fn space(command: SpaceCommand) -> anyhow::Result<()> {
             let mut value = serde_json::to_value(space)?;
             value["cell_choices"] = space.cell_choices().into();
             value["size"] = space.size().to_string().into();
-            println!("{}", serde_json::to_string_pretty(&value)?);
+            write_out(&serde_json::to_string_pretty(&value)?)?;
         }
         SpaceCommand::Sample {
             name,
@@ -483,7 +496,7 @@ fn space(command: SpaceCommand) -> anyhow::Result<()> {
                 space.sample_uniform(n, seed)
             };
             for spec in specs {
-                println!("{}", spec.canonical_json());
+                write_out(&spec.canonical_json())?;
             }
         }
     }

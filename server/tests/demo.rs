@@ -55,3 +55,32 @@ fn the_demo_runs_the_loop_and_reuses_the_store() {
         "{second}"
     );
 }
+
+/// `flash space sample ... | head -1`: the reader closes the pipe early; the CLI stops quietly
+/// with success instead of panicking on the write.
+#[test]
+fn the_cli_stops_quietly_when_its_reader_goes_away() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flash"))
+        .args([
+            "space",
+            "sample",
+            "flash-densenet",
+            "-n",
+            "200000",
+            "--seed",
+            "1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 64];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // Dropping our end closes the pipe while the CLI still has lines to write.
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{:?}: {stderr}", output.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -1,5 +1,5 @@
-//! examples/flash_tour.py runs against a live server and agent, so the documented notebook flow
-//! cannot rot.
+//! examples/flash_tour.py and examples/flash_tour.ipynb run against a live server and agent, so
+//! the documented notebook flow cannot rot.
 
 mod common;
 
@@ -10,7 +10,7 @@ fn the_tour_script_runs_end_to_end() {
     let python = repo().join(".venv/bin/python");
     assert!(
         python.exists(),
-        "run scripts/python-env.sh first (it creates .venv with requests)"
+        "run scripts/python-env.sh first (it creates .venv with requests and nbclient)"
     );
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -50,14 +50,40 @@ fn the_tour_script_runs_end_to_end() {
         .env("FLASH_TOKEN", admin.trim())
         .output()
         .unwrap();
-    let _ = agent.kill();
-    let _ = agent.wait();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    // The notebook, cell by cell in a Python kernel, against the same server and agent.
+    let notebook = std::process::Command::new(&python)
+        .args([
+            "-c",
+            "import sys, nbformat, nbclient\n\
+             nb = nbformat.read(sys.argv[1], as_version=4)\n\
+             nbclient.NotebookClient(nb, timeout=600, kernel_name='python3',\n\
+                 resources={'metadata': {'path': sys.argv[2]}}).execute()\n\
+             print(len([c for c in nb.cells if c.cell_type == 'code']), 'cells ran')",
+        ])
+        .arg(repo().join("examples/flash_tour.ipynb"))
+        .arg(repo().join("examples"))
+        .env("FLASH_URL", &server.base)
+        .env("FLASH_TOKEN", admin.trim())
+        .env("FLASH_DEVICE", "tour-cpu")
+        .env("FLASH_TOUR_SAMPLES", "8")
+        .env("FLASH_TOUR_TIME_BUDGET_S", "0.5")
+        .output()
+        .unwrap();
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert!(
+        notebook.status.success(),
+        "the notebook failed:\n{}\n{}",
+        String::from_utf8_lossy(&notebook.stdout),
+        String::from_utf8_lossy(&notebook.stderr)
+    );
+    assert!(String::from_utf8_lossy(&notebook.stdout).contains("cells ran"));
     assert!(stdout.contains("winner"), "{stdout}");
     for svg in ["latency-fit.svg", "accuracy-fit.svg", "pareto.svg"] {
         let text = std::fs::read_to_string(out.join(svg)).unwrap();
