@@ -162,3 +162,130 @@ pub(super) fn exchange_pareto(
     }
     kept
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+
+    /// The accuracy terms at natural values `g` and `p`: `b T(g) + c ln(p)`.
+    fn accuracy(terms: &[Term; 2], g: f64, p: f64) -> f64 {
+        let t = terms[0].degree.unwrap();
+        terms[0].coefficient * t.apply(g) + terms[1].coefficient * p.ln()
+    }
+
+    /// Rows (stored NN-Degree, stored params, two costs) on random forms of both signs: each
+    /// dropped row is beaten by a kept one at every point of a grid over what may be added.
+    #[test]
+    fn every_dropped_row_is_beaten_whatever_is_added() {
+        let mut r = SplitMix64::new(13);
+        let (mut dropped, mut rows_in) = (0, 0);
+        for case in 0..300 {
+            let unit = |r: &mut SplitMix64| r.unit_f32() as f64;
+            // NN-Degree's coefficient has the sign that makes accuracy grow with it or fall.
+            let (degree, b) = match case % 4 {
+                0 => (DegreeTerm::Linear, 0.01 * unit(&mut r)),
+                1 => (DegreeTerm::Log, 0.05 * unit(&mut r)),
+                2 => (DegreeTerm::Reciprocal, -0.5 * unit(&mut r)),
+                _ => (DegreeTerm::Log, -0.05 * unit(&mut r)),
+            };
+            let falls = b * degree.apply(2.0) < b * degree.apply(1.0);
+            let c = if r.below(2) == 0 { 0.03 } else { -0.03 } * unit(&mut r);
+            // Stored so that smaller is better.
+            let terms = [
+                Term {
+                    key: 0,
+                    sign: if falls { 1.0 } else { -1.0 },
+                    degree: Some(degree),
+                    coefficient: b,
+                },
+                Term {
+                    key: 1,
+                    sign: if c > 0.0 { -1.0 } else { 1.0 },
+                    degree: None,
+                    coefficient: c,
+                },
+            ];
+            let n = 1 + r.below(60) as usize;
+            let natural: Vec<[f64; 4]> = (0..n)
+                .map(|_| {
+                    [
+                        2.0 + 18.0 * unit(&mut r),
+                        1e3 * (1.0 + 99.0 * unit(&mut r)),
+                        r.below(3) as f64,
+                        r.below(3) as f64,
+                    ]
+                })
+                .collect();
+            let rows: Vec<f64> = natural
+                .iter()
+                .flat_map(|x| [x[0] * terms[0].sign, x[1] * terms[1].sign, x[2], x[3]])
+                .collect();
+            let added = [
+                Span {
+                    lo: 1.0,
+                    hi: 1.0 + 10.0 * unit(&mut r),
+                },
+                Span {
+                    lo: 500.0,
+                    hi: 500.0 + 1e4 * unit(&mut r),
+                },
+            ];
+            let ranged = [terms[0].over(added[0]), terms[1].over(added[1])];
+            let kept = exchange_pareto(&rows, 4, ranged, (0..n as u32).collect());
+            rows_in += n;
+            dropped += n - kept.len();
+            let grid = |s: Span| (0..5).map(move |i| s.lo + (s.hi - s.lo) * i as f64 / 4.0);
+            for x in (0..n).filter(|i| !kept.contains(&(*i as u32))) {
+                let x = &natural[x];
+                let beaten_by = |y: &[f64; 4]| {
+                    y[2] <= x[2]
+                        && y[3] <= x[3]
+                        && grid(added[0]).all(|a| {
+                            grid(added[1]).all(|q| {
+                                accuracy(&terms, y[0] + a, y[1] + q)
+                                    > accuracy(&terms, x[0] + a, x[1] + q)
+                            })
+                        })
+                };
+                assert!(
+                    kept.iter().any(|&y| beaten_by(&natural[y as usize])),
+                    "case {case}: {x:?}"
+                );
+            }
+        }
+        assert!(dropped * 10 > rows_in, "{dropped} of {rows_in}");
+    }
+
+    #[test]
+    fn gain_is_a_lower_bound_of_the_change() {
+        let mut r = SplitMix64::new(14);
+        for case in 0..2000 {
+            let unit = |r: &mut SplitMix64| r.unit_f32() as f64;
+            let degree = [
+                DegreeTerm::Linear,
+                DegreeTerm::Log,
+                DegreeTerm::Reciprocal,
+                DegreeTerm::Log,
+            ][case % 4];
+            let term = Term {
+                key: 0,
+                sign: 1.0,
+                degree: (case % 5 != 0).then_some(degree),
+                coefficient: unit(&mut r) - 0.5,
+            };
+            let f = |v: f64| term.coefficient * term.degree.map_or(v.ln(), |t| t.apply(v));
+            let added = Span {
+                lo: 0.5,
+                hi: 0.5 + 5.0 * unit(&mut r),
+            };
+            let (x, y) = (1.0 + 9.0 * unit(&mut r), 1.0 + 9.0 * unit(&mut r));
+            let gain = term.gain(&term.tangents(y, added), &term.tangents(x, added));
+            for i in 0..=8 {
+                let a = added.lo + (added.hi - added.lo) * i as f64 / 8.0;
+                let change = f(y + a) - f(x + a);
+                assert!(gain <= change + 1e-12, "case {case}: {gain} > {change}");
+            }
+        }
+    }
+}

@@ -501,3 +501,42 @@ impl Engine<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consumers_want_the_rows_best_in_their_quantities_and_blocks_bound_them() {
+        let rows: Vec<&[f64]> = vec![
+            &[1.0, 5.0, 0.0],
+            &[2.0, 4.0, 0.0],
+            &[1.0, 6.0, -1.0],
+            &[3.0, 3.0, 1.0],
+            &[1.0, 5.0, 0.0],
+        ];
+        let consumers = [
+            Consumer {
+                bit: OPTIMUM,
+                keys: vec![0],
+            },
+            Consumer {
+                bit: front_bit(0),
+                keys: vec![0, 1],
+            },
+            Consumer {
+                bit: front_bit(1),
+                keys: vec![1, 2],
+            },
+        ];
+        let wanted = wanted_by(&consumers, &rows);
+        // Row 4 repeats row 0, so only the first is wanted; row 1 beats row 0 in the last two
+        // quantities, and row 2 is the only one with the lowest last value.
+        let (o, f0, f1) = (OPTIMUM, front_bit(0), front_bit(1));
+        assert_eq!(wanted, [o | f0, f0 | f1, f1, f0 | f1, 0]);
+        let block = Block::new(1..4, &wanted, &rows, 3);
+        assert_eq!(block.min, [1.0, 3.0, -1.0]);
+        assert_eq!(block.max, [3.0, 6.0, 1.0]);
+        assert_eq!(block.wanted, f0 | f1);
+    }
+}

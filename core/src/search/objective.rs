@@ -256,3 +256,114 @@ impl<'a> Value<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+    use crate::search::oracle::{problem, random_spec, small_space, stored, unit};
+    use crate::search::score::score;
+    use crate::space::ArchSpec;
+
+    #[test]
+    fn log_trade_off_is_the_trade_off_in_logs() {
+        let mut r = SplitMix64::new(11);
+        for _ in 0..200 {
+            let a = 4.0 * unit(&mut r);
+            let acc = unit(&mut r) + 0.01;
+            let costs: Vec<(f64, f64)> = (0..1 + r.below(4))
+                .map(|_| (unit(&mut r), 0.1 + 100.0 * unit(&mut r)))
+                .collect();
+            let log_costs = costs.iter().map(|&(e, c)| (e, log_cost(c, true)));
+            let direct = acc.powf(a) / costs.iter().map(|&(e, c)| c.powf(e)).product::<f64>();
+            let v = log_trade_off(a, acc, log_costs).exp();
+            assert!((v - direct).abs() <= 1e-12 * direct, "{v} vs {direct}");
+        }
+        // Undefined where accuracy or a cost at a network is not positive; a range reaching
+        // zero cost bounds nothing.
+        for acc in [0.0, -0.5, f64::NAN] {
+            assert_eq!(
+                log_trade_off(1.0, acc, [(1.0, f64::NEG_INFINITY)]),
+                f64::NEG_INFINITY
+            );
+        }
+        for cost in [0.0, -1.0, f64::NAN] {
+            assert_eq!(
+                log_trade_off(1.0, 0.9, [(0.5, log_cost(cost, true))]),
+                f64::NEG_INFINITY
+            );
+            assert_eq!(
+                log_trade_off(1.0, 0.9, [(0.5, log_cost(cost, false))]),
+                f64::INFINITY
+            );
+        }
+    }
+
+    /// On random grids and problems of each kind: accuracy and objective at a network are the
+    /// scored ones, and over any group of networks the bounds (the box's, and the chords') are
+    /// never below a network's value.
+    #[test]
+    fn bounds_hold_over_every_box_and_points_match_the_scores() {
+        let mut r = SplitMix64::new(12);
+        let mut boxes = 0;
+        for case in 0..60 {
+            let space = small_space(&mut r);
+            let sample: Vec<ArchSpec> = (0..200).map(|_| random_spec(&mut r, &space)).collect();
+            let mut p = problem(&mut r, &sample);
+            if case % 2 == 0 {
+                p.objective = Objective::TradeOff {
+                    a: 1.0 + 3.0 * unit(&mut r),
+                    b: unit(&mut r),
+                    c: unit(&mut r),
+                    d: 0.0,
+                };
+            }
+            let plan = Plan::new(&p).unwrap();
+            let value = Value::new(&plan, &p);
+            let rows: Vec<Vec<f64>> = sample.iter().map(|s| stored(&plan, s)).collect();
+            for (spec, q) in sample.iter().zip(&rows) {
+                let scored = score(&p, spec);
+                let acc = value.accuracy(q, q);
+                assert!((acc - scored.accuracy.value).abs() <= 1e-9, "case {case}");
+                let objective = value.objective(acc, q, true);
+                let expected = match p.objective {
+                    Objective::TradeOff { .. } => scored.objective.ln(),
+                    Objective::MinCost { .. } => -scored.objective,
+                    Objective::MaxAccuracy => scored.objective,
+                };
+                assert!(
+                    objective == expected
+                        || (objective - expected).abs() <= 1e-9 * expected.abs().max(1.0),
+                    "case {case}: {objective} vs {expected}"
+                );
+            }
+            for _ in 0..20 {
+                let group: Vec<&Vec<f64>> = (0..2 + r.below(6))
+                    .map(|_| &rows[r.below(rows.len() as u64) as usize])
+                    .collect();
+                let (mut lo, mut hi) = (group[0].clone(), group[0].clone());
+                for q in &group {
+                    for k in 0..q.len() {
+                        lo[k] = lo[k].min(q[k]);
+                        hi[k] = hi[k].max(q[k]);
+                    }
+                }
+                let chords = value.chords(&lo, &hi);
+                let bound = value.bound(&lo, &hi);
+                for q in group {
+                    let acc = value.accuracy(q, q);
+                    let objective = value.objective(acc, q, true);
+                    let slack = 1e-12 * objective.abs().max(1.0);
+                    assert!(value.accuracy(&lo, &hi) >= acc - 1e-12, "case {case}");
+                    assert!(bound >= objective - slack, "case {case}");
+                    assert!(
+                        value.chord_bound(acc, &chords, q) >= objective - slack,
+                        "case {case}"
+                    );
+                }
+                boxes += 1;
+            }
+        }
+        assert_eq!(boxes, 1200);
+    }
+}

@@ -1,4 +1,5 @@
-//! The oracle: the search against brute force on random small grids, and the errors.
+//! The oracle: the search against brute force on random small grids, and the errors. The
+//! random grids and problems serve the other modules' tests too.
 
 use super::score::{better, metric_name, miss_size, score, violations};
 use super::*;
@@ -8,11 +9,11 @@ use crate::fit::{AccuracyModel, CostMetric, DegreeTerm, HardwareModel};
 use crate::rng::SplitMix64;
 use crate::space::ArchSpec;
 
-fn unit(r: &mut SplitMix64) -> f64 {
+pub(super) fn unit(r: &mut SplitMix64) -> f64 {
     r.unit_f32() as f64
 }
 
-fn small_space(r: &mut SplitMix64) -> Space {
+pub(super) fn small_space(r: &mut SplitMix64) -> Space {
     let pick = |r: &mut SplitMix64, base: &[u64]| -> Vec<u64> {
         let n = 2 + r.below(2) as usize;
         let mut v: Vec<u64> = base.to_vec();
@@ -35,7 +36,7 @@ fn small_space(r: &mut SplitMix64) -> Space {
 
 /// A model over totals, and in half the models per-kind layer counts and per-stage
 /// counts too; a quarter of the coefficients zero.
-fn model(r: &mut SplitMix64, metric: CostMetric) -> HardwareModel {
+pub(super) fn model(r: &mut SplitMix64, metric: CostMetric) -> HardwareModel {
     let mut terms = vec![
         (Feature::Macs, 1e-7),
         (Feature::ActivationBytes, 1e-6),
@@ -66,7 +67,7 @@ fn model(r: &mut SplitMix64, metric: CostMetric) -> HardwareModel {
     HardwareModel::new(metric, features, coefficients).unwrap()
 }
 
-fn accuracy(r: &mut SplitMix64) -> AccuracyModel {
+pub(super) fn accuracy(r: &mut SplitMix64) -> AccuracyModel {
     let degree = [DegreeTerm::Linear, DegreeTerm::Log, DegreeTerm::Reciprocal][r.below(3) as usize];
     let log_params = r.below(2) == 0;
     let mut coefficients = vec![0.3, (unit(r) - 0.2) * 0.1];
@@ -85,7 +86,23 @@ fn accuracy(r: &mut SplitMix64) -> AccuracyModel {
     }
 }
 
-fn all_specs(space: &Space) -> Vec<ArchSpec> {
+/// The stored quantities of a whole network under `plan`, as the search sums them.
+pub(super) fn stored(plan: &Plan, spec: &ArchSpec) -> Vec<f64> {
+    let x = crate::features::Counts::of_spec(spec).features(1.0);
+    let mut out = vec![0.0; plan.quantities.len()];
+    super::tables::eval(&plan.quantities, &x, spec.nn_degree(), &mut out);
+    out
+}
+
+/// A network of `space` drawn uniformly.
+pub(super) fn random_spec(r: &mut SplitMix64, space: &Space) -> ArchSpec {
+    let cells = (0..space.num_cells)
+        .map(|_| space.cell_at(r.below(space.cell_choices())))
+        .collect();
+    space.spec(cells)
+}
+
+pub(super) fn all_specs(space: &Space) -> Vec<ArchSpec> {
     let n = space.cell_choices();
     let total = n.pow(space.num_cells as u32);
     (0..total)
@@ -103,7 +120,7 @@ fn all_specs(space: &Space) -> Vec<ArchSpec> {
 }
 
 /// A random problem with limits drawn around the space's costs (some infeasible).
-fn problem(r: &mut SplitMix64, specs: &[ArchSpec]) -> SearchProblem {
+pub(super) fn problem(r: &mut SplitMix64, specs: &[ArchSpec]) -> SearchProblem {
     let with_area = r.below(2) == 0;
     let devices: Vec<DeviceModels> = (0..1 + r.below(2))
         .map(|i| {

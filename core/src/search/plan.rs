@@ -218,3 +218,103 @@ impl Plan {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fit::{AccuracyForm, AccuracyModel, DegreeTerm, HardwareModel};
+
+    fn model(metric: CostMetric) -> Option<HardwareModel> {
+        Some(HardwareModel::new(metric, vec![Feature::Macs], vec![1e-6]).unwrap())
+    }
+
+    fn device(name: &str) -> DeviceModels {
+        DeviceModels {
+            device: name.into(),
+            latency: model(CostMetric::Latency),
+            energy: model(CostMetric::Energy),
+            area: None,
+            max_latency: None,
+            max_energy: None,
+            max_area: None,
+        }
+    }
+
+    /// `a + b ln g + c ln params`.
+    fn problem(c: f64) -> SearchProblem {
+        SearchProblem {
+            accuracy: AccuracyModel {
+                form: AccuracyForm::new(Some(DegreeTerm::Log), true),
+                coefficients: vec![0.3, 0.05, c],
+                residual_std: 0.01,
+                t_quantile: 2.0,
+                inverse_gram: vec![0.0; 9],
+            },
+            devices: vec![device("cpu"), device("gpu")],
+            max_params: None,
+            max_macs: None,
+            objective: Objective::MaxAccuracy,
+        }
+    }
+
+    fn costs(of: &[PlannedCost]) -> Vec<(usize, CostMetric)> {
+        of.iter().map(|c| (c.device, c.metric)).collect()
+    }
+
+    #[test]
+    fn only_a_params_limit_with_a_params_rewarding_form_is_inexact() {
+        let mut p = problem(0.02);
+        let plan = Plan::new(&p).unwrap();
+        assert!(plan.exact);
+        // Rewarded and unlimited: more params is better, and traded against NN-Degree.
+        assert_eq!(plan.sign(plan.params.unwrap()), -1.0);
+        assert!(plan.exchange.is_some());
+        p.max_params = Some(1_000_000);
+        let plan = Plan::new(&p).unwrap();
+        assert!(!plan.exact);
+        assert!(plan.exchange.is_none());
+        assert_eq!(plan.sign(plan.params.unwrap()), 1.0);
+        p.accuracy.coefficients[2] = -0.02;
+        assert!(Plan::new(&p).unwrap().exact);
+    }
+
+    #[test]
+    fn fronts_follow_the_limited_and_minimised_costs_and_the_pair() {
+        let mut p = problem(0.0);
+        p.objective = Objective::TradeOff {
+            a: 1.0,
+            b: 1.0,
+            c: 0.0,
+            d: 0.0,
+        };
+        // Nothing limited or minimised: a front per cost of the objective.
+        let plan = Plan::new(&p).unwrap();
+        let latency = CostMetric::Latency;
+        assert_eq!(costs(&plan.front_costs), [(0, latency), (1, latency)]);
+        assert!(plan.pair.is_none());
+        p.devices[1].max_energy = Some(1.0);
+        let plan = Plan::new(&p).unwrap();
+        assert_eq!(costs(&plan.front_costs), [(1, CostMetric::Energy)]);
+        assert!(plan.pair.is_none());
+        p.devices[0].max_latency = Some(1.0);
+        p.objective = Objective::MinCost {
+            device: "gpu".into(),
+            metric: latency,
+            min_accuracy: 0.5,
+        };
+        let plan = Plan::new(&p).unwrap();
+        assert_eq!(
+            costs(&plan.front_costs),
+            [(0, latency), (1, latency), (1, CostMetric::Energy)]
+        );
+        let pair = plan.pair.unwrap();
+        assert_eq!(costs(&pair), [(0, latency), (1, CostMetric::Energy)]);
+        // Each planned cost's quantity carries its limit.
+        for c in &plan.cost_index {
+            let Quantity::Linear { limit, .. } = &plan.quantities[c.key] else {
+                panic!("a cost is linear");
+            };
+            assert_eq!(*limit, p.devices[c.device].limit(c.metric));
+        }
+    }
+}

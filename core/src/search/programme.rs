@@ -165,3 +165,59 @@ pub(super) fn within(limit_of: &[Option<f64>], v: &[f64], rest: &[f64]) -> bool 
         .zip(rest)
         .all(|((l, v), r)| l.is_none_or(|l| v + r <= l * (1.0 + 1e-12)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+    use crate::search::oracle::{all_specs, problem, small_space, stored};
+    use crate::search::plan::Plan;
+
+    #[test]
+    fn within_allows_rounding_only() {
+        let limit_of = [Some(10.0), None];
+        assert!(within(&limit_of, &[9.0, 1e300], &[1.0, 1e300]));
+        assert!(within(&limit_of, &[9.0, 0.0], &[1.0 + 1e-12, 0.0]));
+        assert!(!within(&limit_of, &[9.0, 0.0], &[1.0 + 1e-9, 0.0]));
+    }
+
+    /// Without limits, the last stage holds, for every network of the grid, one at least as
+    /// good in every quantity (when the exchange test does not apply), and each state's
+    /// network rebuilds to the state's values.
+    #[test]
+    fn the_programme_keeps_a_network_as_good_as_any_and_rebuilds_it() {
+        let mut r = SplitMix64::new(16);
+        let mut checked = 0;
+        while checked < 15 {
+            let space = small_space(&mut r);
+            let specs = all_specs(&space);
+            let p = problem(&mut r, &specs);
+            if specs.len() > 3000 {
+                continue;
+            }
+            let engine = Engine::new(&space, Plan::new(&p).unwrap());
+            let d = engine.plan.quantities.len();
+            let stages = engine.run(false, space.num_cells);
+            let last = stages.last().unwrap();
+            let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1e-9);
+            let states: Vec<&[f64]> = last.values.chunks_exact(engine.dims).collect();
+            for (s, values) in states.iter().enumerate() {
+                let spec = engine.spec_of(&stages, s, None);
+                let want = stored(&engine.plan, &spec);
+                assert!((0..d).all(|k| close(values[k], want[k])), "state {s}");
+            }
+            if engine.plan.exchange.is_none() {
+                for spec in &specs {
+                    let v = stored(&engine.plan, spec);
+                    assert!(
+                        states
+                            .iter()
+                            .any(|s| (0..d).all(|k| s[k] <= v[k] || close(s[k], v[k]))),
+                        "{spec:?}"
+                    );
+                }
+            }
+            checked += 1;
+        }
+    }
+}

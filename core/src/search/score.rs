@@ -169,3 +169,86 @@ pub(super) fn fronts(plan: &Plan, problem: &SearchProblem, scored: &[Scored]) ->
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+    use crate::search::oracle::{problem, random_spec, small_space};
+
+    #[test]
+    fn the_score_is_the_objective_of_the_predictions() {
+        let mut r = SplitMix64::new(17);
+        for case in 0..60 {
+            let space = small_space(&mut r);
+            let sample: Vec<ArchSpec> = (0..20).map(|_| random_spec(&mut r, &space)).collect();
+            let p = problem(&mut r, &sample);
+            for spec in &sample {
+                let s = score(&p, spec);
+                let cost = |dev: &str, m: CostMetric| {
+                    s.costs
+                        .iter()
+                        .find(|c| c.device == dev && c.metric == m)
+                        .unwrap()
+                        .value
+                };
+                let expected = match &p.objective {
+                    Objective::MaxAccuracy => s.accuracy.value,
+                    Objective::MinCost { device, metric, .. } => cost(device, *metric),
+                    // Undefined, and so the worst (0), where accuracy or a cost is not positive.
+                    Objective::TradeOff { a, b, c, d } => {
+                        let mut v = s.accuracy.value.max(0.0).powf(*a);
+                        for dev in &p.devices {
+                            for (m, e) in METRICS.iter().zip([b, c, d]) {
+                                if *e != 0.0 {
+                                    let cost = cost(&dev.device, *m);
+                                    v = if cost > 0.0 { v / cost.powf(*e) } else { 0.0 };
+                                }
+                            }
+                        }
+                        v
+                    }
+                };
+                assert!(
+                    (s.objective - expected).abs() <= 1e-9 * expected.abs(),
+                    "case {case}: {} vs {expected}",
+                    s.objective
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn violations_allow_rounding_and_misses_are_relative() {
+        let mut r = SplitMix64::new(18);
+        let space = small_space(&mut r);
+        let sample: Vec<ArchSpec> = (0..20).map(|_| random_spec(&mut r, &space)).collect();
+        let mut p = problem(&mut r, &sample);
+        p.objective = Objective::MaxAccuracy;
+        for d in &mut p.devices {
+            (d.max_latency, d.max_energy, d.max_area) = (None, None, None);
+        }
+        let mut s = score(&p, &sample[0]);
+        s.params = 1000;
+        p.max_params = Some(1000);
+        assert!(violations(&p, &s).is_empty());
+        let latency = s.costs[0].value;
+        p.devices[0].max_latency = Some(latency * (1.0 - 1e-10));
+        assert!(violations(&p, &s).is_empty(), "within rounding");
+        p.devices[0].max_latency = Some(latency / 2.0);
+        p.max_params = Some(800);
+        let v = violations(&p, &s);
+        let what: Vec<&str> = v.iter().map(|v| v.what.as_str()).collect();
+        assert_eq!(what, ["dev0.latency", "params"]);
+        // Latency is twice its limit, params a quarter over theirs.
+        assert!((miss_size(&v) - 1.0).abs() < 1e-12);
+        assert!(better(&p, 2.0, 1.0));
+        p.objective = Objective::MinCost {
+            device: "dev0".into(),
+            metric: CostMetric::Latency,
+            min_accuracy: s.accuracy.value + 0.1,
+        };
+        assert!(better(&p, 1.0, 2.0));
+        assert_eq!(violations(&p, &s).last().unwrap().what, "accuracy");
+    }
+}

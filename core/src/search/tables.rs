@@ -184,3 +184,49 @@ impl<'a> Engine<'a> {
         total
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+    use crate::search::oracle::{problem, random_spec, small_space, stored};
+
+    /// The decomposition the search rests on: a network's quantities are the sum over its
+    /// cells of the candidate's values and the coupling of the pair of widths.
+    #[test]
+    fn tables_and_couplings_sum_to_each_network() {
+        let mut r = SplitMix64::new(15);
+        for case in 0..40 {
+            let space = small_space(&mut r);
+            let sample: Vec<_> = (0..50).map(|_| random_spec(&mut r, &space)).collect();
+            let engine = Engine::new(&space, Plan::new(&problem(&mut r, &sample)).unwrap());
+            let (d, nw) = (engine.dims, space.widths.len());
+            let width_index = |i: u64| {
+                let w = space.cell_at(i).width;
+                space.widths.iter().position(|&x| x == w).unwrap()
+            };
+            for _ in 0..50 {
+                let cands: Vec<u64> = (0..space.num_cells)
+                    .map(|_| r.below(space.cell_choices()))
+                    .collect();
+                let spec = space.spec(cands.iter().map(|&i| space.cell_at(i)).collect());
+                let mut sum = vec![0.0; d];
+                for (c, &i) in cands.iter().enumerate() {
+                    let t = &engine.tables[c];
+                    let prev = if c == 0 { 0 } else { width_index(cands[c - 1]) };
+                    let at = (prev * nw + width_index(i)) * d;
+                    for k in 0..d {
+                        sum[k] += t.values[i as usize * d + k] + t.coupling[at + k];
+                    }
+                }
+                for (k, want) in stored(&engine.plan, &spec).into_iter().enumerate() {
+                    assert!(
+                        (sum[k] - want).abs() <= 1e-9 * want.abs().max(1e-9),
+                        "case {case}, quantity {k}: {} vs {want}",
+                        sum[k]
+                    );
+                }
+            }
+        }
+    }
+}
