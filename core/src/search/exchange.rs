@@ -16,7 +16,7 @@ pub(super) struct Term {
 }
 
 impl Term {
-    pub(super) fn slope(&self, x: f64) -> f64 {
+    fn slope(&self, x: f64) -> f64 {
         self.coefficient
             * match self.degree {
                 Some(DegreeTerm::Linear) => 1.0,
@@ -25,7 +25,7 @@ impl Term {
             }
     }
 
-    pub(super) fn concave(&self) -> bool {
+    fn concave(&self) -> bool {
         match self.degree {
             Some(DegreeTerm::Reciprocal) => self.coefficient <= 0.0,
             _ => self.coefficient >= 0.0,
@@ -54,7 +54,7 @@ impl Term {
 
     /// A row's natural value of this term's quantity and the slopes there plus the least and
     /// the most that the remaining cells add.
-    pub(super) fn tangents(&self, stored: f64, added: Span) -> Tangents {
+    fn tangents(&self, stored: f64, added: Span) -> Tangents {
         let value = stored * self.sign;
         Tangents {
             value,
@@ -65,7 +65,7 @@ impl Term {
 
     /// A lower bound of `term(y + a) - term(x + a)` over every `a` the remaining cells add:
     /// the tangent at the end of the range where it is least.
-    pub(super) fn gain(&self, y: &Tangents, x: &Tangents) -> f64 {
+    fn gain(&self, y: &Tangents, x: &Tangents) -> f64 {
         let delta = y.value - x.value;
         let slope = match (self.concave(), delta >= 0.0) {
             (true, true) => y.at_most,
@@ -80,24 +80,24 @@ impl Term {
 /// A range of natural values.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(super) struct Span {
-    pub(super) lo: f64,
-    pub(super) hi: f64,
+    lo: f64,
+    hi: f64,
 }
 
 /// A term and the natural values the remaining cells may add to its quantity.
 #[derive(Clone, Copy)]
 pub(super) struct RangedTerm {
-    pub(super) term: Term,
-    pub(super) added: Span,
+    term: Term,
+    added: Span,
 }
 
 /// A row's natural value of a term's quantity, and the term's slopes at that value plus the
 /// least and the most that may be added.
 #[derive(Clone, Copy)]
-pub(super) struct Tangents {
-    pub(super) value: f64,
-    pub(super) at_least: f64,
-    pub(super) at_most: f64,
+struct Tangents {
+    value: f64,
+    at_least: f64,
+    at_most: f64,
 }
 
 /// The least and the most natural value of `term`'s quantity over `rows`.

@@ -10,31 +10,26 @@ use super::programme::{Entries, Network, Stage, within};
 use super::tables::Engine;
 
 /// Last-cell candidates per block of `finish`.
-pub(super) const BLOCK: usize = 8;
+const BLOCK: usize = 8;
 
 /// Consumer bits of the last cell: the optimum, then each front, then the pair.
-pub(super) const OPTIMUM: u32 = 1;
+const OPTIMUM: u32 = 1;
 
-pub(super) fn front_bit(i: usize) -> u32 {
+fn front_bit(i: usize) -> u32 {
     2 << i
 }
 
 /// A run of last-cell candidates of one width (positions in their sorted list) with the
 /// per-quantity extremes of their values and the consumers (bits) any of them may matter to.
-pub(super) struct Block {
-    pub(super) range: std::ops::Range<usize>,
-    pub(super) wanted: u32,
-    pub(super) min: Vec<f64>,
-    pub(super) max: Vec<f64>,
+struct Block {
+    range: std::ops::Range<usize>,
+    wanted: u32,
+    min: Vec<f64>,
+    max: Vec<f64>,
 }
 
 impl Block {
-    pub(super) fn new(
-        range: std::ops::Range<usize>,
-        wanted: &[u32],
-        rows: &[&[f64]],
-        d: usize,
-    ) -> Self {
+    fn new(range: std::ops::Range<usize>, wanted: &[u32], rows: &[&[f64]], d: usize) -> Self {
         let (mut min, mut max) = (vec![f64::INFINITY; d], vec![f64::NEG_INFINITY; d]);
         for row in &rows[range.clone()] {
             for (k, v) in row.iter().enumerate() {
@@ -53,14 +48,14 @@ impl Block {
 
 /// A consumer of the last cell (the optimum, a front or the pair) and the quantities it looks
 /// at.
-pub(super) struct Consumer {
-    pub(super) bit: u32,
-    pub(super) keys: Vec<usize>,
+struct Consumer {
+    bit: u32,
+    keys: Vec<usize>,
 }
 
 /// For each row, the consumers (bits) it may matter to: those in whose quantities no other
 /// row is at least as good (the first of equal rows stays).
-pub(super) fn wanted_by(consumers: &[Consumer], rows: &[&[f64]]) -> Vec<u32> {
+fn wanted_by(consumers: &[Consumer], rows: &[&[f64]]) -> Vec<u32> {
     let mut wanted = vec![0; rows.len()];
     for Consumer { bit, keys } in consumers {
         let projected: Vec<f64> = rows
@@ -77,26 +72,26 @@ pub(super) fn wanted_by(consumers: &[Consumer], rows: &[&[f64]]) -> Vec<u32> {
 /// The last cell's candidates of one width, by NN-Degree, with the consumers each may matter
 /// to, their blocks and the box of them all, and the networks entering that width: values
 /// and states.
-pub(super) struct LastWidth {
-    pub(super) sorted: Vec<u32>,
-    pub(super) wanted: Vec<u32>,
-    pub(super) blocks: Vec<Block>,
-    pub(super) all: Block,
-    pub(super) entries: Entries,
+struct LastWidth {
+    sorted: Vec<u32>,
+    wanted: Vec<u32>,
+    blocks: Vec<Block>,
+    all: Block,
+    entries: Entries,
 }
 
 /// The front against a pair of limited costs while the last cell is searched: the shadow of the
 /// networks kept so far, and their (cost, cost, -merit) rows and networks.
-pub(super) struct PairFront {
-    pub(super) shadow: Shadow,
-    pub(super) rows: Vec<f64>,
-    pub(super) networks: Vec<Network>,
+struct PairFront {
+    shadow: Shadow,
+    rows: Vec<f64>,
+    networks: Vec<Network>,
 }
 
 /// The best network found so far, and its objective.
-pub(super) struct Incumbent {
-    pub(super) objective: f64,
-    pub(super) network: Option<Network>,
+struct Incumbent {
+    objective: f64,
+    network: Option<Network>,
 }
 
 /// The complete networks that may be the optimum or on a front, and how many networks the last
@@ -107,42 +102,36 @@ pub(super) struct Finals {
 }
 
 /// What the last cell's search has found so far.
-pub(super) struct Kept {
-    pub(super) best: Incumbent,
-    pub(super) fronts: Vec<Front>,
-    pub(super) pair: Option<PairFront>,
-    pub(super) evaluated: usize,
+struct Kept {
+    best: Incumbent,
+    fronts: Vec<Front>,
+    pair: Option<PairFront>,
+    evaluated: usize,
 }
 
 /// The last cell's search: the widths' candidates and entries, and what it keeps.
-pub(super) struct LastCell<'a> {
-    pub(super) d: usize,
+struct LastCell<'a> {
+    d: usize,
     /// Every candidate's values (the cell table's).
-    pub(super) values: &'a [f64],
-    pub(super) zero: Vec<f64>,
-    pub(super) limit_of: Vec<Option<f64>>,
-    pub(super) value: Value<'a>,
-    pub(super) widths: Vec<LastWidth>,
-    pub(super) kept: Kept,
-    pub(super) pair_bit: u32,
+    values: &'a [f64],
+    zero: Vec<f64>,
+    limit_of: Vec<Option<f64>>,
+    value: Value<'a>,
+    widths: Vec<LastWidth>,
+    kept: Kept,
+    pair_bit: u32,
 }
 
 impl LastCell<'_> {
     /// `base` plus `by`, into `out`.
-    pub(super) fn shift(base: &[f64], by: &[f64], out: &mut [f64]) {
+    fn shift(base: &[f64], by: &[f64], out: &mut [f64]) {
         for ((o, b), v) in out.iter_mut().zip(base).zip(by) {
             *o = b + v;
         }
     }
 
     /// Entry `e` of `width` extended by the box of `block`, into `lo` and `hi`.
-    pub(super) fn bounds(
-        width: &LastWidth,
-        e: usize,
-        block: &Block,
-        lo: &mut [f64],
-        hi: &mut [f64],
-    ) {
+    fn bounds(width: &LastWidth, e: usize, block: &Block, lo: &mut [f64], hi: &mut [f64]) {
         let d = lo.len();
         let base = &width.entries.values[e * d..(e + 1) * d];
         Self::shift(base, &block.min, lo);
@@ -150,7 +139,7 @@ impl LastCell<'_> {
     }
 
     /// The trade-off optimum, best bound first (see `Engine::finish`).
-    pub(super) fn optimum(&mut self) {
+    fn optimum(&mut self) {
         let (mut lo, mut hi, mut row) = (self.zero.clone(), self.zero.clone(), self.zero.clone());
         let mut entries: Vec<(f64, u32, u32)> = Vec::new();
         for (w, width) in self.widths.iter().enumerate() {
@@ -188,7 +177,7 @@ impl LastCell<'_> {
     }
 
     /// The fronts, best merit first (see `Engine::finish`).
-    pub(super) fn fronts(&mut self) {
+    fn fronts(&mut self) {
         if self.kept.fronts.is_empty() && self.kept.pair.is_none() {
             return;
         }
@@ -245,7 +234,7 @@ impl LastCell<'_> {
 
     /// Offers the networks of entry `e` of width `w` with the candidates of block `b` to the
     /// consumers in `open` (`chords`: the entry's, for the optimum; `row`: scratch).
-    pub(super) fn visit(
+    fn visit(
         &mut self,
         w: usize,
         e: usize,

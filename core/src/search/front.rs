@@ -5,8 +5,8 @@ use super::programme::Network;
 /// A point of a front.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Point {
-    pub(super) cost: f64,
-    pub(super) merit: f64,
+    cost: f64,
+    merit: f64,
     pub(super) network: Network,
 }
 
@@ -18,8 +18,8 @@ pub(super) struct Front {
     /// The staircase as of the last merge: ordered by cost with accuracy rising.
     pub(super) points: Vec<Point>,
     /// Points added since, not checked against each other.
-    pub(super) pending: Vec<Point>,
-    pub(super) shadow: Shadow,
+    pending: Vec<Point>,
+    shadow: Shadow,
 }
 
 impl Front {
@@ -85,10 +85,10 @@ impl Front {
 /// `covers` answering yes proves that an added point dominates; no proves nothing.
 pub(super) struct Shadow {
     pub(super) keys: Vec<usize>,
-    pub(super) lo: Vec<f64>,
-    pub(super) scale: Vec<f64>,
-    pub(super) bins: usize,
-    pub(super) best: Vec<f64>,
+    lo: Vec<f64>,
+    scale: Vec<f64>,
+    bins: usize,
+    best: Vec<f64>,
 }
 
 impl Shadow {
@@ -116,7 +116,7 @@ impl Shadow {
     }
 
     /// Grid coordinate of `q` along axis `i`, before flooring.
-    pub(super) fn coordinate(&self, q: &[f64], i: usize) -> f64 {
+    fn coordinate(&self, q: &[f64], i: usize) -> f64 {
         (q[self.keys[i]] - self.lo[i]) * self.scale[i]
     }
 

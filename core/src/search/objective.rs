@@ -39,9 +39,9 @@ pub(super) fn log_cost(cost: f64, point: bool) -> f64 {
 
 /// The objective as a function of the stored quantities (larger is better).
 pub(super) struct Value<'a> {
-    pub(super) model: &'a AccuracyModel,
-    pub(super) degree: Option<Stored>,
-    pub(super) params: Option<StoredParams>,
+    model: &'a AccuracyModel,
+    degree: Option<Stored>,
+    params: Option<StoredParams>,
     pub(super) kind: ValueKind,
     pub(super) min_accuracy: Option<f64>,
     /// Where the merit is minus a stored NN-Degree (accuracy depends on nothing else).
@@ -50,24 +50,24 @@ pub(super) struct Value<'a> {
 
 /// Where a quantity is among the stored ones, and the sign from stored to natural value.
 #[derive(Clone, Copy)]
-pub(super) struct Stored {
-    pub(super) key: usize,
-    pub(super) sign: f64,
+struct Stored {
+    key: usize,
+    sign: f64,
 }
 
 /// Where params are among the stored quantities, and whether accuracy grows with the stored
 /// value.
 #[derive(Clone, Copy)]
-pub(super) struct StoredParams {
-    pub(super) key: usize,
-    pub(super) sign: f64,
-    pub(super) grows: bool,
+struct StoredParams {
+    key: usize,
+    sign: f64,
+    grows: bool,
 }
 
 /// A cost of the trade-off: its quantity and its exponent.
 pub(super) struct TradeOffCost {
-    pub(super) key: usize,
-    pub(super) exponent: f64,
+    key: usize,
+    exponent: f64,
 }
 
 /// A linear lower bound of `ln(cost)` over a range of the cost.

@@ -36,7 +36,7 @@ pub(super) fn small_space(r: &mut SplitMix64) -> Space {
 
 /// A model over totals, and in half the models per-kind layer counts and per-stage
 /// counts too; a quarter of the coefficients zero.
-pub(super) fn model(r: &mut SplitMix64, metric: CostMetric) -> HardwareModel {
+fn model(r: &mut SplitMix64, metric: CostMetric) -> HardwareModel {
     let mut terms = vec![
         (Feature::Macs, 1e-7),
         (Feature::ActivationBytes, 1e-6),
@@ -67,7 +67,7 @@ pub(super) fn model(r: &mut SplitMix64, metric: CostMetric) -> HardwareModel {
     HardwareModel::new(metric, features, coefficients).unwrap()
 }
 
-pub(super) fn accuracy(r: &mut SplitMix64) -> AccuracyModel {
+fn accuracy(r: &mut SplitMix64) -> AccuracyModel {
     let degree = [DegreeTerm::Linear, DegreeTerm::Log, DegreeTerm::Reciprocal][r.below(3) as usize];
     let log_params = r.below(2) == 0;
     let mut coefficients = vec![0.3, (unit(r) - 0.2) * 0.1];

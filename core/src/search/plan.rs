@@ -65,13 +65,13 @@ impl Plan {
 pub(super) const METRICS: [CostMetric; 3] =
     [CostMetric::Latency, CostMetric::Energy, CostMetric::Area];
 
-pub(super) fn params_weights() -> [f64; NUM_FEATURES] {
+fn params_weights() -> [f64; NUM_FEATURES] {
     let mut w = [0.0; NUM_FEATURES];
     w[Feature::WeightBytes.index()] = 0.25;
     w
 }
 
-pub(super) fn macs_weights() -> [f64; NUM_FEATURES] {
+fn macs_weights() -> [f64; NUM_FEATURES] {
     let mut w = [0.0; NUM_FEATURES];
     w[Feature::Macs.index()] = 1.0;
     w

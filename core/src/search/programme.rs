@@ -19,7 +19,7 @@ pub(super) struct Stage {
     /// Each state's network: a state of the previous stage and this cell's candidate.
     pub(super) parent: Vec<Network>,
     /// State index ranges per width index of the last cell.
-    pub(super) groups: Vec<std::ops::Range<usize>>,
+    groups: Vec<std::ops::Range<usize>>,
 }
 /// Networks entering a cell: their values (`dims` each) and their states of the previous stage.
 pub(super) struct Entries {

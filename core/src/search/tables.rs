@@ -30,7 +30,7 @@ pub(super) fn eval(q: &[Quantity], x: &FeatureVector, degree: f64, out: &mut [f6
 /// couplings.
 pub(super) struct Extremes {
     pub(super) candidates: Vec<f64>,
-    pub(super) coupling: Vec<f64>,
+    coupling: Vec<f64>,
 }
 
 /// The plan and the cell tables: what the dynamic programme and the last cell work on.
@@ -177,8 +177,8 @@ impl<'a> Engine<'a> {
         let mut total = vec![0.0; self.dims];
         for later in from..self.tables.len() {
             let e = self.extremes(later, max);
-            for k in 0..self.dims {
-                total[k] += e.candidates[k] + e.coupling[k];
+            for ((t, cand), coup) in total.iter_mut().zip(&e.candidates).zip(&e.coupling) {
+                *t += cand + coup;
             }
         }
         total
@@ -215,8 +215,9 @@ mod tests {
                     let t = &engine.tables[c];
                     let prev = if c == 0 { 0 } else { width_index(cands[c - 1]) };
                     let at = (prev * nw + width_index(i)) * d;
-                    for k in 0..d {
-                        sum[k] += t.values[i as usize * d + k] + t.coupling[at + k];
+                    let (values, coupling) = (&t.values[i as usize * d..], &t.coupling[at..]);
+                    for ((s, v), c) in sum.iter_mut().zip(values).zip(coupling) {
+                        *s += v + c;
                     }
                 }
                 for (k, want) in stored(&engine.plan, &spec).into_iter().enumerate() {
