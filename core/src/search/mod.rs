@@ -27,6 +27,14 @@
 //! One case defeats the dominance argument: a params limit together with an accuracy form that
 //! rewards params (positive log-params coefficient). Then params are pruned as a cost and the
 //! result says `exact: false` with a bound on the accuracy it may have missed.
+//!
+//! The modules, in the order the search uses them: `types` (the problem and the result),
+//! `plan` (the problem as summed quantities), `tables` (per-cell values and couplings),
+//! `programme` (the dynamic programme over the cells before the last), `dominance` (the Pareto
+//! filters and their kernel) and `exchange` (the NN-Degree against params test) that prune it,
+//! `finish` (the last cell) with `objective` (the objective and its bounds) and `front` (the
+//! fronts it keeps), and `score` (full predictions and the result's fronts). `oracle` checks
+//! the whole search against brute force.
 
 mod dominance;
 mod exchange;

@@ -21,6 +21,7 @@ pub(super) struct Stage {
     /// State index ranges per width index of the last cell.
     groups: Vec<std::ops::Range<usize>>,
 }
+
 /// Networks entering a cell: their values (`dims` each) and their states of the previous stage.
 pub(super) struct Entries {
     pub(super) values: Vec<f64>,

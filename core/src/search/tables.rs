@@ -26,6 +26,7 @@ pub(super) fn eval(q: &[Quantity], x: &FeatureVector, degree: f64, out: &mut [f6
         };
     }
 }
+
 /// The lowest (or highest) value of each quantity over a cell's candidates, and over its
 /// couplings.
 pub(super) struct Extremes {
