@@ -2,11 +2,10 @@
 //! Runtime; the agent is SIGKILLed in the middle of a job and started again, and every job still
 //! ends with exactly one measurement.
 
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{ServerProcess, flash_cli, start_agent};
+use crate::common::{ServerProcess, flash_cli, start_agent};
 use serde_json::{Value, json};
 
 struct Api {

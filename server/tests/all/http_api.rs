@@ -1,7 +1,6 @@
 //! The HTTP API driven in-process: problem bodies for client mistakes, 201/200 identity,
 //! paging, the committed OpenAPI document, and the route-by-scope matrix.
 
-mod common;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
@@ -9,7 +8,7 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use common::{EXAMPLE_SPEC, Tokens, app, sqlite_store};
+use crate::common::{EXAMPLE_SPEC, Tokens, app, sqlite_store};
 
 struct Reply {
     status: StatusCode,
@@ -335,7 +334,7 @@ async fn client_mistakes_get_problem_bodies_and_write_nothing() {
     )
     .await;
     assert_problem(&r, 422, Some("name"));
-    let mut result = serde_json::to_value(common::result(2.0)).unwrap();
+    let mut result = serde_json::to_value(crate::common::result(2.0)).unwrap();
     result["latency"]["p50_ms"] = json!(-1.0);
     let r = json_call(
         &app,
@@ -455,6 +454,6 @@ fn the_committed_openapi_document_matches_the_code() {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == generated,
-        "openapi/openapi.json is out of date: run `UPDATE_OPENAPI=1 cargo test -p flash-server --test http_api` and commit it"
+        "openapi/openapi.json is out of date: run `UPDATE_OPENAPI=1 cargo test -p flash-server --test all openapi` and commit it"
     );
 }

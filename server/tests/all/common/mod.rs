@@ -1,6 +1,8 @@
 //! Test support: fresh stores on both backends, an in-process app with tokens of every scope.
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use flash_server::store::Scope;

@@ -1,11 +1,10 @@
 //! The store's contract, asserted identically on SQLite and Postgres.
 
-mod common;
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use common::{result, stores};
+use crate::common::{result, stores};
 use flash_core::measurement::{DeviceDescriptor, Protocol};
 use flash_core::{ArchSpec, Space};
 use flash_server::store::NewArchitecture;
@@ -60,7 +59,7 @@ async fn expire_leases(store: &Store, device: &str) {
 async fn architectures_are_stored_once_and_listed_in_pages() {
     for t in stores().await {
         let store = &t.store;
-        let spec = ArchSpec::from_json(common::EXAMPLE_SPEC).unwrap();
+        let spec = ArchSpec::from_json(crate::common::EXAMPLE_SPEC).unwrap();
         let (a, new) = store
             .put_architecture(NewArchitecture::from_spec(spec.clone()))
             .await

@@ -4,13 +4,12 @@
 //! server. After each, the books are checked: every job succeeded once with exactly one
 //! measurement, and nothing acknowledged was lost.
 
-mod common;
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{ServerProcess, TestDatabase, flash_cli, start_agent, start_agent_with};
+use crate::common::{ServerProcess, TestDatabase, flash_cli, start_agent, start_agent_with};
 use serde_json::{Value, json};
 
 struct Api {

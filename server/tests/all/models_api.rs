@@ -1,6 +1,5 @@
 //! Fitting hardware models and accuracy predictors through the API, and predicting with them.
 
-mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -8,7 +7,7 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use common::{Tokens, app, stores};
+use crate::common::{Tokens, app, stores};
 
 async fn post(app: &axum::Router, uri: &str, token: &str, body: Value) -> (StatusCode, Value) {
     let req = Request::post(uri)
@@ -58,7 +57,7 @@ async fn fits_are_stored_versioned_and_used_for_predictions() {
             let latency = 2e-9 * m["macs"].as_f64().unwrap()
                 + 1e-9 * m["activation_bytes"].as_f64().unwrap()
                 + 0.3;
-            let mut result = serde_json::to_value(common::result(latency)).unwrap();
+            let mut result = serde_json::to_value(crate::common::result(latency)).unwrap();
             result["energy"] = json!({"mj_per_inference": latency * 5.0, "method": "estimated"});
             let (s, body) = post(&app, "/v1/measurements", w, json!({"architecture_id": a["id"], "device": "bench-1", "source": "test-law", "result": result})).await;
             assert_eq!(s, StatusCode::CREATED, "{body}");
@@ -225,7 +224,7 @@ async fn fits_are_stored_versioned_and_used_for_predictions() {
 
 #[tokio::test]
 async fn a_batch_of_100000_specs_is_predicted_in_one_call() {
-    let t = common::sqlite_store().await;
+    let t = crate::common::sqlite_store().await;
     let tokens = Tokens::create(&t.store).await;
     let app = app(t.store.clone());
     // An accuracy model to predict with.
@@ -267,7 +266,7 @@ async fn a_batch_of_100000_specs_is_predicted_in_one_call() {
 
 #[tokio::test]
 async fn analytic_devices_are_modelled_from_their_crossbar_profile() {
-    let t = common::sqlite_store().await;
+    let t = crate::common::sqlite_store().await;
     let tokens = Tokens::create(&t.store).await;
     let app = app(t.store.clone());
     let w = &tokens.write;
@@ -460,7 +459,7 @@ async fn paired_measurements_are_normalized_by_the_devices_reference_latency() {
         // Uploads: bad pairing is a 422 naming the field, and nothing is stored.
         let upload = |result: Value| json!({"architecture_id": arch0, "device": "paired-1", "source": "notebook", "result": result});
         let good =
-            serde_json::to_value(common::paired_result(2.2, 0.5, reference_id, 4.4)).unwrap();
+            serde_json::to_value(crate::common::paired_result(2.2, 0.5, reference_id, 4.4)).unwrap();
         let mut no_reference = good.clone();
         no_reference.as_object_mut().unwrap().remove("reference");
         let mut zero_ratio = good.clone();
@@ -495,7 +494,7 @@ async fn paired_measurements_are_normalized_by_the_devices_reference_latency() {
         let refs = [4.0, 4.0, 4.8, 4.0, 4.0];
         for (i, (a, r)) in archs.iter().zip(refs.iter().cycle()).enumerate() {
             let ratio = 0.1 + 0.05 * i as f64;
-            let result = common::paired_result(ratio * r, ratio, reference_id, *r);
+            let result = crate::common::paired_result(ratio * r, ratio, reference_id, *r);
             let (s, m) = post(
                 &app,
                 "/v1/measurements",

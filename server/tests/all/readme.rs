@@ -1,9 +1,8 @@
 //! The README's five-minute tour runs as written against a live server (with the digits
 //! accuracy predictor fitted, as the demo leaves it).
 
-mod common;
 
-use common::{ServerProcess, repo};
+use crate::common::{ServerProcess, repo};
 use serde_json::{Value, json};
 
 /// The shell block between `<!-- tour -->` and `<!-- /tour -->`.

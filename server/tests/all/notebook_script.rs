@@ -1,9 +1,8 @@
 //! examples/flash_tour.py and examples/flash_tour.ipynb run against a live server and agent, so
 //! the documented notebook flow cannot rot.
 
-mod common;
 
-use common::{ServerProcess, flash_cli, repo, start_agent};
+use crate::common::{ServerProcess, flash_cli, repo, start_agent};
 
 #[test]
 fn the_tour_script_runs_end_to_end() {

@@ -1,6 +1,5 @@
 //! Sampling a space for a purpose: uniform, stratified, and informative once a model exists.
 
-mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -8,7 +7,7 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use common::{Tokens, app, stores};
+use crate::common::{Tokens, app, stores};
 
 async fn send(app: &axum::Router, req: Request<Body>) -> (StatusCode, Value) {
     let resp = app.clone().oneshot(req).await.unwrap();
@@ -129,7 +128,7 @@ async fn informative_sampling_follows_the_newest_model_and_needs_one() {
             let latency = 2e-9 * m["macs"].as_f64().unwrap()
                 + 1e-9 * m["activation_bytes"].as_f64().unwrap()
                 + 0.3;
-            let result = serde_json::to_value(common::result(latency)).unwrap();
+            let result = serde_json::to_value(crate::common::result(latency)).unwrap();
             let (s, body) = post(&app, "/v1/measurements", w, json!({"architecture_id": a["id"], "device": "bench-1", "source": "test-law", "result": result})).await;
             assert_eq!(s, StatusCode::CREATED, "{body}");
         }

@@ -1,8 +1,7 @@
 //! Two `flash serve` processes on one Postgres database behave as one service.
 
-mod common;
 
-use common::{EXAMPLE_SPEC, ServerProcess, TestDatabase, flash_cli};
+use crate::common::{EXAMPLE_SPEC, ServerProcess, TestDatabase, flash_cli};
 
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()

@@ -4,7 +4,6 @@
 //! form must run a search, text from the API must stay text, and every page is saved as a
 //! screenshot under target/dashboard-screenshots/.
 
-mod common;
 
 use std::io::{BufRead, Read, Write};
 use std::net::TcpStream;
@@ -12,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ServerProcess, flash_cli};
+use crate::common::{ServerProcess, flash_cli};
 use serde_json::{Value, json};
 
 /// Device names are restricted to `[A-Za-z0-9._-]`; a data set's name and a measurement's
@@ -90,7 +89,7 @@ fn seed(api: &Api) -> String {
             api.json(
                 "POST",
                 "/v1/measurements",
-                Some(json!({"architecture_id": a["id"], "device": device, "source": source, "result": common::result(lat * scale)})),
+                Some(json!({"architecture_id": a["id"], "device": device, "source": source, "result": crate::common::result(lat * scale)})),
             );
         }
         let degree = a["metrics"]["nn_degree"].as_f64().unwrap();
@@ -140,7 +139,7 @@ fn seed(api: &Api) -> String {
         api.json(
             "POST",
             &format!("/v1/jobs/{}/complete", job["id"].as_str().unwrap()),
-            Some(json!({"attempt": job["attempt"], "result": common::result(predicted * 1.05)})),
+            Some(json!({"attempt": job["attempt"], "result": crate::common::result(predicted * 1.05)})),
         );
     }
     // One job running (the device's current job) and one queued.

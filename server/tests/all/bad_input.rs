@@ -2,9 +2,6 @@
 //! problem body that names the field, and a refused request writes nothing. Case counts are
 //! bounded so the suite stays fast; `PROPTEST_CASES` raises them for a longer run.
 
-mod common;
-#[path = "common/http.rs"]
-mod http;
 
 use std::time::{Duration, Instant};
 
@@ -19,8 +16,8 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use prost::Message;
 use serde_json::{Value, json};
 
-use common::{EXAMPLE_SPEC, TestStore, Tokens, app, sqlite_store};
-use http::{Reply, call, check_refusal, post_text, snapshot};
+use crate::common::{EXAMPLE_SPEC, TestStore, Tokens, app, sqlite_store};
+use crate::common::http::{Reply, call, check_refusal, post_text, snapshot};
 
 /// Cases per property (more with `PROPTEST_CASES`).
 fn cases(default: u32) -> u32 {
@@ -342,7 +339,7 @@ fn hostile_measurements_are_refused_and_nothing_is_stored() {
         "architecture_id": f.arch,
         "device": "dev",
         "source": "test",
-        "result": common::result(2.0),
+        "result": crate::common::result(2.0),
     });
     run(
         cases(128),
@@ -442,7 +439,7 @@ fn job_reports_with_garbage_attempts_change_nothing() {
             0 => ("heartbeat", json!({"attempt": 0})),
             1 => (
                 "complete",
-                json!({"attempt": 0, "result": common::result(2.0)}),
+                json!({"attempt": 0, "result": crate::common::result(2.0)}),
             ),
             _ => ("fail", json!({"attempt": 0, "error": "test"})),
         };
@@ -462,14 +459,14 @@ fn job_reports_with_garbage_attempts_change_nothing() {
     ] {
         let r = f.post(
             &format!("/v1/jobs/{id}/complete"),
-            json!({"attempt": 1, "result": common::result(2.0)}).to_string(),
+            json!({"attempt": 1, "result": crate::common::result(2.0)}).to_string(),
         );
         assert_eq!(r.status.as_u16(), 404, "{id}");
     }
     // The job still runs at attempt 1 and takes its real report once.
     let r = f.post(
         &format!("/v1/jobs/{}/complete", f.job),
-        json!({"attempt": 1, "result": common::result(2.0)}).to_string(),
+        json!({"attempt": 1, "result": crate::common::result(2.0)}).to_string(),
     );
     assert_eq!(r.status.as_u16(), 200, "{}", r.body);
 }

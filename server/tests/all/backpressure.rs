@@ -1,15 +1,12 @@
 //! Beyond `max_in_flight` requests the API answers 429 with `Retry-After` at once instead of
 //! queueing; health and metrics stay reachable.
 
-mod common;
-#[path = "common/http.rs"]
-mod http;
 
 use axum::http::Method;
 use flash_server::{ApiConfig, AppState};
 
-use common::{Tokens, sqlite_store};
-use http::call;
+use crate::common::{Tokens, sqlite_store};
+use crate::common::http::call;
 
 #[tokio::test]
 async fn requests_beyond_the_limit_are_shed_with_retry_after() {

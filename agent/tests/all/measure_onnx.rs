@@ -9,7 +9,7 @@ use flash_agent::runtime::{self, Provider, Runtime, RuntimeError};
 use flash_core::measurement::EnergyMethod;
 use flash_core::profile::Profile;
 
-const TINY: &[u8] = include_bytes!("fixtures/tiny.onnx");
+const TINY: &[u8] = include_bytes!("../fixtures/tiny.onnx");
 
 fn runtime() -> &'static Runtime {
     let library = runtime::locate_library_here(false).unwrap_or_else(|e| panic!("{e}"));

@@ -1,7 +1,6 @@
 //! Walks every route of the OpenAPI document with no token, with each scope it does not
 //! allow, and with each scope it allows: 401, 403 and 2xx respectively.
 
-mod common;
 
 use axum::body::Body;
 use axum::http::{Method, Request};
@@ -12,7 +11,7 @@ use flash_server::store::NewJobs;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use common::{EXAMPLE_SPEC, Tokens, app, sqlite_store};
+use crate::common::{EXAMPLE_SPEC, Tokens, app, sqlite_store};
 
 const SCOPES: [&str; 4] = ["read", "write", "agent", "admin"];
 
@@ -84,7 +83,7 @@ async fn fitted_models(
             .await
             .unwrap();
         let latency = 1.0 + a.metrics.macs as f64 * 1e-9 + i as f64 * 0.01;
-        send("/v1/measurements", json!({"architecture_id": a.id, "device": "dev", "source": "matrix", "result": common::result(latency)})).await;
+        send("/v1/measurements", json!({"architecture_id": a.id, "device": "dev", "source": "matrix", "result": crate::common::result(latency)})).await;
         send("/v1/accuracies", json!({"architecture_id": a.id, "dataset": "digits", "accuracy": 0.5 + 0.01 * i as f64})).await;
     }
     let hw = send(
@@ -171,7 +170,7 @@ async fn every_route_enforces_its_documented_scopes() {
                     ("post", "/v1/spaces/{name}/samples") => Some(json!({"n": 2, "seed": 3})),
                     ("put", "/v1/devices/{name}") => Some(json!({"profile": "x86-host"})),
                     ("post", "/v1/measurements") => Some(
-                        json!({"architecture_id": arch.id, "device": "dev", "source": "matrix", "result": common::result(2.0)}),
+                        json!({"architecture_id": arch.id, "device": "dev", "source": "matrix", "result": crate::common::result(2.0)}),
                     ),
                     ("post", "/v1/accuracies") => Some(
                         json!({"architecture_id": arch.id, "dataset": "digits", "accuracy": 0.9}),
@@ -192,7 +191,7 @@ async fn every_route_enforces_its_documented_scopes() {
                     ),
                     ("post", "/v1/jobs/{id}/heartbeat") => Some(json!({"attempt": job.1})),
                     ("post", "/v1/jobs/{id}/complete") => {
-                        Some(json!({"attempt": job.1, "result": common::result(2.0)}))
+                        Some(json!({"attempt": job.1, "result": crate::common::result(2.0)}))
                     }
                     ("post", "/v1/jobs/{id}/fail") => {
                         Some(json!({"attempt": job.1, "error": "matrix"}))

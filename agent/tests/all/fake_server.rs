@@ -15,7 +15,7 @@ use flash_agent::runtime;
 use flash_core::profile::Profile;
 use serde_json::{Value, json};
 
-const TINY: &[u8] = include_bytes!("fixtures/tiny.onnx");
+const TINY: &[u8] = include_bytes!("../fixtures/tiny.onnx");
 
 #[derive(Debug, Clone)]
 struct Request {

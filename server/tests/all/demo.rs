@@ -1,9 +1,8 @@
 //! `flash demo --exit` runs the whole loop (with a small sample and short measurements), and a
 //! second run reuses what the store holds.
 
-mod common;
 
-use common::{agent_binary, repo};
+use crate::common::{agent_binary, repo};
 
 fn run_demo(data_dir: &std::path::Path) -> String {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_flash"))

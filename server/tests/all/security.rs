@@ -2,9 +2,6 @@
 //! act for it only, CORS stays off, every body route has a size limit, and no token secret
 //! reaches the logs.
 
-mod common;
-#[path = "common/http.rs"]
-mod http;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -18,8 +15,8 @@ use flash_server::store::NewJobs;
 use flash_server::{ApiConfig, AppState, Store};
 use serde_json::{Value, json};
 
-use common::{EXAMPLE_SPEC, Tokens, app, flash_cli, stores};
-use http::{Reply, call, check_refusal, encode, snapshot};
+use crate::common::{EXAMPLE_SPEC, Tokens, app, flash_cli, stores};
+use crate::common::http::{Reply, call, check_refusal, encode, snapshot};
 
 /// SQL metacharacters, LIKE wildcards, quotes, unicode, and control characters other than NUL.
 fn hostile_strings() -> Vec<String> {
@@ -153,7 +150,7 @@ async fn hostile_strings_in_every_text_field_and_filter_are_only_data() {
                 admin,
                 Some(
                     json!({"architecture_id": arch.id, "device": "dev", "source": s,
-                    "result": common::result(1.0 + i as f64)}),
+                    "result": crate::common::result(1.0 + i as f64)}),
                 ),
             )
             .await;
@@ -338,7 +335,7 @@ async fn agent_tokens_bound_to_a_device_act_for_that_device_only() {
                 ("heartbeat", json!({"attempt": attempt})),
                 (
                     "complete",
-                    json!({"attempt": attempt, "result": common::result(2.0)}),
+                    json!({"attempt": attempt, "result": crate::common::result(2.0)}),
                 ),
                 ("fail", json!({"attempt": attempt, "error": "test"})),
             ]
@@ -453,7 +450,7 @@ fn the_cli_binds_agent_tokens_to_a_device() {
 
 #[tokio::test]
 async fn cors_is_off() {
-    let t = common::sqlite_store().await;
+    let t = crate::common::sqlite_store().await;
     let tokens = Tokens::create(&t.store).await;
     let app = app(t.store.clone());
     for method in [Method::GET, Method::OPTIONS] {
@@ -477,7 +474,7 @@ async fn cors_is_off() {
 
 #[tokio::test]
 async fn every_body_route_refuses_a_body_over_its_limit() {
-    let t = common::sqlite_store().await;
+    let t = crate::common::sqlite_store().await;
     let tokens = Tokens::create(&t.store).await;
     let config = ApiConfig::default();
     let app = flash_server::app::router(AppState::new(t.store.clone(), config.clone()));
