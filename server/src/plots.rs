@@ -1109,56 +1109,6 @@ pub fn pareto(s: &SearchRecord, scale: Option<Scale>) -> String {
     Figure { title, panels }.render()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escapes_markup() {
-        assert_eq!(
-            escape(r#"<script>"a" & 'b'</script>"#),
-            "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
-        );
-    }
-
-    #[test]
-    fn numbers_are_short() {
-        assert_eq!(number(0.5), "0.5");
-        assert_eq!(number(2.0), "2");
-        assert_eq!(number(12.5), "12.5");
-        assert_eq!(number(1234.0), "1234");
-        assert_eq!(number(1.5e9), "1.5e9");
-        assert_eq!(number(0.00012), "1.2e-4");
-    }
-
-    #[test]
-    fn ticks_fall_in_range() {
-        let a = Axis::over(&[0.8, 7.9], Some(Scale::Log), "x");
-        let ticks = a.ticks();
-        assert!(ticks.len() >= 2, "{ticks:?}");
-        assert!(ticks.iter().all(|t| (a.lo..=a.hi).contains(t)));
-        let l = linear_ticks(0.0, 1.0);
-        assert_eq!(l.first(), Some(&0.0));
-        assert!((l.last().unwrap() - 1.0).abs() < 1e-12);
-    }
-
-    #[test]
-    fn clipping_keeps_inside_parts() {
-        let rect = (0.0, 0.0, 10.0, 10.0);
-        let (a, b) = clip_segment((-5.0, 5.0), (15.0, 5.0), rect).unwrap();
-        assert_eq!((a, b), ((0.0, 5.0), (10.0, 5.0)));
-        assert!(clip_segment((-5.0, -5.0), (-1.0, -1.0), rect).is_none());
-        let square = [(-5.0, -5.0), (5.0, -5.0), (5.0, 5.0), (-5.0, 5.0)];
-        let clipped = clip_polygon(&square, rect);
-        assert!(
-            clipped
-                .iter()
-                .all(|p| (0.0..=10.0).contains(&p.0) && (0.0..=10.0).contains(&p.1))
-        );
-        assert_eq!(clipped.len(), 4);
-    }
-}
-
 /// A device's speed over time: the reference network's median latency in each paired
 /// measurement (with its 95% interval), one series per reference network, and the device's
 /// current reference latency as a line. A slow-down or throttling shows as a rise.
@@ -1248,4 +1198,54 @@ pub fn device_speed(
         },
     }
     .render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(
+            escape(r#"<script>"a" & 'b'</script>"#),
+            "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
+        );
+    }
+
+    #[test]
+    fn numbers_are_short() {
+        assert_eq!(number(0.5), "0.5");
+        assert_eq!(number(2.0), "2");
+        assert_eq!(number(12.5), "12.5");
+        assert_eq!(number(1234.0), "1234");
+        assert_eq!(number(1.5e9), "1.5e9");
+        assert_eq!(number(0.00012), "1.2e-4");
+    }
+
+    #[test]
+    fn ticks_fall_in_range() {
+        let a = Axis::over(&[0.8, 7.9], Some(Scale::Log), "x");
+        let ticks = a.ticks();
+        assert!(ticks.len() >= 2, "{ticks:?}");
+        assert!(ticks.iter().all(|t| (a.lo..=a.hi).contains(t)));
+        let l = linear_ticks(0.0, 1.0);
+        assert_eq!(l.first(), Some(&0.0));
+        assert!((l.last().unwrap() - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn clipping_keeps_inside_parts() {
+        let rect = (0.0, 0.0, 10.0, 10.0);
+        let (a, b) = clip_segment((-5.0, 5.0), (15.0, 5.0), rect).unwrap();
+        assert_eq!((a, b), ((0.0, 5.0), (10.0, 5.0)));
+        assert!(clip_segment((-5.0, -5.0), (-1.0, -1.0), rect).is_none());
+        let square = [(-5.0, -5.0), (5.0, -5.0), (5.0, 5.0), (-5.0, 5.0)];
+        let clipped = clip_polygon(&square, rect);
+        assert!(
+            clipped
+                .iter()
+                .all(|p| (0.0..=10.0).contains(&p.0) && (0.0..=10.0).contains(&p.1))
+        );
+        assert_eq!(clipped.len(), 4);
+    }
 }

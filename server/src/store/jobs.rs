@@ -391,10 +391,11 @@ impl Store {
         let Some(row) = row else {
             drop(tx);
             let job = self.job(id).await?;
-            if job.state == JobState::Succeeded && job.attempt == attempt {
-                if let Some(m) = self.job_measurement(id).await? {
-                    return Ok(Fenced::Done(m));
-                }
+            if job.state == JobState::Succeeded
+                && job.attempt == attempt
+                && let Some(m) = self.job_measurement(id).await?
+            {
+                return Ok(Fenced::Done(m));
             }
             return Ok(Fenced::LeaseLost {
                 state: job.state,

@@ -2,7 +2,6 @@
 //! Runtime; the agent is SIGKILLed in the middle of a job and started again, and every job still
 //! ends with exactly one measurement.
 
-
 use std::time::{Duration, Instant};
 
 use crate::common::{ServerProcess, flash_cli, start_agent};

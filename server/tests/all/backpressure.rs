@@ -1,12 +1,11 @@
 //! Beyond `max_in_flight` requests the API answers 429 with `Retry-After` at once instead of
 //! queueing; health and metrics stay reachable.
 
-
 use axum::http::Method;
 use flash_server::{ApiConfig, AppState};
 
-use crate::common::{Tokens, sqlite_store};
 use crate::common::http::call;
+use crate::common::{Tokens, sqlite_store};
 
 #[tokio::test]
 async fn requests_beyond_the_limit_are_shed_with_retry_after() {

@@ -2,7 +2,6 @@
 //! problem body that names the field, and a refused request writes nothing. Case counts are
 //! bounded so the suite stays fast; `PROPTEST_CASES` raises them for a longer run.
 
-
 use std::time::{Duration, Instant};
 
 use axum::http::Method;
@@ -16,8 +15,8 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use prost::Message;
 use serde_json::{Value, json};
 
-use crate::common::{EXAMPLE_SPEC, TestStore, Tokens, app, sqlite_store};
 use crate::common::http::{Reply, call, check_refusal, post_text, snapshot};
+use crate::common::{EXAMPLE_SPEC, TestStore, Tokens, app, sqlite_store};
 
 /// Cases per property (more with `PROPTEST_CASES`).
 fn cases(default: u32) -> u32 {

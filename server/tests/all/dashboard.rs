@@ -4,7 +4,6 @@
 //! form must run a search, text from the API must stay text, and every page is saved as a
 //! screenshot under target/dashboard-screenshots/.
 
-
 use std::io::{BufRead, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,6 @@
 //! `flash demo --exit` runs the whole loop (with a small sample and short measurements), and a
 //! second run reuses what the store holds.
 
-
 use crate::common::{agent_binary, repo};
 
 fn run_demo(data_dir: &std::path::Path) -> String {

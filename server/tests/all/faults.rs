@@ -4,7 +4,6 @@
 //! server. After each, the books are checked: every job succeeded once with exactly one
 //! measurement, and nothing acknowledged was lost.
 
-
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};

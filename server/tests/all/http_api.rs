@@ -1,7 +1,6 @@
 //! The HTTP API driven in-process: problem bodies for client mistakes, 201/200 identity,
 //! paging, the committed OpenAPI document, and the route-by-scope matrix.
 
-
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;

@@ -1,6 +1,5 @@
 //! Fitting hardware models and accuracy predictors through the API, and predicting with them.
 
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
@@ -458,8 +457,8 @@ async fn paired_measurements_are_normalized_by_the_devices_reference_latency() {
 
         // Uploads: bad pairing is a 422 naming the field, and nothing is stored.
         let upload = |result: Value| json!({"architecture_id": arch0, "device": "paired-1", "source": "notebook", "result": result});
-        let good =
-            serde_json::to_value(crate::common::paired_result(2.2, 0.5, reference_id, 4.4)).unwrap();
+        let good = serde_json::to_value(crate::common::paired_result(2.2, 0.5, reference_id, 4.4))
+            .unwrap();
         let mut no_reference = good.clone();
         no_reference.as_object_mut().unwrap().remove("reference");
         let mut zero_ratio = good.clone();

@@ -1,7 +1,6 @@
 //! examples/flash_tour.py and examples/flash_tour.ipynb run against a live server and agent, so
 //! the documented notebook flow cannot rot.
 
-
 use crate::common::{ServerProcess, flash_cli, repo, start_agent};
 
 #[test]

@@ -1,7 +1,6 @@
 //! The README's five-minute tour runs as written against a live server (with the digits
 //! accuracy predictor fitted, as the demo leaves it).
 
-
 use crate::common::{ServerProcess, repo};
 use serde_json::{Value, json};
 

@@ -1,6 +1,5 @@
 //! Two `flash serve` processes on one Postgres database behave as one service.
 
-
 use crate::common::{EXAMPLE_SPEC, ServerProcess, TestDatabase, flash_cli};
 
 fn agent() -> ureq::Agent {

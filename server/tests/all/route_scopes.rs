@@ -1,7 +1,6 @@
 //! Walks every route of the OpenAPI document with no token, with each scope it does not
 //! allow, and with each scope it allows: 401, 403 and 2xx respectively.
 
-
 use axum::body::Body;
 use axum::http::{Method, Request};
 use flash_core::ArchSpec;

@@ -1,6 +1,5 @@
 //! Sampling a space for a purpose: uniform, stratified, and informative once a model exists.
 
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;

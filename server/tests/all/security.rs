@@ -2,7 +2,6 @@
 //! act for it only, CORS stays off, every body route has a size limit, and no token secret
 //! reaches the logs.
 
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,8 +14,8 @@ use flash_server::store::NewJobs;
 use flash_server::{ApiConfig, AppState, Store};
 use serde_json::{Value, json};
 
-use crate::common::{EXAMPLE_SPEC, Tokens, app, flash_cli, stores};
 use crate::common::http::{Reply, call, check_refusal, encode, snapshot};
+use crate::common::{EXAMPLE_SPEC, Tokens, app, flash_cli, stores};
 
 /// SQL metacharacters, LIKE wildcards, quotes, unicode, and control characters other than NUL.
 fn hostile_strings() -> Vec<String> {

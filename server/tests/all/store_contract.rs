@@ -1,6 +1,5 @@
 //! The store's contract, asserted identically on SQLite and Postgres.
 
-
 use std::collections::HashSet;
 use std::sync::Arc;
 
