@@ -78,7 +78,7 @@ impl Term {
 }
 
 /// A range of natural values.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy)]
 pub(super) struct Span {
     lo: f64,
     hi: f64,
