@@ -39,7 +39,7 @@ fn the_demo_runs_the_loop_and_reuses_the_store() {
         "[8/8]",
         "searched 64000000000 configurations",
         "exact: true",
-        "measured p50",
+        "ms normalized (raw p50",
         "estimated",
     ] {
         assert!(
