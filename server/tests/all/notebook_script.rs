@@ -48,33 +48,38 @@ fn the_tour_script_runs_end_to_end() {
         .env("FLASH_TOKEN", admin.trim())
         .output()
         .unwrap();
+    // The notebook, cell by cell in a Python kernel, against the same server and agent (once
+    // the script has passed).
+    let notebook = output.status.success().then(|| {
+        std::process::Command::new(&python)
+            .args([
+                "-c",
+                "import sys, nbformat, nbclient\n\
+                 nb = nbformat.read(sys.argv[1], as_version=4)\n\
+                 nbclient.NotebookClient(nb, timeout=600, kernel_name='python3',\n\
+                     resources={'metadata': {'path': sys.argv[2]}}).execute()\n\
+                 print(len([c for c in nb.cells if c.cell_type == 'code']), 'cells ran')",
+            ])
+            .arg(repo().join("examples/flash_tour.ipynb"))
+            .arg(repo().join("examples"))
+            .env("FLASH_URL", &server.base)
+            .env("FLASH_TOKEN", admin.trim())
+            .env("FLASH_DEVICE", "tour-cpu")
+            .env("FLASH_TOUR_SAMPLES", "8")
+            .env("FLASH_TOUR_TIME_BUDGET_S", "0.5")
+            .output()
+            .unwrap()
+    });
+    // The agent goes whatever happened, so a failure leaves nothing running.
+    let _ = agent.kill();
+    let _ = agent.wait();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    // The notebook, cell by cell in a Python kernel, against the same server and agent.
-    let notebook = std::process::Command::new(&python)
-        .args([
-            "-c",
-            "import sys, nbformat, nbclient\n\
-             nb = nbformat.read(sys.argv[1], as_version=4)\n\
-             nbclient.NotebookClient(nb, timeout=600, kernel_name='python3',\n\
-                 resources={'metadata': {'path': sys.argv[2]}}).execute()\n\
-             print(len([c for c in nb.cells if c.cell_type == 'code']), 'cells ran')",
-        ])
-        .arg(repo().join("examples/flash_tour.ipynb"))
-        .arg(repo().join("examples"))
-        .env("FLASH_URL", &server.base)
-        .env("FLASH_TOKEN", admin.trim())
-        .env("FLASH_DEVICE", "tour-cpu")
-        .env("FLASH_TOUR_SAMPLES", "8")
-        .env("FLASH_TOUR_TIME_BUDGET_S", "0.5")
-        .output()
-        .unwrap();
-    let _ = agent.kill();
-    let _ = agent.wait();
+    let notebook = notebook.expect("run after the script passed");
     assert!(
         notebook.status.success(),
         "the notebook failed:\n{}\n{}",
