@@ -57,7 +57,7 @@ pub use types::{
 use crate::space::Space;
 use dominance::pareto;
 use plan::Plan;
-use score::{better, fronts, miss_size, score, violations};
+use score::{add_intervals, better, fronts, miss_size, score, violations};
 use tables::Engine;
 
 /// Searches the whole grid of `space` for `problem`'s optimum.
@@ -88,12 +88,19 @@ pub fn search(space: &Space, problem: &SearchProblem) -> Result<SearchResult, Se
             best = Some(s);
         }
     }
-    let closest_miss = if scored.is_empty() {
+    let mut closest_miss = if scored.is_empty() {
         closest_miss(&engine, problem)
     } else {
         None
     };
-    let fronts = fronts(&engine.plan, problem, &scored);
+    let mut best = best.cloned();
+    let mut fronts = fronts(&engine.plan, problem, &scored);
+    add_intervals(
+        problem,
+        best.iter_mut()
+            .chain(closest_miss.iter_mut().map(|m| &mut m.architecture))
+            .chain(fronts.iter_mut().flat_map(|f| f.points.iter_mut())),
+    );
     let gap = (!engine.plan.exact).then(|| accuracy_gap_bound(&engine, problem));
     let stats = SearchStats {
         cell_candidates: engine
@@ -110,7 +117,7 @@ pub fn search(space: &Space, problem: &SearchProblem) -> Result<SearchResult, Se
         final_states: finals.networks.len(),
     };
     Ok(SearchResult {
-        best: best.cloned(),
+        best,
         closest_miss,
         fronts,
         configurations: u64::try_from(space.size()).unwrap_or(u64::MAX),

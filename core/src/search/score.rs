@@ -8,6 +8,39 @@ use super::{Cost, Objective, ParetoFront, Scored, SearchProblem, Violation};
 use crate::fit::CostMetric;
 use crate::space::ArchSpec;
 
+/// Sets every cost's 95% prediction interval (where its model has one) on the networks a
+/// result returns. The interval is a fixed factor of the prediction, so each model's factors
+/// are worked out once here rather than for every network scored.
+pub(super) fn add_intervals<'a>(
+    problem: &SearchProblem,
+    networks: impl Iterator<Item = &'a mut Scored>,
+) {
+    let factors: Vec<(&str, CostMetric, (f64, f64))> = problem
+        .devices
+        .iter()
+        .flat_map(|d| {
+            METRICS.iter().filter_map(move |&m| {
+                let interval = d.model(m)?.interval?;
+                Some((
+                    d.device.as_str(),
+                    m,
+                    interval.bounds(1.0, crate::fit::INTERVAL_LEVEL),
+                ))
+            })
+        })
+        .collect();
+    for network in networks {
+        for c in &mut network.costs {
+            if let Some((_, _, (lower, upper))) = factors
+                .iter()
+                .find(|(d, m, _)| *d == c.device && *m == c.metric)
+            {
+                (c.lower, c.upper) = (Some(c.value * lower), Some(c.value * upper));
+            }
+        }
+    }
+}
+
 /// Every prediction for one spec, and the objective (`-inf` when undefined).
 pub(super) fn score(problem: &SearchProblem, spec: &ArchSpec) -> Scored {
     let counts = crate::features::Counts::of_spec(spec);
@@ -19,16 +52,12 @@ pub(super) fn score(problem: &SearchProblem, spec: &ArchSpec) -> Scored {
         .iter()
         .flat_map(|d| {
             METRICS.iter().filter_map(move |&m| {
-                d.model(m).map(|model| {
-                    let value = model.predict(&x);
-                    let interval = model.interval_around(value, crate::fit::INTERVAL_LEVEL);
-                    Cost {
-                        device: d.device.clone(),
-                        metric: m,
-                        value,
-                        lower: interval.map(|i| i.lower),
-                        upper: interval.map(|i| i.upper),
-                    }
+                d.model(m).map(|model| Cost {
+                    device: d.device.clone(),
+                    metric: m,
+                    value: model.predict(&x),
+                    lower: None,
+                    upper: None,
                 })
             })
         })
