@@ -56,7 +56,7 @@ done >"$qroot/proc/cpuinfo"
 
 # The Pi profile's INA219 is not there, so the energy is the power model's estimate.
 QEMU_LD_PREFIX="$qroot" ORT_DYLIB_PATH="$library" FLASH_LOG=warn \
-  qemu-aarch64 -cpu cortex-a53 "$agent" --profile raspberry-pi-3b --threads 1 \
+  qemu-aarch64 -cpu cortex-a53 "$agent" --profile raspberry-pi-3b --threads 1 --time-budget-s 5 \
   --measure agent/tests/fixtures/tiny.onnx >"$out"
 
 python3 - "$out" <<'PY'
@@ -66,7 +66,10 @@ l, e, env = r["latency"], r["energy"], r["environment"]
 assert l["n"] >= 1 and 0 < l["p50_ms"] and l["p50_ci_low_ms"] <= l["p50_ms"] <= l["p50_ci_high_ms"], l
 assert e["method"] == "estimated", e
 assert env["ort_version"] == "1.31.1" and env["provider"] == "CPUExecutionProvider", env
+ratio = r["ratio"]  # paired with the default space's reference network, as every profile does
+assert ratio["n"] == l["n"] and 0 < ratio["ci_low"] <= ratio["p50"] <= ratio["ci_high"], ratio
 print("aarch64 under qemu: tiny.onnx p50 %.3f ms, 95%% CI [%.3f, %.3f], n %d, warm-up %d, "
-      "energy %.3f mJ (%s)" % (l["p50_ms"], l["p50_ci_low_ms"], l["p50_ci_high_ms"], l["n"],
-                               l["warmup_runs"], e["mj_per_inference"], e["method"]))
+      "ratio to the reference %.4f, energy %.3f mJ (%s)" % (
+          l["p50_ms"], l["p50_ci_low_ms"], l["p50_ci_high_ms"], l["n"], l["warmup_runs"],
+          ratio["p50"], e["mj_per_inference"], e["method"]))
 PY

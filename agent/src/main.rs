@@ -40,6 +40,9 @@ struct Args {
     /// Intra-op threads for --measure, instead of the profile's.
     #[arg(long, requires = "measure")]
     threads: Option<u32>,
+    /// Most seconds of warm-up and of timed runs for --measure, instead of the profile's.
+    #[arg(long, requires = "measure")]
+    time_budget_s: Option<f64>,
     /// Device profile: a name in the profiles directory (`x86-host`) or a path to a .toml file.
     #[arg(long, env = "FLASH_PROFILE")]
     profile: String,
@@ -86,12 +89,16 @@ fn measure_file(
     profile: &Profile,
     library: &Path,
     threads: Option<u32>,
+    time_budget_s: Option<f64>,
     sysfs: &Path,
 ) -> anyhow::Result<()> {
     let agent_profile = profile.agent().context("an agent profile")?;
     let model = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let mut protocol = agent_profile.protocol.clone();
     protocol.threads = threads.unwrap_or(protocol.threads);
+    if let Some(budget) = time_budget_s {
+        protocol.time_budget_s = seconds("time-budget-s", budget)?.as_secs_f64();
+    }
     let runtime = Runtime::load(library)?;
     // Paired as the agent's jobs are, with the default space's reference network.
     let reference = protocol
@@ -146,7 +153,14 @@ fn run(args: Args) -> anyhow::Result<()> {
     let wants_gpu = Provider::parse(&agent_profile.protocol.provider) == Some(Provider::Cuda);
     let library = runtime::locate_library_here(wants_gpu)?;
     if let Some(file) = &args.measure {
-        return measure_file(file, &profile, &library, args.threads, &args.sysfs);
+        return measure_file(
+            file,
+            &profile,
+            &library,
+            args.threads,
+            args.time_budget_s,
+            &args.sysfs,
+        );
     }
     let config = Config {
         server: args.server.unwrap_or_default(),
