@@ -23,6 +23,19 @@ async fn post(app: &axum::Router, uri: &str, token: &str, body: Value) -> (Statu
     )
 }
 
+/// Registers device `name` with `profile` (a new device: 201).
+async fn register_device(app: &axum::Router, token: &str, name: &str, profile: &str) {
+    let req = Request::put(format!("/v1/devices/{name}"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(Body::from(json!({"profile": profile}).to_string()))
+        .unwrap();
+    assert_eq!(
+        app.clone().oneshot(req).await.unwrap().status(),
+        StatusCode::CREATED
+    );
+}
+
 #[tokio::test]
 async fn fits_are_stored_versioned_and_used_for_predictions() {
     for t in stores().await {
@@ -40,15 +53,7 @@ async fn fits_are_stored_versioned_and_used_for_predictions() {
         let archs = sample["items"].as_array().unwrap().clone();
         let (s, _) = post(&app, "/v1/devices/bench-1", w, json!({})).await;
         assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
-        let req = Request::put("/v1/devices/bench-1")
-            .header("authorization", format!("Bearer {w}"))
-            .header("content-type", "application/json")
-            .body(Body::from(r#"{"profile":"x86-host"}"#))
-            .unwrap();
-        assert_eq!(
-            app.clone().oneshot(req).await.unwrap().status(),
-            StatusCode::CREATED
-        );
+        register_device(&app, w, "bench-1", "x86-host").await;
 
         // Latencies made by a known law (MACs and bytes): the fit must recover it.
         for a in &archs {
@@ -269,15 +274,7 @@ async fn analytic_devices_are_modelled_from_their_crossbar_profile() {
     let tokens = Tokens::create(&t.store).await;
     let app = app(t.store.clone());
     let w = &tokens.write;
-    let req = Request::put("/v1/devices/imc-1")
-        .header("authorization", format!("Bearer {w}"))
-        .header("content-type", "application/json")
-        .body(Body::from(r#"{"profile":"imc-rram"}"#))
-        .unwrap();
-    assert_eq!(
-        app.clone().oneshot(req).await.unwrap().status(),
-        StatusCode::CREATED
-    );
+    register_device(&app, w, "imc-1", "imc-rram").await;
     let mut fits = Vec::new();
     for metric in ["latency", "energy", "area"] {
         let (s, fit) = post(
@@ -414,15 +411,7 @@ async fn paired_measurements_are_normalized_by_the_devices_reference_latency() {
         .await;
         assert_eq!(s, StatusCode::CREATED);
         let archs = sample["items"].as_array().unwrap().clone();
-        let req = Request::put("/v1/devices/paired-1")
-            .header("authorization", format!("Bearer {w}"))
-            .header("content-type", "application/json")
-            .body(Body::from(r#"{"profile":"x86-host"}"#))
-            .unwrap();
-        assert_eq!(
-            app.clone().oneshot(req).await.unwrap().status(),
-            StatusCode::CREATED
-        );
+        register_device(&app, w, "paired-1", "x86-host").await;
         // Queuing a paired job stores the reference networks; its claim hands the agent the
         // reference of the architecture's space. An unpaired job gets none.
         let reference = reference_network(None);
