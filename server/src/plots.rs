@@ -674,7 +674,7 @@ fn hardware_title(m: &HardwareModelRecord) -> Vec<String> {
                 .unwrap_or_default(),
             m.fit.baseline_macs.mape,
             m.fit.model.interval.map_or(String::new(), |i| {
-                let (lower, upper) = i.bounds(1.0, flash_core::fit::INTERVAL_LEVEL);
+                let (lower, upper) = i.factors(flash_core::fit::INTERVAL_LEVEL);
                 format!(
                     " · 95% interval {:+.1}% / {:+.1}%",
                     100.0 * (lower - 1.0),
@@ -702,7 +702,7 @@ pub fn hardware_fit(m: &HardwareModelRecord, scale: Option<Scale>) -> String {
     if let Some(interval) = m.fit.model.interval {
         // The measured value lies in [lower, upper] x the prediction, so the prediction lies in
         // [1 / upper, 1 / lower] x the measured value: two lines through the origin.
-        let (lower, upper) = interval.bounds(1.0, flash_core::fit::INTERVAL_LEVEL);
+        let (lower, upper) = interval.factors(flash_core::fit::INTERVAL_LEVEL);
         let ends = [axis.lo, axis.hi];
         for (factor, label) in [
             (1.0 / upper, Some("95% prediction interval".to_string())),

@@ -49,6 +49,16 @@ impl PredictionInterval {
     /// # Panics
     /// When `confidence` is not in (0, 1).
     pub fn bounds(&self, prediction: f64, confidence: f64) -> (f64, f64) {
+        let (lower, upper) = self.factors(confidence);
+        (prediction * lower, prediction * upper)
+    }
+
+    /// The bounds of a prediction of 1: the interval is a fixed factor of the prediction, and a
+    /// caller with many predictions computes the (costly) t quantile once through this.
+    ///
+    /// # Panics
+    /// When `confidence` is not in (0, 1).
+    pub fn factors(&self, confidence: f64) -> (f64, f64) {
         assert!(
             confidence > 0.0 && confidence < 1.0,
             "confidence must be in (0, 1)"
@@ -56,10 +66,7 @@ impl PredictionInterval {
         let n = (self.dof + 1) as f64;
         let t = student_t_quantile(0.5 + confidence / 2.0, self.dof as f64);
         let half = t * self.log_sd * (1.0 + 1.0 / n).sqrt();
-        (
-            prediction * (self.log_mean - half).exp(),
-            prediction * (self.log_mean + half).exp(),
-        )
+        ((self.log_mean - half).exp(), (self.log_mean + half).exp())
     }
 }
 

@@ -24,7 +24,7 @@ pub(super) fn add_intervals<'a>(
                 Some((
                     d.device.as_str(),
                     m,
-                    interval.bounds(1.0, crate::fit::INTERVAL_LEVEL),
+                    interval.factors(crate::fit::INTERVAL_LEVEL),
                 ))
             })
         })

@@ -151,9 +151,19 @@ pub async fn newest_fits(
     Ok(fits)
 }
 
-/// A model's prediction with its 95% interval (none for models without one).
-fn with_interval(model: Option<&HardwareModel>, value: Option<f64>) -> Option<Interval> {
-    model?.interval_around(value?, INTERVAL_LEVEL)
+/// A prediction with its 95% interval from a model's `factors` (none without them).
+fn with_interval(factors: Option<(f64, f64)>, value: Option<f64>) -> Option<Interval> {
+    let ((lower, upper), value) = (factors?, value?);
+    Some(Interval {
+        value,
+        lower: value * lower,
+        upper: value * upper,
+    })
+}
+
+/// A model's interval factors at the 95% level, computed once for a whole batch.
+fn factors(model: Option<&HardwareModel>) -> Option<(f64, f64)> {
+    Some(model?.interval?.factors(INTERVAL_LEVEL))
 }
 
 /// Predict accuracy, latency and energy of architectures (ids or specs); up to 200,000 a call.
@@ -241,6 +251,10 @@ async fn create_predictions(
             .chain(fits.area.iter())
             .cloned()
             .collect();
+        let (latency_factors, energy_factors) = (
+            factors(fits.latency.as_ref()),
+            factors(fits.energy.as_ref()),
+        );
         let batch: Vec<ArchSpec> = specs.iter().flatten().cloned().collect();
         let mut predicted = predict_batch(&batch, fits.accuracy.as_ref(), &hardware).into_iter();
         let mut batch_ids = batch.iter().map(ArchSpec::id);
@@ -272,8 +286,8 @@ async fn create_predictions(
                 PredictionItem {
                     architecture_id: id,
                     accuracy,
-                    latency: with_interval(fits.latency.as_ref(), latency_ms),
-                    energy: with_interval(fits.energy.as_ref(), energy_mj),
+                    latency: with_interval(latency_factors, latency_ms),
+                    energy: with_interval(energy_factors, energy_mj),
                     latency_ms,
                     energy_mj,
                     area_mm2: fits.area.as_ref().and_then(|_| costs.next()),
