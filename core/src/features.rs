@@ -9,6 +9,7 @@
 //! stages past the last slot are added into it.
 
 use serde::{Deserialize, Serialize};
+use strum::{EnumCount, VariantArray};
 
 use crate::metrics::Metrics;
 use crate::space::ArchSpec;
@@ -26,10 +27,26 @@ pub fn stage_slot(stage: usize) -> usize {
 }
 
 /// Number of entries of a [`FeatureVector`]: 11 totals, 8 layer kinds, 4 counts per stage slot.
-pub const NUM_FEATURES: usize = 11 + 8 + 4 * MAX_STAGES;
+pub const NUM_FEATURES: usize = Feature::COUNT;
+const _: () = assert!(NUM_FEATURES == 11 + 8 + 4 * MAX_STAGES);
 
+// `Feature::VARIANTS` (strum's `VariantArray`) lists every feature in `FeatureVector` order. (Not
+// in the doc comment: that is the OpenAPI description.)
 /// One count a hardware model may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    EnumCount,
+    VariantArray,
+)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Feature {
@@ -87,56 +104,6 @@ pub enum Feature {
 }
 
 impl Feature {
-    /// Every feature, in [`FeatureVector`] order.
-    pub const ALL: [Feature; NUM_FEATURES] = {
-        use Feature::*;
-        [
-            Macs,
-            MacsConv3x3,
-            MacsConv1x1,
-            MacsDepthwise,
-            MacsConvOther,
-            MacsLinear,
-            ActivationBytes,
-            ConcatBytes,
-            WeightBytes,
-            Kernels,
-            Constant,
-            Conv3x3Layers,
-            Conv1x1Layers,
-            DepthwiseLayers,
-            ConvOtherLayers,
-            LinearLayers,
-            PoolLayers,
-            AddLayers,
-            ConcatLayers,
-            Stage0Macs,
-            Stage1Macs,
-            Stage2Macs,
-            Stage3Macs,
-            Stage4Macs,
-            Stage5Macs,
-            Stage0Layers,
-            Stage1Layers,
-            Stage2Layers,
-            Stage3Layers,
-            Stage4Layers,
-            Stage5Layers,
-            Stage0ActivationBytes,
-            Stage1ActivationBytes,
-            Stage2ActivationBytes,
-            Stage3ActivationBytes,
-            Stage4ActivationBytes,
-            Stage5ActivationBytes,
-            Stage0ConcatBytes,
-            Stage1ConcatBytes,
-            Stage2ConcatBytes,
-            Stage3ConcatBytes,
-            Stage4ConcatBytes,
-            Stage5ConcatBytes,
-        ]
-    };
-
     /// Position in a [`FeatureVector`].
     pub const fn index(self) -> usize {
         self as usize
@@ -164,12 +131,12 @@ impl Feature {
 
     const fn in_slot(first: Feature, slot: usize) -> Feature {
         assert!(slot < MAX_STAGES, "no such stage slot");
-        Feature::ALL[first.index() + slot]
+        Feature::VARIANTS[first.index() + slot]
     }
 }
 
-/// Values of every [`Feature`] of one architecture (or of one cell's share), in `Feature::ALL`
-/// order.
+/// Values of every [`Feature`] of one architecture (or of one cell's share), in
+/// `Feature::VARIANTS` order.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FeatureVector(pub [f64; NUM_FEATURES]);
 
@@ -205,7 +172,8 @@ mod tests {
 
     #[test]
     fn features_are_listed_in_index_order_with_named_stage_slots() {
-        for (i, f) in Feature::ALL.iter().enumerate() {
+        assert_eq!(Feature::VARIANTS.len(), NUM_FEATURES);
+        for (i, f) in Feature::VARIANTS.iter().enumerate() {
             assert_eq!(f.index(), i);
         }
         assert_eq!(Feature::stage_macs(2), Feature::Stage2Macs);

@@ -1,11 +1,14 @@
 //! The candidate feature sets of hardware models.
 
 use serde::{Deserialize, Serialize};
+use strum::VariantArray;
 
 use crate::features::{Feature, MAX_STAGES};
 
+// `FeatureSet::VARIANTS` lists the sets in this order. (Not in the doc comment: that is the
+// OpenAPI description.)
 /// The candidate feature sets, smallest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, VariantArray)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FeatureSet {
@@ -68,15 +71,6 @@ const PER_STAGE_AND_KIND: [Feature; 4 * MAX_STAGES + 10] = {
 };
 
 impl FeatureSet {
-    pub const ALL: [FeatureSet; 6] = [
-        FeatureSet::Macs,
-        FeatureSet::MacsBytes,
-        FeatureSet::MacsBytesKernels,
-        FeatureSet::PerKind,
-        FeatureSet::PerStage,
-        FeatureSet::PerStageAndKind,
-    ];
-
     pub fn features(self) -> &'static [Feature] {
         use Feature::*;
         match self {
@@ -114,10 +108,10 @@ mod tests {
 
     #[test]
     fn sets_grow_and_list_each_feature_once() {
-        for pair in FeatureSet::ALL.windows(2) {
+        for pair in FeatureSet::VARIANTS.windows(2) {
             assert!(pair[0].features().len() < pair[1].features().len());
         }
-        for set in FeatureSet::ALL {
+        for &set in FeatureSet::VARIANTS {
             let mut f = set.features().to_vec();
             f.sort();
             f.dedup();

@@ -4,6 +4,7 @@
 //! cross-validation.
 
 use serde::{Deserialize, Serialize};
+use strum::VariantArray;
 
 use super::feature_set::FeatureSet;
 use super::interval::PredictionInterval;
@@ -202,7 +203,7 @@ pub fn fit_hardware(
     sets: &[FeatureSet],
 ) -> Result<HardwareFit, FitError> {
     let sets = if sets.is_empty() {
-        &FeatureSet::ALL[..]
+        FeatureSet::VARIANTS
     } else {
         sets
     };
