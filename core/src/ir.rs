@@ -31,8 +31,9 @@ impl Shape {
 }
 
 /// The operator of one node. Convolutions and linear layers are the parametrised layers.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(tag = "op", rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Op {
     Input,
     Conv {
@@ -73,21 +74,9 @@ pub enum Op {
 }
 
 impl Op {
+    /// The operator's name, as its serde tag spells it (`global_avg_pool`).
     pub fn kind(&self) -> &'static str {
-        match self {
-            Op::Input => "input",
-            Op::Conv { .. } => "conv",
-            Op::BatchNorm => "batch_norm",
-            Op::Relu => "relu",
-            Op::Concat => "concat",
-            Op::Add => "add",
-            Op::ChannelSlice { .. } => "channel_slice",
-            Op::MaxPool { .. } => "max_pool",
-            Op::AvgPool { .. } => "avg_pool",
-            Op::GlobalAvgPool => "global_avg_pool",
-            Op::Flatten => "flatten",
-            Op::Linear { .. } => "linear",
-        }
+        self.into()
     }
 
     /// Convolutions and linear layers: the layers that hold weights and count for depth.
@@ -571,5 +560,14 @@ mod tests {
             Graph::new([3, 8, 8], vec![]),
             Err(GraphError::Empty)
         ));
+    }
+
+    #[test]
+    fn operator_kinds_are_their_serde_tags() {
+        for node in every_operator().nodes() {
+            let json = serde_json::to_value(&node.op).unwrap();
+            assert_eq!(json["op"], node.op.kind(), "{:?}", node.op);
+        }
+        assert_eq!(Op::GlobalAvgPool.kind(), "global_avg_pool");
     }
 }

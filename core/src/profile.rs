@@ -398,8 +398,9 @@ impl CrossbarModel {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Copy, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 enum Kind {
     Agent,
     Analytic,
@@ -435,7 +436,8 @@ impl Profile {
                 "must be 1-64 characters of a-z, 0-9 and '-'",
             ));
         }
-        let mut need = |field: &str, present: bool, wanted: bool, kind: &str| {
+        let kind: &'static str = raw.kind.into();
+        let mut need = |field: &str, present: bool, wanted: bool| {
             if present != wanted {
                 let message = if wanted {
                     format!("required when kind = \"{kind}\"")
@@ -447,10 +449,10 @@ impl Profile {
         };
         let device = match raw.kind {
             Kind::Agent => {
-                need("crossbar", raw.crossbar.is_some(), false, "agent");
-                need("protocol", raw.protocol.is_some(), true, "agent");
-                need("energy", raw.energy.is_some(), true, "agent");
-                need("power_model", raw.power_model.is_some(), true, "agent");
+                need("crossbar", raw.crossbar.is_some(), false);
+                need("protocol", raw.protocol.is_some(), true);
+                need("energy", raw.energy.is_some(), true);
+                need("power_model", raw.power_model.is_some(), true);
                 match (raw.protocol, raw.energy, raw.power_model) {
                     (Some(protocol), Some(energy), Some(power_model)) => {
                         protocol.validate(&mut errors);
@@ -466,10 +468,10 @@ impl Profile {
                 }
             }
             Kind::Analytic => {
-                need("protocol", raw.protocol.is_some(), false, "analytic");
-                need("energy", raw.energy.is_some(), false, "analytic");
-                need("power_model", raw.power_model.is_some(), false, "analytic");
-                need("crossbar", raw.crossbar.is_some(), true, "analytic");
+                need("protocol", raw.protocol.is_some(), false);
+                need("energy", raw.energy.is_some(), false);
+                need("power_model", raw.power_model.is_some(), false);
+                need("crossbar", raw.crossbar.is_some(), true);
                 raw.crossbar.map(|c| {
                     c.validate(&mut errors);
                     DeviceKind::Analytic(c)
@@ -602,6 +604,17 @@ source = "paper"
         assert_eq!(
             invalid_fields(&AGENT.replace("kind = \"agent\"", "kind = \"analytic\"")),
             ["protocol", "energy", "power_model", "crossbar"]
+        );
+        let e = Profile::parse(&AGENT.replace("kind = \"agent\"", "kind = \"analytic\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("protocol: not allowed when kind = \"analytic\";"),
+            "{e}"
+        );
+        assert!(
+            e.ends_with("crossbar: required when kind = \"analytic\""),
+            "{e}"
         );
         assert_eq!(
             invalid_fields(&ANALYTIC.replace("cell_bits = 2", "cell_bits = 0")),

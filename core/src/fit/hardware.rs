@@ -14,10 +14,25 @@ use crate::features::{Feature, FeatureVector, NUM_FEATURES};
 use crate::metrics::Metrics;
 use crate::space::ArchSpec;
 
+// Its name (`"latency"`) is `<&'static str>::from(metric)` or `metric.to_string()`, spelt as in
+// serde. (Not in the doc comment: that is the OpenAPI description.)
 /// What a hardware model predicts, and its unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::Display,
+    VariantArray,
+)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum CostMetric {
     /// Milliseconds per inference.
     Latency,
@@ -366,6 +381,17 @@ mod tests {
             })
             .sum::<f64>()
             + 0.2
+    }
+
+    #[test]
+    fn metric_names_are_their_serde_names() {
+        assert_eq!(CostMetric::VARIANTS.len(), 3);
+        for &m in CostMetric::VARIANTS {
+            let name: &str = m.into();
+            assert_eq!(serde_json::to_value(m).unwrap(), name);
+            assert_eq!(m.to_string(), name);
+        }
+        assert_eq!(<&str>::from(CostMetric::Latency), "latency");
     }
 
     #[test]
