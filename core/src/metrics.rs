@@ -27,7 +27,7 @@ use crate::ir::{Graph, Op, Shape};
 
 mod counts;
 
-use counts::ConvKind;
+use counts::{ConvKind, PerKind};
 pub use counts::{LayerCounts, MacCounts, StageCounts};
 
 /// Everything computed from a graph.
