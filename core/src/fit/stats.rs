@@ -1,5 +1,7 @@
 //! Error and rank statistics of predictions, and the Student t quantile for intervals.
 
+use statrs::distribution::{ContinuousCDF, StudentsT};
+
 /// Mean absolute percentage error, in percent.
 pub fn mape(predicted: &[f64], actual: &[f64]) -> f64 {
     let n = actual.len() as f64;
@@ -105,83 +107,14 @@ pub fn kendall_tau_b(x: &[f64], y: &[f64]) -> f64 {
     }
 }
 
-/// ln Gamma(x) for x > 0 (Lanczos, g = 7, n = 9), accurate to about 1e-15.
-fn ln_gamma(x: f64) -> f64 {
-    const C: [f64; 9] = [
-        0.999_999_999_999_809_9,
-        676.520_368_121_885_1,
-        -1_259.139_216_722_402_8,
-        771.323_428_777_653_1,
-        -176.615_029_162_140_6,
-        12.507_343_278_686_905,
-        -0.138_571_095_265_720_12,
-        9.984_369_578_019_572e-6,
-        1.505_632_735_149_311_6e-7,
-    ];
-    if x < 0.5 {
-        return (std::f64::consts::PI / (std::f64::consts::PI * x).sin()).ln() - ln_gamma(1.0 - x);
-    }
-    let x = x - 1.0;
-    let t = x + 7.5;
-    let s = C[1..]
-        .iter()
-        .enumerate()
-        .fold(C[0], |s, (i, c)| s + c / (x + i as f64 + 1.0));
-    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + s.ln()
-}
-
-/// Regularised incomplete beta I_x(a, b) by its continued fraction (modified Lentz).
-fn incomplete_beta(x: f64, a: f64, b: f64) -> f64 {
-    if x <= 0.0 {
-        return 0.0;
-    }
-    if x >= 1.0 {
-        return 1.0;
-    }
-    if x > (a + 1.0) / (a + b + 2.0) {
-        return 1.0 - incomplete_beta(1.0 - x, b, a);
-    }
-    let front =
-        (ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln()).exp() / a;
-    let tiny = 1e-300;
-    let (mut c, mut d) = (1.0, 1.0 - (a + b) * x / (a + 1.0));
-    d = 1.0 / if d.abs() < tiny { tiny } else { d };
-    let mut f = d;
-    for m in 1..300 {
-        let m = m as f64;
-        for numerator in [
-            m * (b - m) * x / ((a + 2.0 * m - 1.0) * (a + 2.0 * m)),
-            -(a + m) * (a + b + m) * x / ((a + 2.0 * m) * (a + 2.0 * m + 1.0)),
-        ] {
-            d = 1.0 + numerator * d;
-            d = 1.0 / if d.abs() < tiny { tiny } else { d };
-            c = 1.0 + numerator / c;
-            if c.abs() < tiny {
-                c = tiny;
-            }
-            f *= c * d;
-        }
-        if (c * d - 1.0).abs() < 1e-15 {
-            break;
-        }
-    }
-    front * f
-}
-
-/// The `p` quantile (p in (0.5, 1)) of Student's t with `dof` degrees of freedom, by bisection
-/// on its distribution function.
+/// The `p` quantile (p in (0.5, 1)) of Student's t with `dof` degrees of freedom (statrs's
+/// inverse distribution function). Without degrees of freedom (`dof` not > 0) there is no
+/// spread to scale: 0.
 pub fn student_t_quantile(p: f64, dof: f64) -> f64 {
-    let upper_tail = |t: f64| 0.5 * incomplete_beta(dof / (dof + t * t), dof / 2.0, 0.5);
-    let (mut lo, mut hi) = (0.0, 1e6);
-    for _ in 0..200 {
-        let mid = 0.5 * (lo + hi);
-        if upper_tail(mid) > 1.0 - p {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
+    match StudentsT::new(0.0, 1.0, dof) {
+        Ok(t) => t.inverse_cdf(p),
+        Err(_) => 0.0,
     }
-    0.5 * (lo + hi)
 }
 
 #[cfg(test)]
@@ -200,6 +133,7 @@ mod tests {
             assert!((t - q).abs() < 1e-5, "dof {dof}: {t}");
         }
         assert!((student_t_quantile(0.95, 1e6) - 1.644_855).abs() < 1e-4);
+        assert_eq!(student_t_quantile(0.975, 0.0), 0.0);
     }
 
     #[test]
