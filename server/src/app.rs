@@ -1,8 +1,7 @@
-//! The application: shared state, the router with its layers, and a server bound to a port
+//! The application: the router with its layers, and a server bound to a port
 //! (port 0 in tests) that shuts down gracefully.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
@@ -11,74 +10,15 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tokio::sync::Semaphore;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 use tower_http::trace::TraceLayer;
-use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::api;
 use crate::error::ApiError;
-use crate::extract::TokenCache;
-use crate::metrics::HttpMetrics;
-use crate::store::Store;
-
-/// Settings of the HTTP API.
-#[derive(Debug, Clone)]
-pub struct ApiConfig {
-    /// Largest JSON body accepted.
-    pub json_body_limit: usize,
-    /// Largest ONNX upload accepted.
-    pub onnx_body_limit: usize,
-    /// Largest batch request (predictions of many architectures) accepted.
-    pub batch_body_limit: usize,
-    /// Let GET requests through without a token.
-    pub public_read: bool,
-    /// Lease given to a claimed job, in seconds.
-    pub lease_seconds: i64,
-    /// Attempts a job gets before it fails.
-    pub max_attempts: i64,
-    /// API requests served at once; beyond it requests are answered 429 with `Retry-After`.
-    pub max_in_flight: usize,
-}
-
-impl Default for ApiConfig {
-    fn default() -> Self {
-        ApiConfig {
-            json_body_limit: 1 << 20,
-            onnx_body_limit: 16 << 20,
-            batch_body_limit: 32 << 20,
-            public_read: false,
-            lease_seconds: 30,
-            max_attempts: 3,
-            max_in_flight: 512,
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    pub config: Arc<ApiConfig>,
-    pub tokens: Arc<TokenCache>,
-    pub metrics: Arc<HttpMetrics>,
-    /// Permits for requests in flight (`ApiConfig::max_in_flight`).
-    pub in_flight: Arc<Semaphore>,
-}
-
-impl AppState {
-    pub fn new(store: Store, config: ApiConfig) -> AppState {
-        AppState {
-            store,
-            in_flight: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
-            config: Arc::new(config),
-            tokens: Arc::new(TokenCache::default()),
-            metrics: Arc::new(HttpMetrics::default()),
-        }
-    }
-}
+use crate::routes;
+use crate::state::AppState;
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -97,7 +37,7 @@ impl MakeRequestId for RandomRequestId {
 
 /// The whole HTTP surface: /v1, the OpenAPI document and its UI, health, metrics.
 pub fn router(state: AppState) -> Router {
-    let (api_router, openapi) = api::routes().split_for_parts();
+    let (api_router, openapi) = routes::all().split_for_parts();
     let config = &state.config;
     let body_limit = config
         .onnx_body_limit
@@ -136,7 +76,7 @@ pub fn router(state: AppState) -> Router {
 
 /// The OpenAPI document of the code as it is.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    api::routes().split_for_parts().1
+    routes::all().split_for_parts().1
 }
 
 /// Pretty JSON of the OpenAPI document, as committed in openapi/openapi.json.
@@ -256,32 +196,4 @@ pub async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutdown requested; finishing requests in flight");
-}
-
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "FLASH co-design service",
-        description = "Hardware-aware neural-architecture co-design: architectures and their topology metrics, devices and measurement jobs, fitted models and exact co-design search."
-    ),
-    modifiers(&SecurityAddon),
-    components(schemas(crate::error::Problem)),
-    tags(
-        (name = "architectures"), (name = "spaces"), (name = "devices"), (name = "jobs"),
-        (name = "measurements"), (name = "accuracies"), (name = "models"), (name = "searches")
-    )
-)]
-pub struct ApiDoc;
-
-struct SecurityAddon;
-
-impl utoipa::Modify for SecurityAddon {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
 }

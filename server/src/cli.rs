@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use flash_core::{ArchSpec, Space, metrics, onnx};
 
-use crate::app::{self, ApiConfig, AppState, Application};
+use crate::app::{self, Application};
+use crate::state::{ApiConfig, AppState};
 use crate::store::{Scope, Store, StoreError, redact_url};
 use crate::telemetry::{self, LogFormat};
 
@@ -372,11 +373,11 @@ async fn token(command: TokenCommand) -> anyhow::Result<()> {
             device,
             store,
         } => {
-            crate::api::check_name("name", &name).map_err(|e| anyhow::anyhow!("--name {e}"))?;
+            crate::routes::check_name("name", &name).map_err(|e| anyhow::anyhow!("--name {e}"))?;
             let store = store.open().await?;
             let token = match device {
                 Some(device) if scope == Scope::Agent => {
-                    crate::api::devices::check_device_name(&device)
+                    crate::routes::devices::check_device_name(&device)
                         .map_err(|_| anyhow::anyhow!("--device {device:?} is not a device name"))?;
                     store.create_device_token(&name, &device).await?
                 }

@@ -5,23 +5,10 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flash_core::FieldError;
-use serde::Serialize;
+
+use flash_client::Problem;
 
 use crate::store::StoreError;
-
-/// A problem details body (RFC 7807).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Problem {
-    /// A URI reference naming the kind of problem.
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub title: String,
-    pub status: u16,
-    pub detail: String,
-    /// Field-level messages (400 and 422).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<FieldError>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

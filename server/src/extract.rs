@@ -1,10 +1,6 @@
 //! Request extractors that turn every client mistake into a problem body: JSON bodies with the
 //! failing field named, query strings, list paging, and the caller's bearer token.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::header;
@@ -14,8 +10,8 @@ use flash_core::FieldError;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::{Scope, VerifiedToken};
 
 /// Maps a body-reading failure: too large is 413, anything else 400.
@@ -169,10 +165,11 @@ impl Access {
 
     /// Scopes that reach the route, as documented in the OpenAPI document.
     pub fn scopes(self) -> Vec<&'static str> {
-        [Scope::Read, Scope::Write, Scope::Agent, Scope::Admin]
-            .into_iter()
-            .filter(|s| self.allows(*s))
-            .map(Scope::as_str)
+        use strum::VariantArray;
+        Scope::VARIANTS
+            .iter()
+            .filter(|s| self.allows(**s))
+            .map(|s| s.into())
             .collect()
     }
 
@@ -212,7 +209,7 @@ impl Caller {
             Some(t) if access.allows(t.scope) => Ok(()),
             Some(t) => Err(ApiError::Forbidden(format!(
                 "a {} token cannot do this; it needs one of: {}",
-                t.scope.as_str(),
+                t.scope,
                 access.scopes().join(", ")
             ))),
         }
@@ -232,46 +229,9 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or(ApiError::Unauthorized)?;
-        match state.tokens.verify(token, state).await? {
+        match state.tokens.verify(token, &state.store).await? {
             Some(t) => Ok(Caller(Some(t))),
             None => Err(ApiError::Unauthorized),
         }
-    }
-}
-
-/// Verified tokens, remembered briefly so a busy agent or notebook does not cost a database
-/// round trip per request. A revocation takes effect within `TTL` on every replica.
-#[derive(Default)]
-pub struct TokenCache {
-    entries: Mutex<HashMap<String, (VerifiedToken, Instant)>>,
-}
-
-impl TokenCache {
-    const TTL: Duration = Duration::from_secs(5);
-
-    async fn verify(
-        &self,
-        token: &str,
-        state: &AppState,
-    ) -> Result<Option<VerifiedToken>, ApiError> {
-        if let Some((t, at)) = self.entries.lock().expect("token cache").get(token)
-            && at.elapsed() < Self::TTL
-        {
-            return Ok(Some(t.clone()));
-        }
-        let verified = state.store.verify_token(token).await?;
-        let mut entries = self.entries.lock().expect("token cache");
-        match &verified {
-            Some(t) => {
-                if entries.len() > 10_000 {
-                    entries.clear();
-                }
-                entries.insert(token.to_string(), (t.clone(), Instant::now()));
-            }
-            None => {
-                entries.remove(token);
-            }
-        }
-        Ok(verified)
     }
 }

@@ -8,9 +8,9 @@ use std::fmt::Write;
 use flash_core::fit::CostMetric;
 use serde::Deserialize;
 
-use crate::api::models::{AccuracyModelRecord, HardwareModelRecord};
-use crate::api::searches::SearchRecord;
-use crate::store::{DeviceReference, ReferencePoint};
+use flash_client::{
+    AccuracyModelRecord, DeviceReference, HardwareModelRecord, ReferencePoint, SearchRecord,
+};
 
 const PANEL_W: f64 = 560.0;
 const PANEL_H: f64 = 440.0;
@@ -656,7 +656,7 @@ fn hardware_title(m: &HardwareModelRecord) -> Vec<String> {
         format!(
             "{} · {} · v{}",
             m.device,
-            crate::api::models::metric_name(m.metric),
+            crate::store::metric_name(m.metric),
             m.version
         ),
         format!(
@@ -976,7 +976,7 @@ pub fn pareto(s: &SearchRecord, scale: Option<Scale>) -> String {
     let mut panels = Vec::new();
     for (device, metric, front) in costs {
         let u = unit(metric);
-        let name = crate::api::models::metric_name(metric);
+        let name = crate::store::metric_name(metric);
         let limit = limit_of(s, &device, metric);
         let front_points: Vec<(f64, f64, String)> = front
             .map(|f| {

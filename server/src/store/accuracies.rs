@@ -1,8 +1,8 @@
 //! Trained accuracies of architectures on data sets (the accuracy predictor's data).
 
-use serde::{Deserialize, Serialize};
+use flash_client::Accuracy;
 
-use super::{Page, Store, StoreError, StoreResult, rfc3339};
+use super::{Page, Store, StoreError, StoreResult, page_of, rfc3339};
 
 pub struct NewAccuracy {
     pub architecture_id: String,
@@ -10,18 +10,6 @@ pub struct NewAccuracy {
     pub accuracy: f64,
     pub epochs: Option<i64>,
     pub notes: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Accuracy {
-    pub id: String,
-    pub architecture_id: String,
-    pub dataset: String,
-    /// Top-1 accuracy in [0, 1].
-    pub accuracy: f64,
-    pub epochs: Option<i64>,
-    pub notes: Option<String>,
-    pub created_at: String,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -97,9 +85,6 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::from_sqlx)?;
-        Ok(Page::from_rows(
-            rows.into_iter().map(Into::into).collect(),
-            limit,
-        ))
+        Ok(page_of(rows.into_iter().map(Into::into).collect(), limit))
     }
 }

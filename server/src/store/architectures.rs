@@ -1,27 +1,9 @@
 //! Stored architectures: a spec of a space or an imported ONNX graph, with its metrics.
 
+pub use flash_client::{Architecture, Source};
 use flash_core::{ArchSpec, Metrics};
-use serde::{Deserialize, Serialize};
 
-use super::{Page, Store, StoreError, StoreResult, json, parse_json, rfc3339};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Source {
-    /// Built from a spec of a search space.
-    Spec,
-    /// Imported from an uploaded ONNX model.
-    Onnx,
-}
-
-impl Source {
-    fn as_str(self) -> &'static str {
-        match self {
-            Source::Spec => "spec",
-            Source::Onnx => "onnx",
-        }
-    }
-}
+use super::{Page, Store, StoreError, StoreResult, json, page_of, parse_json, rfc3339};
 
 /// What is stored for a new architecture (computed by the caller from a spec or ONNX bytes).
 pub struct NewArchitecture {
@@ -49,19 +31,6 @@ impl NewArchitecture {
             metrics,
         }
     }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Architecture {
-    /// Hash of the canonical spec (or of the canonical graph for ONNX imports).
-    pub id: String,
-    pub source: Source,
-    pub space: Option<String>,
-    /// Whether the architecture lies on its space's grid.
-    pub in_space: bool,
-    pub spec: Option<ArchSpec>,
-    pub metrics: Metrics,
-    pub created_at: String,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -127,7 +96,7 @@ impl Store {
             self.backend.now_ms()
         ))
         .bind(&new.id)
-        .bind(new.source.as_str())
+        .bind(<&str>::from(new.source))
         .bind(&new.space)
         .bind(i64::from(new.in_space))
         .bind(new.spec.as_ref().map(json))
@@ -259,7 +228,7 @@ impl Store {
             .into_iter()
             .map(Row::into_architecture)
             .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_rows(rows, limit))
+        Ok(page_of(rows, limit))
     }
 }
 

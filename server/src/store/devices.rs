@@ -1,28 +1,12 @@
 //! Devices: registered by their agents (or an operator), online while they heartbeat.
 
+use flash_client::Device;
 use flash_core::measurement::DeviceDescriptor;
-use serde::{Deserialize, Serialize};
 
-use super::{Page, Store, StoreError, StoreResult, json, parse_json, rfc3339};
+use super::{Page, Store, StoreError, StoreResult, json, page_of, parse_json, rfc3339};
 
 /// A device counts as online when it heartbeated within this window.
 pub const ONLINE_WINDOW_MS: i64 = 60_000;
-
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Device {
-    pub name: String,
-    pub profile: String,
-    pub descriptor: DeviceDescriptor,
-    /// Heartbeat seen within the last 60 s.
-    pub online: bool,
-    pub last_heartbeat_at: Option<String>,
-    /// The job the device is running now, if any.
-    pub current_job: Option<String>,
-    /// Jobs queued for the device.
-    pub queued_jobs: i64,
-    pub created_at: String,
-    pub updated_at: String,
-}
 
 #[derive(Debug, Default, Clone)]
 pub struct DeviceFilter {
@@ -125,6 +109,30 @@ impl Store {
         }
     }
 
+    /// The profile of each named device that exists, by name (one query).
+    pub async fn device_profiles(
+        &self,
+        names: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, String>> {
+        if names.is_empty() {
+            return Ok(Default::default());
+        }
+        let placeholders: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT name, profile FROM device WHERE name IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+        for name in names {
+            query = query.bind(name);
+        }
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(rows.into_iter().collect())
+    }
+
     pub async fn device_exists(&self, name: &str) -> StoreResult<bool> {
         let row: Option<(i64,)> = sqlx::query_as("SELECT device_seq FROM device WHERE name = $1")
             .bind(name)
@@ -171,6 +179,6 @@ impl Store {
             .into_iter()
             .map(Row::into_device)
             .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_rows(rows, limit))
+        Ok(page_of(rows, limit))
     }
 }

@@ -6,79 +6,15 @@
 
 use std::sync::LazyLock;
 
+pub use flash_client::{ClaimedJob, Job, JobState};
 use flash_core::measurement::{Protocol, ReferenceNetwork};
 use flash_core::{ArchSpec, Space};
-use serde::{Deserialize, Serialize};
 
 use super::NewArchitecture;
 use super::measurements::NewMeasurement;
-use super::{Measurement, Page, Store, StoreError, StoreResult, json, parse_json, rfc3339};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum JobState {
-    Queued,
-    Running,
-    Succeeded,
-    Failed,
-}
-
-impl JobState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobState::Queued => "queued",
-            JobState::Running => "running",
-            JobState::Succeeded => "succeeded",
-            JobState::Failed => "failed",
-        }
-    }
-
-    fn parse(s: &str) -> StoreResult<JobState> {
-        Ok(match s {
-            "queued" => JobState::Queued,
-            "running" => JobState::Running,
-            "succeeded" => JobState::Succeeded,
-            "failed" => JobState::Failed,
-            other => return Err(StoreError::Corrupt(format!("job state {other:?}"))),
-        })
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Job {
-    pub id: String,
-    pub architecture_id: String,
-    pub device: String,
-    pub protocol: Protocol,
-    pub state: JobState,
-    /// Attempts started so far (the running attempt's number while running).
-    pub attempt: i64,
-    pub max_attempts: i64,
-    pub lease_expires_at: Option<String>,
-    /// Why the last attempt failed (or why the job failed).
-    pub error: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-/// A job handed to an agent.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ClaimedJob {
-    pub id: String,
-    pub architecture_id: String,
-    pub device: String,
-    /// The fencing token: send it with every heartbeat and report.
-    pub attempt: i64,
-    pub lease_expires_at: String,
-    pub lease_seconds: i64,
-    pub protocol: Protocol,
-    /// The architecture's spec when it has one (the agent may build the model from it).
-    pub spec: Option<ArchSpec>,
-    /// The reference network to time alternately with it (absent when the job's protocol sets
-    /// `paired: false`): the reference of the architecture's space, or of the default space for
-    /// an imported network.
-    pub reference: Option<ReferenceNetwork>,
-}
+use super::{
+    Measurement, Page, Store, StoreError, StoreResult, json, page_of, parse_json, rfc3339,
+};
 
 /// The reference network paired with architectures of `space` (the default space's for
 /// imported networks), computed once per process.
@@ -151,7 +87,10 @@ impl Row {
             self.job_seq,
             Job {
                 protocol: parse_json(&self.protocol, "job.protocol")?,
-                state: JobState::parse(&self.state)?,
+                state: self
+                    .state
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt(format!("job state {:?}", self.state)))?,
                 id: self.job_id,
                 architecture_id: self.architecture_id,
                 device: self.device,
@@ -177,14 +116,25 @@ impl Store {
     /// architecture, device and protocol is returned instead of a duplicate. All or nothing.
     /// Returns the jobs and, for each, whether it was created.
     pub async fn create_jobs(&self, new: NewJobs) -> StoreResult<Vec<(Job, bool)>> {
+        let mut tx = self.pool.begin().await.map_err(StoreError::from_sqlx)?;
+        let out = self.insert_jobs(&mut tx, &new).await?;
+        tx.commit().await.map_err(StoreError::from_sqlx)?;
+        Ok(out)
+    }
+
+    /// [`Store::create_jobs`] on `conn`, a transaction the caller commits.
+    pub(super) async fn insert_jobs(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        new: &NewJobs,
+    ) -> StoreResult<Vec<(Job, bool)>> {
         let protocol = json(&new.protocol);
         let now = self.backend.now_ms();
-        let mut tx = self.pool.begin().await.map_err(StoreError::from_sqlx)?;
         if new.protocol.paired != Some(false) {
             // The networks paired jobs are timed against, stored so their ids resolve.
             for space in Space::all() {
                 let reference = reference_network(Some(space)).spec.clone();
-                self.insert_architecture(&mut tx, NewArchitecture::from_spec(reference))
+                self.insert_architecture(&mut *conn, NewArchitecture::from_spec(reference))
                     .await?;
             }
         }
@@ -200,7 +150,7 @@ impl Store {
             .bind(&new.device)
             .bind(&protocol)
             .bind(new.max_attempts)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await
             .map_err(StoreError::from_sqlx)?;
             let (row, created) = match inserted {
@@ -213,7 +163,7 @@ impl Store {
                     .bind(architecture_id)
                     .bind(&new.device)
                     .bind(&protocol)
-                    .fetch_one(&mut *tx)
+                    .fetch_one(&mut *conn)
                     .await
                     .map_err(StoreError::from_sqlx)?,
                     false,
@@ -221,7 +171,6 @@ impl Store {
             };
             out.push((row.into_job()?.1, created));
         }
-        tx.commit().await.map_err(StoreError::from_sqlx)?;
         Ok(out)
     }
 
@@ -250,7 +199,7 @@ impl Store {
              ORDER BY job_seq LIMIT $4"
         ))
         .bind(cursor)
-        .bind(filter.state.map(JobState::as_str))
+        .bind(filter.state.map(<&str>::from))
         .bind(&filter.device)
         .bind(limit + 1)
         .fetch_all(&self.pool)
@@ -260,7 +209,7 @@ impl Store {
             .into_iter()
             .map(Row::into_job)
             .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_rows(rows, limit))
+        Ok(page_of(rows, limit))
     }
 
     /// Jobs in the queue (queued or running), for metrics and the fleet view.
@@ -393,7 +342,7 @@ impl Store {
             let job = self.job(id).await?;
             if job.state == JobState::Succeeded
                 && job.attempt == attempt
-                && let Some(m) = self.job_measurement(id).await?
+                && let Some(m) = self.job_measurements(&[id.to_string()]).await?.remove(id)
             {
                 return Ok(Fenced::Done(m));
             }

@@ -2,10 +2,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use flash_client::{DeviceReference, Measurement, ReferencePoint};
 use flash_core::measurement::{MeasurementResult, REFERENCE_HISTORY, reference_latency};
-use serde::{Deserialize, Serialize};
 
-use super::{Page, Store, StoreError, StoreResult, json, parse_json, rfc3339};
+use super::{Page, Store, StoreError, StoreResult, json, page_of, parse_json, rfc3339};
 
 pub struct NewMeasurement {
     pub architecture_id: String,
@@ -13,53 +13,6 @@ pub struct NewMeasurement {
     /// Where the numbers come from (`agent`, or what the uploader says).
     pub source: String,
     pub result: MeasurementResult,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Measurement {
-    pub id: String,
-    pub architecture_id: String,
-    pub device: String,
-    /// The job that produced it (None for uploads).
-    pub job_id: Option<String>,
-    pub source: String,
-    pub result: MeasurementResult,
-    /// The latency fits, searches and verification use (ms): the median run-by-run ratio to the
-    /// reference network times the device's reference latency when paired, the raw p50 when not.
-    pub normalized_latency_ms: f64,
-    /// The device's reference latency (ms) the normalized latency was computed with: the median
-    /// of the reference's p50 over the device's latest 25 paired measurements with it, as of
-    /// this read. Absent for unpaired measurements.
-    pub reference_latency_ms: Option<f64>,
-    pub created_at: String,
-}
-
-/// One paired measurement's timing of the reference network: a point of the device's speed
-/// history.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ReferencePoint {
-    /// The measurement it was timed in.
-    pub measurement_id: String,
-    pub reference_architecture_id: String,
-    pub p50_ms: f64,
-    pub p50_ci_low_ms: f64,
-    pub p50_ci_high_ms: f64,
-    pub n: u64,
-    pub created_at: String,
-    /// The same instant in milliseconds since the Unix epoch, for plotting.
-    pub created_at_unix_ms: i64,
-}
-
-/// A reference network a device has been paired with, and its current reference latency.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct DeviceReference {
-    pub architecture_id: String,
-    /// Median of the reference's p50 over the device's latest paired measurements with it (ms).
-    pub latency_ms: f64,
-    /// How many measurements that median is over (at most 25).
-    pub window: usize,
-    /// Paired measurements with this reference in all.
-    pub measurements: i64,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -153,69 +106,96 @@ impl Store {
         Ok(row.into_measurement(&references)?.1)
     }
 
-    /// The reference latency of every (device, reference) pair of `devices`: the median of the
-    /// reference's p50 over the device's latest [`REFERENCE_HISTORY`] paired measurements with
-    /// it (`flash_core::measurement::reference_latency`).
-    async fn reference_latencies_on(
+    /// The current reference latencies of `devices`, one query whatever their number: for each
+    /// (device, reference) pair, the median of the reference's p50 over the device's latest
+    /// [`REFERENCE_HISTORY`] paired measurements with it
+    /// (`flash_core::measurement::reference_latency`), ordered by device and reference.
+    async fn references_of_on(
         &self,
         conn: &mut sqlx::AnyConnection,
         devices: &[String],
-    ) -> StoreResult<HashMap<(String, String), f64>> {
-        let mut out = HashMap::new();
-        for device in devices.iter().collect::<BTreeSet<_>>() {
-            for r in self.device_references_on(conn, device).await? {
-                out.insert((device.clone(), r.architecture_id), r.latency_ms);
+    ) -> StoreResult<Vec<(String, DeviceReference)>> {
+        let devices: Vec<&String> = devices
+            .iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if devices.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (0..devices.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT device, reference_id, reference_p50_ms, total FROM (
+                 SELECT device, reference_id, reference_p50_ms,
+                     ROW_NUMBER() OVER (PARTITION BY device, reference_id ORDER BY measurement_seq DESC) AS recency,
+                     COUNT(*) OVER (PARTITION BY device, reference_id) AS total
+                 FROM measurement WHERE reference_id IS NOT NULL AND device IN ({})
+             ) recent WHERE recency <= $1 ORDER BY device, reference_id, recency",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query_as::<_, (String, String, f64, i64)>(sqlx::AssertSqlSafe(sql))
+            .bind(REFERENCE_HISTORY as i64);
+        for device in &devices {
+            query = query.bind(*device);
+        }
+        let rows = query
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        let mut out: Vec<(String, DeviceReference)> = Vec::new();
+        let mut recent: Vec<f64> = Vec::new();
+        let mut rows = rows.into_iter().peekable();
+        while let Some((device, reference, p50, total)) = rows.next() {
+            recent.push(p50);
+            let last_of_pair = rows
+                .peek()
+                .is_none_or(|(d, r, _, _)| *d != device || *r != reference);
+            if last_of_pair {
+                if let Some(latency_ms) = reference_latency(&recent) {
+                    out.push((
+                        device,
+                        DeviceReference {
+                            architecture_id: reference,
+                            latency_ms,
+                            window: recent.len(),
+                            measurements: total,
+                        },
+                    ));
+                }
+                recent.clear();
             }
         }
         Ok(out)
     }
 
-    async fn device_references_on(
+    /// [`Store::references_of_on`] as a map from (device, reference id) to the latency, for
+    /// [`Row::into_measurement`].
+    async fn reference_latencies_on(
         &self,
         conn: &mut sqlx::AnyConnection,
-        device: &str,
-    ) -> StoreResult<Vec<DeviceReference>> {
-        let references: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT reference_id, COUNT(*) FROM measurement
-             WHERE device = $1 AND reference_id IS NOT NULL GROUP BY reference_id ORDER BY reference_id",
-        )
-        .bind(device)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(StoreError::from_sqlx)?;
-        let mut out = Vec::with_capacity(references.len());
-        for (reference, measurements) in references {
-            let recent: Vec<(f64,)> = sqlx::query_as(
-                "SELECT reference_p50_ms FROM measurement WHERE device = $1 AND reference_id = $2
-                 ORDER BY measurement_seq DESC LIMIT $3",
-            )
-            .bind(device)
-            .bind(&reference)
-            .bind(REFERENCE_HISTORY as i64)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(StoreError::from_sqlx)?;
-            let recent: Vec<f64> = recent.into_iter().map(|(p,)| p).collect();
-            if let Some(latency_ms) = reference_latency(&recent) {
-                out.push(DeviceReference {
-                    architecture_id: reference,
-                    latency_ms,
-                    window: recent.len(),
-                    measurements,
-                });
-            }
-        }
-        Ok(out)
+        devices: &[String],
+    ) -> StoreResult<HashMap<(String, String), f64>> {
+        Ok(self
+            .references_of_on(conn, devices)
+            .await?
+            .into_iter()
+            .map(|(device, r)| ((device, r.architecture_id), r.latency_ms))
+            .collect())
     }
 
     /// The reference networks `device` has been paired with and its current reference latency
     /// with each.
     pub async fn device_references(&self, device: &str) -> StoreResult<Vec<DeviceReference>> {
         let mut conn = self.pool.acquire().await.map_err(StoreError::from_sqlx)?;
-        self.device_references_on(&mut conn, device).await
+        Ok(self
+            .references_of_on(&mut conn, &[device.to_string()])
+            .await?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect())
     }
 
-    /// The reference latencies of the devices of `rows`, for [`Row::into_measurement`].
+    /// The reference latencies of `devices`, for [`Row::into_measurement`].
     pub(super) async fn reference_latencies(
         &self,
         devices: &[String],
@@ -269,24 +249,39 @@ impl Store {
                 )))
             })
             .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_rows(points, limit))
+        Ok(page_of(points, limit))
     }
 
-    /// The measurement a job produced, if any.
-    pub async fn job_measurement(&self, job_id: &str) -> StoreResult<Option<Measurement>> {
-        let row: Option<Row> =
-            sqlx::query_as(sql!("SELECT {COLUMNS} FROM measurement WHERE job_id = $1"))
-                .bind(job_id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(StoreError::from_sqlx)?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let references = self
-            .reference_latencies(std::slice::from_ref(&row.device))
-            .await?;
-        Ok(Some(row.into_measurement(&references)?.1))
+    /// The measurements the jobs of `job_ids` produced, by job id (two queries whatever their
+    /// number).
+    pub async fn job_measurements(
+        &self,
+        job_ids: &[String],
+    ) -> StoreResult<HashMap<String, Measurement>> {
+        if job_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let placeholders: Vec<String> = (1..=job_ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT {COLUMNS} FROM measurement WHERE job_id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql));
+        for id in job_ids {
+            query = query.bind(id);
+        }
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        let devices: Vec<String> = rows.iter().map(|r| r.device.clone()).collect();
+        let references = self.reference_latencies(&devices).await?;
+        rows.into_iter()
+            .map(|row| {
+                let job = row.job_id.clone().unwrap_or_default();
+                Ok((job, row.into_measurement(&references)?.1))
+            })
+            .collect()
     }
 
     pub async fn add_measurement(&self, new: NewMeasurement) -> StoreResult<Measurement> {
@@ -319,6 +314,6 @@ impl Store {
             .into_iter()
             .map(|r| r.into_measurement(&references))
             .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_rows(rows, limit))
+        Ok(page_of(rows, limit))
     }
 }

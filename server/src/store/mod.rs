@@ -16,23 +16,27 @@ macro_rules! sql {
 mod accuracies;
 mod architectures;
 mod devices;
-pub mod jobs;
+mod jobs;
 mod measurements;
-pub mod models;
-pub mod searches;
+mod models;
+mod searches;
 mod tokens;
 
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-pub use accuracies::{Accuracy, AccuracyFilter, NewAccuracy};
-pub use architectures::{Architecture, ArchitectureFilter, NewArchitecture, Source};
-pub use devices::{Device, DeviceFilter};
-pub use jobs::{ClaimedJob, Job, JobFilter, JobState, NewJobs, reference_network};
-pub use measurements::{
-    DeviceReference, Measurement, MeasurementFilter, NewMeasurement, ReferencePoint,
+pub use accuracies::{AccuracyFilter, NewAccuracy};
+pub use architectures::{ArchitectureFilter, NewArchitecture};
+pub use devices::DeviceFilter;
+pub use flash_client::{
+    Accuracy, AccuracyModelRecord, Architecture, ClaimedJob, Device, DeviceReference,
+    HardwareModelRecord, Job, JobState, Measurement, ReferencePoint, Source,
 };
+pub use jobs::{Fenced, JobFilter, NewJobs, reference_network};
+pub use measurements::{MeasurementFilter, NewMeasurement};
+pub use models::{MeasuredArchitecture, ModelRecord, metric_name};
+pub use searches::{StoredSearch, VerificationRow};
 pub use tokens::{Scope, TokenInfo, VerifiedToken};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -147,27 +151,21 @@ pub fn parse_cursor(cursor: Option<&str>) -> Option<i64> {
     }
 }
 
-/// A page of a list, with the cursor of the next page when there is one.
-#[derive(Debug, Clone)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next_cursor: Option<String>,
-}
+/// A page of a list, with the cursor of the next page when there is one: the API's page.
+pub type Page<T> = flash_client::ListPage<T>;
 
-impl<T> Page<T> {
-    /// Builds a page from up to `limit + 1` rows (the extra row only says that more exist).
-    fn from_rows(mut rows: Vec<(i64, T)>, limit: i64) -> Page<T> {
-        let more = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        let next_cursor = if more {
-            rows.last().map(|(seq, _)| seq.to_string())
-        } else {
-            None
-        };
-        Page {
-            items: rows.into_iter().map(|(_, item)| item).collect(),
-            next_cursor,
-        }
+/// Builds a page from up to `limit + 1` rows (the extra row only says that more exist).
+fn page_of<T>(mut rows: Vec<(i64, T)>, limit: i64) -> Page<T> {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = if more {
+        rows.last().map(|(seq, _)| seq.to_string())
+    } else {
+        None
+    };
+    Page {
+        items: rows.into_iter().map(|(_, item)| item).collect(),
+        next_cursor,
     }
 }
 

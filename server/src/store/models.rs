@@ -2,7 +2,11 @@
 //! models per (data set, space). Each version keeps the fit (coefficients and figures) and the
 //! samples it used, so a prediction can name the fit it came from.
 
-use super::{Page, Store, StoreError, StoreResult, rfc3339};
+use flash_client::{AccuracyModelRecord, FitSample, HardwareModelRecord};
+use flash_core::fit::{AccuracyFit, CostMetric, HardwareFit};
+use serde::{Deserialize, Serialize};
+
+use super::{Page, Store, StoreError, StoreResult, json, page_of, parse_json, rfc3339};
 
 /// Which model table, and its two key columns (the version counts per key).
 #[derive(Debug, Clone, Copy)]
@@ -13,32 +17,85 @@ pub struct ModelTable {
     id_prefix: &'static str,
 }
 
-pub const HARDWARE_MODELS: ModelTable = ModelTable {
-    table: "hardware_model",
-    key: "device",
-    variant: "metric",
-    id_prefix: "hw",
-};
+/// A kind of fitted model the store keeps: its table, and its record decoded from a row.
+pub trait ModelRecord: Sized {
+    const TABLE: ModelTable;
+    fn from_row(row: StoredModel) -> StoreResult<Self>;
+}
 
-pub const ACCURACY_MODELS: ModelTable = ModelTable {
-    table: "accuracy_model",
-    key: "dataset",
-    variant: "space",
-    id_prefix: "acc",
-};
+/// The name a metric is stored (and queried) under: its JSON name.
+pub fn metric_name(metric: CostMetric) -> &'static str {
+    match metric {
+        CostMetric::Latency => "latency",
+        CostMetric::Energy => "energy",
+        CostMetric::Area => "area",
+    }
+}
 
-/// A stored model; `fit` and `samples` are JSON the API layer decodes.
+/// A stored model as its columns hold it.
 #[derive(Debug, Clone)]
 pub struct StoredModel {
-    pub id: String,
+    id: String,
     /// Device (hardware) or data set (accuracy).
-    pub key: String,
+    key: String,
     /// Metric (hardware) or space (accuracy).
-    pub variant: Option<String>,
-    pub version: i64,
-    pub fit: String,
-    pub samples: String,
-    pub created_at: String,
+    variant: Option<String>,
+    version: i64,
+    fit: String,
+    samples: String,
+    created_at: String,
+}
+
+/// What a hardware model keeps beside its fit.
+#[derive(Serialize, Deserialize)]
+struct HardwareSamples {
+    value_source: String,
+    samples: Vec<FitSample>,
+}
+
+impl ModelRecord for HardwareModelRecord {
+    const TABLE: ModelTable = ModelTable {
+        table: "hardware_model",
+        key: "device",
+        variant: "metric",
+        id_prefix: "hw",
+    };
+
+    fn from_row(m: StoredModel) -> StoreResult<Self> {
+        let extra: HardwareSamples = parse_json(&m.samples, "hardware_model.samples")?;
+        let fit: HardwareFit = parse_json(&m.fit, "hardware_model.fit")?;
+        Ok(HardwareModelRecord {
+            metric: fit.model.metric,
+            id: m.id,
+            device: m.key,
+            version: m.version,
+            fit,
+            value_source: extra.value_source,
+            samples: extra.samples,
+            created_at: m.created_at,
+        })
+    }
+}
+
+impl ModelRecord for AccuracyModelRecord {
+    const TABLE: ModelTable = ModelTable {
+        table: "accuracy_model",
+        key: "dataset",
+        variant: "space",
+        id_prefix: "acc",
+    };
+
+    fn from_row(m: StoredModel) -> StoreResult<Self> {
+        Ok(AccuracyModelRecord {
+            fit: parse_json(&m.fit, "accuracy_model.fit")?,
+            samples: parse_json(&m.samples, "accuracy_model.samples")?,
+            id: m.id,
+            dataset: m.key,
+            space: m.variant,
+            version: m.version,
+            created_at: m.created_at,
+        })
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -53,20 +110,18 @@ struct Row {
     created_at: i64,
 }
 
-impl From<Row> for (i64, StoredModel) {
-    fn from(r: Row) -> Self {
-        (
-            r.model_seq,
-            StoredModel {
-                id: r.model_id,
-                key: r.key,
-                variant: r.variant,
-                version: r.version,
-                fit: r.fit,
-                samples: r.samples,
-                created_at: rfc3339(r.created_at),
-            },
-        )
+impl Row {
+    fn into_record<T: ModelRecord>(self) -> StoreResult<(i64, T)> {
+        let stored = StoredModel {
+            id: self.model_id,
+            key: self.key,
+            variant: self.variant,
+            version: self.version,
+            fit: self.fit,
+            samples: self.samples,
+            created_at: rfc3339(self.created_at),
+        };
+        Ok((self.model_seq, T::from_row(stored)?))
     }
 }
 
@@ -82,15 +137,44 @@ impl ModelTable {
 }
 
 impl Store {
-    /// Stores a new version of the model for (`key`, `variant`).
-    pub async fn put_model(
+    /// Stores a new version of a device's hardware model of `fit.model.metric`.
+    pub async fn put_hardware_model(
         &self,
-        table: ModelTable,
+        device: &str,
+        fit: &HardwareFit,
+        value_source: String,
+        samples: Vec<FitSample>,
+    ) -> StoreResult<HardwareModelRecord> {
+        let metric = metric_name(fit.model.metric);
+        let samples = HardwareSamples {
+            value_source,
+            samples,
+        };
+        self.put_model(device, Some(metric), json(fit), json(&samples))
+            .await
+    }
+
+    /// Stores a new version of a data set's accuracy model (of `space`'s architectures only,
+    /// when given).
+    pub async fn put_accuracy_model(
+        &self,
+        dataset: &str,
+        space: Option<&str>,
+        fit: &AccuracyFit,
+        samples: &[FitSample],
+    ) -> StoreResult<AccuracyModelRecord> {
+        self.put_model(dataset, space, json(fit), json(&samples))
+            .await
+    }
+
+    async fn put_model<T: ModelRecord>(
+        &self,
         key: &str,
         variant: Option<&str>,
         fit: String,
         samples: String,
-    ) -> StoreResult<StoredModel> {
+    ) -> StoreResult<T> {
+        let table = T::TABLE;
         let mut random = [0u8; 8];
         getrandom::fill(&mut random).expect("the operating system provides randomness");
         let id = format!("{}_{}", table.id_prefix, hex::encode(random));
@@ -113,7 +197,7 @@ impl Store {
             .execute(&self.pool)
             .await;
             match result {
-                Ok(_) => return self.model(table, &id).await,
+                Ok(_) => return self.model(&id).await,
                 Err(e) if matches!(&e, sqlx::Error::Database(db) if db.is_unique_violation()) => {
                     continue;
                 }
@@ -125,23 +209,25 @@ impl Store {
         ))
     }
 
-    pub async fn model(&self, table: ModelTable, id: &str) -> StoreResult<StoredModel> {
-        let row: Option<Row> = sqlx::query_as(sql!("{} WHERE model_id = $1", table.select()))
+    pub async fn model<T: ModelRecord>(&self, id: &str) -> StoreResult<T> {
+        let row: Option<Row> = sqlx::query_as(sql!("{} WHERE model_id = $1", T::TABLE.select()))
             .bind(id)
             .fetch_optional(&self.pool)
             .await
             .map_err(StoreError::from_sqlx)?;
-        row.map(|r| <(i64, StoredModel)>::from(r).1)
-            .ok_or_else(|| StoreError::NotFound(format!("model {id}")))
+        match row {
+            Some(row) => Ok(row.into_record()?.1),
+            None => Err(StoreError::NotFound(format!("model {id}"))),
+        }
     }
 
     /// The newest version for (`key`, `variant`), or for `key` alone when `variant` is None.
-    pub async fn latest_model(
+    pub async fn latest_model<T: ModelRecord>(
         &self,
-        table: ModelTable,
         key: &str,
         variant: Option<&str>,
-    ) -> StoreResult<Option<StoredModel>> {
+    ) -> StoreResult<Option<T>> {
+        let table = T::TABLE;
         let row: Option<Row> = sqlx::query_as(sql!(
             "{} WHERE {k} = $1 AND (CAST($2 AS TEXT) IS NULL OR {v} = $2) ORDER BY model_seq DESC LIMIT 1",
             table.select(),
@@ -153,17 +239,17 @@ impl Store {
         .fetch_optional(&self.pool)
         .await
         .map_err(StoreError::from_sqlx)?;
-        Ok(row.map(|r| <(i64, StoredModel)>::from(r).1))
+        row.map(|r| Ok(r.into_record()?.1)).transpose()
     }
 
-    pub async fn list_models(
+    pub async fn list_models<T: ModelRecord>(
         &self,
-        table: ModelTable,
         key: Option<&str>,
         variant: Option<&str>,
         cursor: i64,
         limit: i64,
-    ) -> StoreResult<Page<StoredModel>> {
+    ) -> StoreResult<Page<T>> {
+        let table = T::TABLE;
         let rows: Vec<Row> = sqlx::query_as(sql!(
             "{} WHERE model_seq > $1 AND (CAST($2 AS TEXT) IS NULL OR {k} = $2)
                AND (CAST($3 AS TEXT) IS NULL OR {v} = $3) ORDER BY model_seq LIMIT $4",
@@ -178,10 +264,11 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::from_sqlx)?;
-        Ok(Page::from_rows(
-            rows.into_iter().map(Into::into).collect(),
-            limit,
-        ))
+        let rows = rows
+            .into_iter()
+            .map(Row::into_record)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(page_of(rows, limit))
     }
 
     /// The normalized latency (ms) and energy (mJ, with its method) of every measurement on

@@ -1,14 +1,22 @@
 //! Searches: the request, the fits they used and the result, plus the jobs that verify winners.
 
-use super::{Page, Store, StoreError, StoreResult, rfc3339};
+use std::collections::HashMap;
 
-/// A stored search; `request`, `fits` and `result` are JSON the API layer decodes.
+use flash_client::{JobState, Measurement, SearchFits, SearchRequest};
+use flash_core::search::SearchResult;
+
+use super::{
+    NewArchitecture, NewJobs, Page, Store, StoreError, StoreResult, json, page_of, parse_json,
+    rfc3339,
+};
+
+/// A stored search, decoded.
 #[derive(Debug, Clone)]
 pub struct StoredSearch {
     pub id: String,
-    pub request: String,
-    pub fits: String,
-    pub result: String,
+    pub request: SearchRequest,
+    pub fits: SearchFits,
+    pub result: SearchResult,
     pub created_at: String,
 }
 
@@ -19,9 +27,9 @@ pub struct VerificationRow {
     pub device: String,
     pub rank: i64,
     pub job_id: String,
-    pub job_state: String,
+    pub job_state: JobState,
     /// The measurement, once the job succeeded.
-    pub measurement: Option<super::Measurement>,
+    pub measurement: Option<Measurement>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -34,18 +42,18 @@ struct Row {
     created_at: i64,
 }
 
-impl From<Row> for (i64, StoredSearch) {
-    fn from(r: Row) -> Self {
-        (
-            r.search_seq,
+impl Row {
+    fn into_search(self) -> StoreResult<(i64, StoredSearch)> {
+        Ok((
+            self.search_seq,
             StoredSearch {
-                id: r.search_id,
-                request: r.request,
-                fits: r.fits,
-                result: r.result,
-                created_at: rfc3339(r.created_at),
+                request: parse_json(&self.request, "search.request")?,
+                fits: parse_json(&self.fits, "search.fits")?,
+                result: parse_json(&self.result, "search.result")?,
+                id: self.search_id,
+                created_at: rfc3339(self.created_at),
             },
-        )
+        ))
     }
 }
 
@@ -54,9 +62,9 @@ const COLUMNS: &str = "search_seq, search_id, request, fits, result, created_at"
 impl Store {
     pub async fn put_search(
         &self,
-        request: String,
-        fits: String,
-        result: String,
+        request: &SearchRequest,
+        fits: &SearchFits,
+        result: &SearchResult,
     ) -> StoreResult<StoredSearch> {
         let mut random = [0u8; 8];
         getrandom::fill(&mut random).expect("the operating system provides randomness");
@@ -67,13 +75,13 @@ impl Store {
             self.backend.now_ms()
         ))
         .bind(&id)
-        .bind(request)
-        .bind(fits)
-        .bind(result)
+        .bind(json(request))
+        .bind(json(fits))
+        .bind(json(result))
         .fetch_one(&self.pool)
         .await
         .map_err(StoreError::from_sqlx)?;
-        Ok(<(i64, StoredSearch)>::from(row).1)
+        Ok(row.into_search()?.1)
     }
 
     pub async fn search(&self, id: &str) -> StoreResult<StoredSearch> {
@@ -83,8 +91,10 @@ impl Store {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(StoreError::from_sqlx)?;
-        row.map(|r| <(i64, StoredSearch)>::from(r).1)
-            .ok_or_else(|| StoreError::NotFound(format!("search {id}")))
+        match row {
+            Some(row) => Ok(row.into_search()?.1),
+            None => Err(StoreError::NotFound(format!("search {id}"))),
+        }
     }
 
     pub async fn list_searches(&self, cursor: i64, limit: i64) -> StoreResult<Page<StoredSearch>> {
@@ -96,51 +106,81 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::from_sqlx)?;
-        Ok(Page::from_rows(
-            rows.into_iter().map(Into::into).collect(),
-            limit,
-        ))
+        let rows = rows
+            .into_iter()
+            .map(Row::into_search)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(page_of(rows, limit))
     }
 
-    /// Records that `job_id` verifies winner `architecture_id` (of rank `rank`) on `device`;
-    /// verifying again keeps the first record.
-    pub async fn add_verification(
+    /// Stores the winners and queues their measurement jobs with the rows that tie each job to
+    /// the search, all in one transaction: a failure leaves no job without its row. One
+    /// `NewJobs` per device; the rank of a winner is its position in that list, from 1.
+    /// Verifying again keeps the first rows.
+    pub async fn queue_verification(
         &self,
         search_id: &str,
-        architecture_id: &str,
-        device: &str,
-        job_id: &str,
-        rank: i64,
+        winners: Vec<NewArchitecture>,
+        jobs: &[NewJobs],
     ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO search_verification (search_id, architecture_id, device, job_id, rank)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-        )
-        .bind(search_id)
-        .bind(architecture_id)
-        .bind(device)
-        .bind(job_id)
-        .bind(rank)
-        .execute(&self.pool)
-        .await
-        .map_err(StoreError::from_sqlx)?;
-        Ok(())
+        let mut tx = self.pool.begin().await.map_err(StoreError::from_sqlx)?;
+        for winner in winners {
+            self.insert_architecture(&mut tx, winner).await?;
+        }
+        for new in jobs {
+            for (rank, (job, _)) in self.insert_jobs(&mut tx, new).await?.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO search_verification (search_id, architecture_id, device, job_id, rank)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                )
+                .bind(search_id)
+                .bind(&job.architecture_id)
+                .bind(&new.device)
+                .bind(&job.id)
+                .bind(rank as i64 + 1)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+            }
+        }
+        tx.commit().await.map_err(StoreError::from_sqlx)
     }
 
-    pub async fn verifications(&self, search_id: &str) -> StoreResult<Vec<VerificationRow>> {
-        let rows: Vec<(String, String, i64, String, String)> = sqlx::query_as(
-            "SELECT v.architecture_id, v.device, v.rank, v.job_id, j.state
+    /// The verification rows of each of `search_ids`, by search, ordered by rank and device
+    /// (three queries whatever their number).
+    pub async fn verifications(
+        &self,
+        search_ids: &[String],
+    ) -> StoreResult<HashMap<String, Vec<VerificationRow>>> {
+        if search_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let placeholders: Vec<String> = (1..=search_ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT v.search_id, v.architecture_id, v.device, v.rank, v.job_id, j.state
              FROM search_verification v JOIN job j ON j.job_id = v.job_id
-             WHERE v.search_id = $1 ORDER BY v.rank, v.device",
-        )
-        .bind(search_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::from_sqlx)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (architecture_id, device, rank, job_id, job_state) in rows {
-            out.push(VerificationRow {
-                measurement: self.job_measurement(&job_id).await?,
+             WHERE v.search_id IN ({}) ORDER BY v.search_id, v.rank, v.device",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query_as::<_, (String, String, String, i64, String, String)>(
+            sqlx::AssertSqlSafe(sql),
+        );
+        for id in search_ids {
+            query = query.bind(id);
+        }
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        let job_ids: Vec<String> = rows.iter().map(|r| r.4.clone()).collect();
+        let mut measurements = self.job_measurements(&job_ids).await?;
+        let mut out: HashMap<String, Vec<VerificationRow>> = HashMap::new();
+        for (search_id, architecture_id, device, rank, job_id, state) in rows {
+            let job_state = state
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("job state {state:?}")))?;
+            out.entry(search_id).or_default().push(VerificationRow {
+                measurement: measurements.remove(&job_id),
                 architecture_id,
                 device,
                 rank,

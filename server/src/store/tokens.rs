@@ -1,16 +1,29 @@
 //! API tokens: `flash_<id>_<secret>`. Only a SHA-256 of the secret is stored; a presented token
 //! is found by its id and its secret compared in constant time.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{Store, StoreError, StoreResult, rfc3339};
 
+/// What a token may do; its name (`read`, ...) is the same on the command line, in the store
+/// and in `Display`.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, clap::ValueEnum,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    clap::ValueEnum,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
 )]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Scope {
     /// Read data.
     Read,
@@ -22,32 +35,7 @@ pub enum Scope {
     Admin,
 }
 
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Read => "read",
-            Scope::Write => "write",
-            Scope::Agent => "agent",
-            Scope::Admin => "admin",
-        }
-    }
-
-    fn parse(s: &str) -> StoreResult<Scope> {
-        Ok(match s {
-            "read" => Scope::Read,
-            "write" => Scope::Write,
-            "agent" => Scope::Agent,
-            "admin" => Scope::Admin,
-            other => {
-                return Err(StoreError::Corrupt(format!(
-                    "unknown token scope {other:?}"
-                )));
-            }
-        })
-    }
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct TokenInfo {
     pub name: String,
     pub scope: Scope,
@@ -117,7 +105,7 @@ impl Store {
         ))
         .bind(&id)
         .bind(name)
-        .bind(scope.as_str())
+        .bind(<&str>::from(scope))
         .bind(hash_secret(&secret))
         .bind(device)
         .execute(&self.pool)
@@ -157,7 +145,7 @@ impl Store {
             .map(|row| {
                 Ok(TokenInfo {
                     name: row.name,
-                    scope: Scope::parse(&row.scope)?,
+                    scope: parse_scope(&row.scope)?,
                     created_at: rfc3339(row.created_at),
                     revoked_at: row.revoked_at.map(rfc3339),
                     device: row.device,
@@ -193,7 +181,7 @@ impl Store {
         if bool::from(presented.as_bytes().ct_eq(stored.as_bytes())) {
             Ok(Some(VerifiedToken {
                 name,
-                scope: Scope::parse(&scope)?,
+                scope: parse_scope(&scope)?,
                 device,
             }))
         } else {
@@ -215,4 +203,9 @@ mod tests {
         assert_eq!(super::split_token("flash_short_x"), None);
         assert_eq!(super::split_token("Bearer x"), None);
     }
+}
+
+fn parse_scope(name: &str) -> StoreResult<Scope> {
+    name.parse()
+        .map_err(|_| StoreError::Corrupt(format!("unknown token scope {name:?}")))
 }

@@ -10,6 +10,7 @@ mod dashboard;
 mod demo;
 mod faults;
 mod http_api;
+mod layering;
 mod models_api;
 mod notebook_script;
 mod readme;

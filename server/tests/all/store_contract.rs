@@ -6,8 +6,8 @@ use std::sync::Arc;
 use crate::common::{result, stores};
 use flash_core::measurement::{DeviceDescriptor, Protocol};
 use flash_core::{ArchSpec, Space};
+use flash_server::store::Fenced;
 use flash_server::store::NewArchitecture;
-use flash_server::store::jobs::Fenced;
 use flash_server::store::{ArchitectureFilter, JobFilter, JobState, NewJobs, Scope, Store};
 
 fn descriptor(profile: &str) -> DeviceDescriptor {

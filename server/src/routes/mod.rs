@@ -12,14 +12,13 @@ pub mod predictions;
 pub mod searches;
 mod spaces;
 
-use serde::Serialize;
 use utoipa::OpenApi;
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::app::{ApiDoc, AppState};
+use crate::state::AppState;
 
-pub fn routes() -> OpenApiRouter<AppState> {
+/// Every route of /v1, with the OpenAPI document collected from the handlers.
+pub fn all() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(architectures::routes())
         .merge(spaces::routes())
@@ -33,23 +32,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(plots::routes())
 }
 
-/// One page of a list.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ListPage<T: ToSchema> {
-    pub items: Vec<T>,
-    /// Pass as `cursor` to get the next page; absent on the last page.
-    pub next_cursor: Option<String>,
-}
-
-impl<T: ToSchema> From<crate::store::Page<T>> for ListPage<T> {
-    fn from(p: crate::store::Page<T>) -> Self {
-        ListPage {
-            items: p.items,
-            next_cursor: p.next_cursor,
-        }
-    }
-}
-
 /// Rejects text that no name of this service may be: empty, over 128 bytes, or with control
 /// characters.
 pub fn check_name(field: &str, value: &str) -> Result<(), crate::error::ApiError> {
@@ -60,5 +42,33 @@ pub fn check_name(field: &str, value: &str) -> Result<(), crate::error::ApiError
         ))
     } else {
         Ok(())
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "FLASH co-design service",
+        description = "Hardware-aware neural-architecture co-design: architectures and their topology metrics, devices and measurement jobs, fitted models and exact co-design search."
+    ),
+    modifiers(&SecurityAddon),
+    components(schemas(flash_client::Problem)),
+    tags(
+        (name = "architectures"), (name = "spaces"), (name = "devices"), (name = "jobs"),
+        (name = "measurements"), (name = "accuracies"), (name = "models"), (name = "searches")
+    )
+)]
+pub struct ApiDoc;
+
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }

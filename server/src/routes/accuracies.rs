@@ -2,32 +2,20 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use flash_client::*;
 use flash_core::FieldError;
 use serde::Deserialize;
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ListPage, check_name};
-use crate::app::AppState;
+use super::check_name;
 use crate::error::{ApiError, ApiResult, AuthProblems, BodyProblems, QueryProblems};
 use crate::extract::{Access, ApiJson, ApiQuery, Caller, Paging};
+use crate::state::AppState;
 use crate::store::{Accuracy, AccuracyFilter, NewAccuracy};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(create_accuracy, list_accuracies))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AccuracyUpload {
-    pub architecture_id: String,
-    /// Data set name, e.g. `digits` or `cifar10`.
-    pub dataset: String,
-    /// Top-1 accuracy in [0, 1].
-    pub accuracy: f64,
-    pub epochs: Option<i64>,
-    pub notes: Option<String>,
 }
 
 /// Record a trained accuracy.

@@ -4,16 +4,15 @@
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use flash_client::*;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::models::{AccuracyModelRecord, HardwareModelRecord};
-use crate::app::AppState;
 use crate::error::{ApiResult, AuthProblems, NotFoundProblem, QueryProblems};
 use crate::extract::{Access, ApiQuery, Caller};
 use crate::plots::{self, Scale};
-use crate::store::models::{ACCURACY_MODELS, HARDWARE_MODELS};
+use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -69,7 +68,7 @@ fn svg(body: String) -> Response {
 }
 
 async fn hardware_model(state: &AppState, id: &str) -> ApiResult<HardwareModelRecord> {
-    HardwareModelRecord::from_stored(state.store.model(HARDWARE_MODELS, id).await?)
+    Ok(state.store.model::<HardwareModelRecord>(id).await?)
 }
 
 /// Plot a hardware model's fit: leave-one-out predicted against measured.
@@ -125,7 +124,7 @@ async fn accuracy_model_plot(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     caller.require(Access::Read, &state)?;
-    let m = AccuracyModelRecord::from_stored(state.store.model(ACCURACY_MODELS, &id).await?)?;
+    let m = state.store.model::<AccuracyModelRecord>(&id).await?;
     let ids: Vec<String> = m
         .samples
         .iter()

@@ -2,19 +2,19 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use flash_client::*;
 use flash_core::measurement::DeviceDescriptor;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ListPage, check_name};
-use crate::app::AppState;
+use super::check_name;
 use crate::error::{
     ApiError, ApiResult, AuthProblems, BodyProblems, NotFoundProblem, QueryProblems,
 };
 use crate::extract::{Access, ApiJson, ApiQuery, Caller, Paging};
-use crate::store::{Device, DeviceFilter, DeviceReference, ReferencePoint};
+use crate::state::AppState;
+use crate::store::{Device, DeviceFilter, ReferencePoint};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -23,14 +23,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(heartbeat_device))
         .routes(routes!(list_device_references))
         .routes(routes!(list_reference_latencies))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeviceReferences {
-    pub device: String,
-    /// Each reference network the device's paired measurements used, with the device's current
-    /// reference latency: the factor that turns a ratio into a normalized latency.
-    pub items: Vec<DeviceReference>,
 }
 
 /// The device's reference networks and its current reference latency with each.

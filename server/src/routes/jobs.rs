@@ -4,20 +4,18 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use flash_core::measurement::{MeasurementResult, Protocol};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use flash_client::*;
+use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::ListPage;
-use crate::app::AppState;
 use crate::error::{
     ApiError, ApiResult, AuthProblems, BodyProblems, ConflictProblem, NotFoundProblem,
     QueryProblems,
 };
 use crate::extract::{Access, ApiJson, ApiQuery, Caller, Paging};
-use crate::store::jobs::Fenced;
+use crate::state::AppState;
+use crate::store::Fenced;
 use crate::store::{ClaimedJob, Job, JobFilter, JobState, Measurement, NewJobs};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -30,27 +28,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(fail_job))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct JobRequest {
-    /// Architectures to measure, one job each (1..=10000).
-    pub architecture_ids: Vec<String>,
-    pub device: String,
-    /// Overrides of the device profile's protocol.
-    #[serde(default)]
-    pub protocol: Protocol,
-    /// Attempts before the job fails (default from the server, 1..=20).
-    pub max_attempts: Option<i64>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct JobsCreated {
-    /// One job per requested architecture, in order (an existing live job where there was one).
-    pub items: Vec<Job>,
-    /// How many were new.
-    pub created: usize,
-}
-
 fn lost_lease<T>(fenced: Fenced<T>, id: &str, attempt: i64) -> ApiResult<T> {
     match fenced {
         Fenced::Done(t) => Ok(t),
@@ -59,7 +36,7 @@ fn lost_lease<T>(fenced: Fenced<T>, id: &str, attempt: i64) -> ApiResult<T> {
             attempt: current,
         } => Err(ApiError::Conflict(format!(
             "job {id}: attempt {attempt} no longer holds the lease (the job is {} at attempt {current})",
-            state.as_str()
+            state
         ))),
     }
 }
@@ -189,12 +166,6 @@ async fn get_job(
     Ok(axum::Json(job))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ClaimRequest {
-    pub device: String,
-}
-
 /// Claim the device's next job (agents).
 ///
 /// 200 with the job, its attempt number and lease; 204 when there is nothing to do (or the
@@ -232,13 +203,6 @@ async fn claim_job(
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AttemptRequest {
-    /// The attempt number received with the claim.
-    pub attempt: i64,
-}
-
 /// Extend the lease of a running job (agents).
 #[utoipa::path(
     post, path = "/v1/jobs/{id}/heartbeat", tag = "jobs",
@@ -260,13 +224,6 @@ async fn heartbeat_job(
         .heartbeat_job(&id, req.attempt, state.config.lease_seconds * 1000)
         .await?;
     Ok(axum::Json(lost_lease(fenced, &id, req.attempt)?))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CompleteRequest {
-    pub attempt: i64,
-    pub result: MeasurementResult,
 }
 
 /// Report a job's measurement (agents). Idempotent for the same attempt.
@@ -294,14 +251,6 @@ async fn complete_job(
         .complete_job(&id, req.attempt, req.result)
         .await?;
     Ok(axum::Json(lost_lease(fenced, &id, req.attempt)?))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FailRequest {
-    pub attempt: i64,
-    /// What went wrong (at most 10000 bytes).
-    pub error: String,
 }
 
 /// Report that an attempt failed (agents): the job is queued again until its last attempt.

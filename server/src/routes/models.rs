@@ -3,23 +3,20 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use flash_client::*;
 use flash_core::features::FeatureVector;
-use flash_core::fit::{
-    AccuracyFit, AccuracyForm, AccuracyRecord, CostMetric, FeatureSet, FitError, HardwareFit,
-    fit_accuracy, fit_hardware,
-};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use flash_core::fit::{AccuracyRecord, CostMetric, FitError, fit_accuracy, fit_hardware};
+use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ListPage, check_name};
-use crate::app::AppState;
+use super::check_name;
 use crate::error::{
     ApiError, ApiResult, AuthProblems, BodyProblems, NotFoundProblem, QueryProblems,
 };
 use crate::extract::{Access, ApiJson, ApiQuery, Caller, Paging};
-use crate::store::models::{ACCURACY_MODELS, HARDWARE_MODELS, ModelTable, StoredModel};
+use crate::state::AppState;
+use crate::store::ModelRecord;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -27,81 +24,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_hardware_model))
         .routes(routes!(create_accuracy_model, list_accuracy_models))
         .routes(routes!(get_accuracy_model))
-}
-
-/// One sample of a fit: what was measured (or trained) and what leave-one-out predicted.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct FitSample {
-    pub architecture_id: String,
-    pub actual: f64,
-    /// Prediction of the fit made without this sample.
-    pub loo_predicted: f64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct HardwareModelRecord {
-    pub id: String,
-    pub device: String,
-    pub metric: CostMetric,
-    /// 1 for the device's first fit of this metric, then 2, 3, ...
-    pub version: i64,
-    pub fit: HardwareFit,
-    /// How the fitted values were obtained (for energy: `rapl`, `estimated`, ...).
-    pub value_source: String,
-    pub samples: Vec<FitSample>,
-    pub created_at: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct AccuracyModelRecord {
-    pub id: String,
-    pub dataset: String,
-    pub space: Option<String>,
-    pub version: i64,
-    pub fit: AccuracyFit,
-    pub samples: Vec<FitSample>,
-    pub created_at: String,
-}
-
-#[derive(Serialize, Deserialize)]
-struct HardwareExtra {
-    value_source: String,
-    samples: Vec<FitSample>,
-}
-
-fn decode<T: serde::de::DeserializeOwned>(text: &str) -> ApiResult<T> {
-    serde_json::from_str(text).map_err(|e| ApiError::Internal(format!("stored fit: {e}")))
-}
-
-impl HardwareModelRecord {
-    pub fn from_stored(m: StoredModel) -> ApiResult<Self> {
-        let extra: HardwareExtra = decode(&m.samples)?;
-        let fit: HardwareFit = decode(&m.fit)?;
-        Ok(HardwareModelRecord {
-            metric: fit.model.metric,
-            id: m.id,
-            device: m.key,
-            version: m.version,
-            fit,
-            value_source: extra.value_source,
-            samples: extra.samples,
-            created_at: m.created_at,
-        })
-    }
-}
-
-impl AccuracyModelRecord {
-    pub fn from_stored(m: StoredModel) -> ApiResult<Self> {
-        Ok(AccuracyModelRecord {
-            fit: decode(&m.fit)?,
-            samples: decode(&m.samples)?,
-            id: m.id,
-            dataset: m.key,
-            space: m.variant,
-            version: m.version,
-            created_at: m.created_at,
-        })
-    }
 }
 
 fn fit_error(e: FitError) -> ApiError {
@@ -119,20 +41,6 @@ fn median(values: &mut [f64]) -> f64 {
     } else {
         (values[n / 2 - 1] + values[n / 2]) / 2.0
     }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct HardwareModelRequest {
-    pub device: String,
-    /// `latency` (ms: each measurement's normalized latency, the raw p50 where unpaired) or
-    /// `energy` (mJ per inference; estimates follow the latency's normalization).
-    pub metric: CostMetric,
-    /// Fit only on these architectures (default: every architecture measured on the device).
-    pub fit_on: Option<Vec<String>>,
-    /// Candidate feature sets (default: all, chosen by leave-one-out MAPE).
-    #[serde(default)]
-    pub feature_sets: Vec<FeatureSet>,
 }
 
 /// Fit a hardware model on a device's measurements.
@@ -170,33 +78,21 @@ async fn create_hardware_model(
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(fit_error)?;
-    let extra = HardwareExtra {
-        value_source,
-        samples: ids
-            .into_iter()
-            .zip(actuals)
-            .zip(&fit.loo_predictions)
-            .map(|((architecture_id, actual), loo)| FitSample {
-                architecture_id,
-                actual,
-                loo_predicted: *loo,
-            })
-            .collect(),
-    };
-    let stored = state
+    let samples = ids
+        .into_iter()
+        .zip(actuals)
+        .zip(&fit.loo_predictions)
+        .map(|((architecture_id, actual), loo)| FitSample {
+            architecture_id,
+            actual,
+            loo_predicted: *loo,
+        })
+        .collect();
+    let record = state
         .store
-        .put_model(
-            HARDWARE_MODELS,
-            &req.device,
-            Some(metric_name(req.metric)),
-            serde_json::to_string(&fit).expect("fit serialises"),
-            serde_json::to_string(&extra).expect("samples serialise"),
-        )
+        .put_hardware_model(&req.device, &fit, value_source, samples)
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(HardwareModelRecord::from_stored(stored)?),
-    ))
+    Ok((StatusCode::CREATED, axum::Json(record)))
 }
 
 type Samples = (Vec<(FeatureVector, f64)>, Vec<String>, String);
@@ -304,14 +200,6 @@ async fn analytic_samples(
     ))
 }
 
-pub fn metric_name(metric: CostMetric) -> &'static str {
-    match metric {
-        CostMetric::Latency => "latency",
-        CostMetric::Energy => "energy",
-        CostMetric::Area => "area",
-    }
-}
-
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct HardwareModelQuery {
@@ -340,40 +228,21 @@ async fn list_hardware_models(
         limit: q.limit,
         cursor: q.cursor,
     };
-    let (key, variant) = (q.device.as_deref(), q.metric.map(metric_name));
-    model_page(
-        &state,
-        HARDWARE_MODELS,
-        key,
-        variant,
-        &paging,
-        HardwareModelRecord::from_stored,
-    )
-    .await
+    let (key, variant) = (q.device.as_deref(), q.metric.map(crate::store::metric_name));
+    model_page::<HardwareModelRecord>(&state, key, variant, &paging).await
 }
 
-/// A page of stored models of `table`, decoded into their API records.
-async fn model_page<T: utoipa::ToSchema>(
+/// A page of stored models of one kind.
+async fn model_page<T: ModelRecord>(
     state: &AppState,
-    table: ModelTable,
     key: Option<&str>,
     variant: Option<&str>,
     paging: &Paging,
-    decode: fn(StoredModel) -> ApiResult<T>,
 ) -> ApiResult<axum::Json<ListPage<T>>> {
     let (cursor, limit) = paging.parse()?;
-    let page = state
-        .store
-        .list_models(table, key, variant, cursor, limit)
-        .await?;
-    Ok(axum::Json(ListPage {
-        items: page
-            .items
-            .into_iter()
-            .map(decode)
-            .collect::<ApiResult<_>>()?,
-        next_cursor: page.next_cursor,
-    }))
+    Ok(axum::Json(
+        state.store.list_models(key, variant, cursor, limit).await?,
+    ))
 }
 
 /// Get a hardware model.
@@ -389,20 +258,9 @@ async fn get_hardware_model(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<HardwareModelRecord>> {
     caller.require(Access::Read, &state)?;
-    Ok(axum::Json(HardwareModelRecord::from_stored(
-        state.store.model(HARDWARE_MODELS, &id).await?,
-    )?))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AccuracyModelRequest {
-    pub dataset: String,
-    /// Only records of architectures of this space.
-    pub space: Option<String>,
-    /// Candidate forms (default: the standard small set, chosen by leave-one-out RMSE).
-    #[serde(default)]
-    pub forms: Vec<AccuracyForm>,
+    Ok(axum::Json(
+        state.store.model::<HardwareModelRecord>(&id).await?,
+    ))
 }
 
 /// Fit an accuracy predictor on a data set's trained accuracies.
@@ -450,20 +308,11 @@ async fn create_accuracy_model(
             loo_predicted: *loo,
         })
         .collect();
-    let stored = state
+    let record = state
         .store
-        .put_model(
-            ACCURACY_MODELS,
-            &req.dataset,
-            req.space.as_deref(),
-            serde_json::to_string(&fit).expect("fit serialises"),
-            serde_json::to_string(&samples).expect("samples serialise"),
-        )
+        .put_accuracy_model(&req.dataset, req.space.as_deref(), &fit, &samples)
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(AccuracyModelRecord::from_stored(stored)?),
-    ))
+    Ok((StatusCode::CREATED, axum::Json(record)))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -495,15 +344,7 @@ async fn list_accuracy_models(
         cursor: q.cursor,
     };
     let (key, variant) = (q.dataset.as_deref(), q.space.as_deref());
-    model_page(
-        &state,
-        ACCURACY_MODELS,
-        key,
-        variant,
-        &paging,
-        AccuracyModelRecord::from_stored,
-    )
-    .await
+    model_page::<AccuracyModelRecord>(&state, key, variant, &paging).await
 }
 
 /// Get an accuracy model.
@@ -519,7 +360,7 @@ async fn get_accuracy_model(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<AccuracyModelRecord>> {
     caller.require(Access::Read, &state)?;
-    Ok(axum::Json(AccuracyModelRecord::from_stored(
-        state.store.model(ACCURACY_MODELS, &id).await?,
-    )?))
+    Ok(axum::Json(
+        state.store.model::<AccuracyModelRecord>(&id).await?,
+    ))
 }

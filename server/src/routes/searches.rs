@@ -1,28 +1,26 @@
 //! Co-design searches: the provably best architecture of a space under the fitted models, its
 //! Pareto fronts, and re-measurement of the winners on the devices.
 
+use flash_client::*;
+use std::collections::HashMap;
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use flash_core::Space;
 use flash_core::fit::CostMetric;
-use flash_core::measurement::{MeasurementResult, Protocol};
+use flash_core::measurement::MeasurementResult;
 use flash_core::search::{DeviceModels, Objective, SearchError, SearchResult, search};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::ListPage;
-use super::models::{AccuracyModelRecord, HardwareModelRecord};
 use super::predictions::newest_fits;
-use crate::app::AppState;
 use crate::error::{
     ApiError, ApiResult, AuthProblems, BodyProblems, NotFoundProblem, QueryProblems,
 };
 use crate::extract::{Access, ApiJson, ApiQuery, Caller, Paging};
-use crate::store::models::{ACCURACY_MODELS, HARDWARE_MODELS};
-use crate::store::searches::StoredSearch;
+use crate::state::AppState;
 use crate::store::{NewArchitecture, NewJobs};
+use crate::store::{StoredSearch, VerificationRow};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -31,185 +29,60 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(verify_search))
 }
 
-/// Limits on one device (each optional).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DeviceConstraint {
-    pub device: String,
-    /// Latency limit, ms per inference.
-    pub max_latency_ms: Option<f64>,
-    /// Energy limit, mJ per inference.
-    pub max_energy_mj: Option<f64>,
-    /// Area limit, mm^2.
-    pub max_area_mm2: Option<f64>,
-    /// Use this latency fit (an id of the device's hardware models) instead of the newest.
-    pub latency_model: Option<String>,
-    /// Use this energy fit instead of the newest.
-    pub energy_model: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SearchRequest {
-    /// A grid space (default `flash-densenet`).
-    #[serde(default = "default_space")]
-    pub space: String,
-    /// The data set whose newest accuracy model predicts accuracy.
-    pub dataset: String,
-    /// Use this accuracy fit (an id of the data set's accuracy models) instead of the newest.
-    pub accuracy_model: Option<String>,
-    /// Target devices with their limits; their newest hardware models predict costs.
-    pub devices: Vec<DeviceConstraint>,
-    pub max_params: Option<u64>,
-    pub max_macs: Option<u64>,
-    /// Default: maximise predicted accuracy.
-    #[serde(default = "default_objective")]
-    pub objective: Objective,
-}
-
-fn default_space() -> String {
-    Space::default_space().name.to_string()
-}
-
-fn default_objective() -> Objective {
-    Objective::MaxAccuracy
-}
-
-/// The fits a search used, by id.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
-pub struct SearchFits {
-    pub accuracy_model: String,
-    /// Per device: the latency and energy model ids it used.
-    pub devices: Vec<DeviceFits>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct DeviceFits {
-    pub device: String,
-    pub latency_model: Option<String>,
-    pub energy_model: Option<String>,
-}
-
-/// A winner measured on a device: predicted against measured.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Verification {
-    pub architecture_id: String,
-    pub device: String,
-    /// 1 for the optimum.
-    pub rank: i64,
-    pub job_id: String,
-    pub job_state: String,
-    pub predicted_latency_ms: Option<f64>,
-    /// The measured normalized latency: the statistic the latency model was fitted on, and the
-    /// one the limit is judged on.
-    pub measured_latency_ms: Option<f64>,
-    /// Whether the measurement was paired with the reference network (if not, the normalized
-    /// latency is the raw p50).
-    pub paired: Option<bool>,
-    /// Raw median and p90 of the same measurement, for the record.
-    pub measured_p50_ms: Option<f64>,
-    pub measured_p90_ms: Option<f64>,
-    pub predicted_energy_mj: Option<f64>,
-    /// Energy per inference on the same scale as the model's (an estimate follows the
-    /// latency's normalization; a sensor's reading is not scaled).
-    pub measured_energy_mj: Option<f64>,
-    /// How the measured energy was obtained (`estimated` is not a measurement).
-    pub energy_method: Option<String>,
-    pub max_latency_ms: Option<f64>,
-    /// Whether the measured normalized latency meets the latency limit (absent until measured
-    /// or when there is no limit).
-    pub meets_latency_limit: Option<bool>,
-}
-
-/// The winner evaluated with an analytic device's own crossbar model (the search used a linear
-/// surrogate of it): the analytic counterpart of re-measuring.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct AnalyticCheck {
-    pub device: String,
-    pub architecture_id: String,
-    pub latency_ms: f64,
-    pub energy_mj: f64,
-    pub area_mm2: f64,
-    pub tiles: u64,
-    /// Whether the crossbar model's values meet the device's limits.
-    pub meets_limits: bool,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct SearchRecord {
-    pub id: String,
-    pub request: SearchRequest,
-    pub fits: SearchFits,
-    pub result: SearchResult,
-    pub verification: Vec<Verification>,
-    /// For analytic devices: the winner under the device's crossbar model.
-    pub analytic: Vec<AnalyticCheck>,
-    pub created_at: String,
-}
-
-fn decode<T: serde::de::DeserializeOwned>(text: &str) -> ApiResult<T> {
-    serde_json::from_str(text).map_err(|e| ApiError::Internal(format!("stored search: {e}")))
-}
-
+/// One search's API record.
 pub(super) async fn record(state: &AppState, stored: StoredSearch) -> ApiResult<SearchRecord> {
-    let request: SearchRequest = decode(&stored.request)?;
-    let result: SearchResult = decode(&stored.result)?;
-    let mut verification = Vec::new();
-    for row in state.store.verifications(&stored.id).await? {
-        let predicted = result
-            .best
-            .iter()
-            .chain(result.fronts.iter().flat_map(|f| f.points.iter()))
-            .find(|s| s.id == row.architecture_id);
-        let cost = |metric: CostMetric| {
-            predicted.and_then(|s| {
-                s.costs
-                    .iter()
-                    .find(|c| c.device == row.device && c.metric == metric)
-                    .map(|c| c.value)
-            })
-        };
-        let m = row.measurement.as_ref();
-        let measured = m.map(|m| &m.result);
-        let limit = request
-            .devices
-            .iter()
-            .find(|d| d.device == row.device)
-            .and_then(|d| d.max_latency_ms);
-        let normalized = m.map(|m| m.normalized_latency_ms);
-        verification.push(Verification {
-            predicted_latency_ms: cost(CostMetric::Latency),
-            predicted_energy_mj: cost(CostMetric::Energy),
-            measured_latency_ms: normalized,
-            paired: measured.map(MeasurementResult::is_paired),
-            measured_p50_ms: measured.map(|m| m.latency.p50_ms),
-            measured_p90_ms: measured.map(|m| m.latency.p90_ms),
-            measured_energy_mj: m
-                .and_then(|m| m.result.normalized_energy_mj(m.reference_latency_ms)),
-            energy_method: measured.and_then(|m| m.energy.as_ref()).map(|e| {
-                serde_json::to_value(e.method)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default()
-            }),
-            max_latency_ms: limit,
-            meets_latency_limit: normalized.zip(limit).map(|(p, l)| p <= l),
-            architecture_id: row.architecture_id,
-            device: row.device,
-            rank: row.rank,
-            job_id: row.job_id,
-            job_state: row.job_state,
-        });
-    }
+    Ok(records(state, vec![stored])
+        .await?
+        .pop()
+        .expect("one record per search"))
+}
+
+/// The API records of `searches`, with their verification so far and the analytic checks of
+/// their winners: a fixed number of queries whatever the number of searches (a list page).
+pub(super) async fn records(
+    state: &AppState,
+    searches: Vec<StoredSearch>,
+) -> ApiResult<Vec<SearchRecord>> {
+    let ids: Vec<String> = searches.iter().map(|s| s.id.clone()).collect();
+    let mut verifications = state.store.verifications(&ids).await?;
+    let mut device_names: Vec<String> = searches
+        .iter()
+        .flat_map(|s| s.request.devices.iter().map(|d| d.device.clone()))
+        .collect();
+    device_names.sort();
+    device_names.dedup();
+    let profiles = state.store.device_profiles(&device_names).await?;
+    Ok(searches
+        .into_iter()
+        .map(|stored| {
+            let rows = verifications.remove(&stored.id).unwrap_or_default();
+            assemble(stored, rows, &profiles)
+        })
+        .collect())
+}
+
+fn assemble(
+    stored: StoredSearch,
+    rows: Vec<VerificationRow>,
+    profiles: &HashMap<String, String>,
+) -> SearchRecord {
+    let StoredSearch {
+        id,
+        request,
+        fits,
+        result,
+        created_at,
+    } = stored;
+    let verification = rows
+        .into_iter()
+        .map(|row| verification(&request, &result, row))
+        .collect();
     let mut analytic = Vec::new();
     if let Some(best) = &result.best {
         for d in &request.devices {
-            let profile = state
-                .store
-                .device(&d.device)
-                .await
-                .ok()
-                .and_then(|dev| crate::profiles::shipped(&dev.profile));
+            let profile = profiles
+                .get(&d.device)
+                .and_then(|p| crate::profiles::shipped(p));
             let Some(crossbar) = profile.as_ref().and_then(|p| p.crossbar()) else {
                 continue;
             };
@@ -228,15 +101,66 @@ pub(super) async fn record(state: &AppState, stored: StoredSearch) -> ApiResult<
             });
         }
     }
-    Ok(SearchRecord {
+    SearchRecord {
         analytic,
-        id: stored.id,
-        fits: decode(&stored.fits)?,
+        id,
+        fits,
         request,
         result,
         verification,
-        created_at: stored.created_at,
-    })
+        created_at,
+    }
+}
+
+/// A verification row against what the search predicted for the same winner and device.
+fn verification(
+    request: &SearchRequest,
+    result: &SearchResult,
+    row: VerificationRow,
+) -> Verification {
+    let predicted = result
+        .best
+        .iter()
+        .chain(result.fronts.iter().flat_map(|f| f.points.iter()))
+        .find(|s| s.id == row.architecture_id);
+    let cost = |metric: CostMetric| {
+        predicted.and_then(|s| {
+            s.costs
+                .iter()
+                .find(|c| c.device == row.device && c.metric == metric)
+                .map(|c| c.value)
+        })
+    };
+    let m = row.measurement.as_ref();
+    let measured = m.map(|m| &m.result);
+    let limit = request
+        .devices
+        .iter()
+        .find(|d| d.device == row.device)
+        .and_then(|d| d.max_latency_ms);
+    let normalized = m.map(|m| m.normalized_latency_ms);
+    Verification {
+        predicted_latency_ms: cost(CostMetric::Latency),
+        predicted_energy_mj: cost(CostMetric::Energy),
+        measured_latency_ms: normalized,
+        paired: measured.map(MeasurementResult::is_paired),
+        measured_p50_ms: measured.map(|m| m.latency.p50_ms),
+        measured_p90_ms: measured.map(|m| m.latency.p90_ms),
+        measured_energy_mj: m.and_then(|m| m.result.normalized_energy_mj(m.reference_latency_ms)),
+        energy_method: measured.and_then(|m| m.energy.as_ref()).map(|e| {
+            serde_json::to_value(e.method)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default()
+        }),
+        max_latency_ms: limit,
+        meets_latency_limit: normalized.zip(limit).map(|(p, l)| p <= l),
+        architecture_id: row.architecture_id,
+        device: row.device,
+        rank: row.rank,
+        job_id: row.job_id,
+        job_state: row.job_state.to_string(),
+    }
 }
 
 /// A hardware model named in a request, checked to be the device's model of `metric`.
@@ -247,8 +171,8 @@ async fn pinned_hardware_model(
     device: &str,
     metric: CostMetric,
 ) -> ApiResult<HardwareModelRecord> {
-    let m = match state.store.model(HARDWARE_MODELS, id).await {
-        Ok(m) => HardwareModelRecord::from_stored(m)?,
+    let m = match state.store.model::<HardwareModelRecord>(id).await {
+        Ok(m) => m,
         Err(crate::store::StoreError::NotFound(_)) => {
             return Err(ApiError::field(field, "no such hardware model"));
         }
@@ -259,7 +183,7 @@ async fn pinned_hardware_model(
             field,
             format!(
                 "is a {} model of device {:?}",
-                super::models::metric_name(m.metric),
+                crate::store::metric_name(m.metric),
                 m.device
             ),
         ));
@@ -364,8 +288,8 @@ async fn create_search(
             f.energy = Some(m.fit.model);
         }
         if let Some(id) = &req.accuracy_model {
-            let m = match state.store.model(ACCURACY_MODELS, id).await {
-                Ok(m) => AccuracyModelRecord::from_stored(m)?,
+            let m = match state.store.model::<AccuracyModelRecord>(id).await {
+                Ok(m) => m,
                 Err(crate::store::StoreError::NotFound(_)) => {
                     return Err(ApiError::field("accuracy_model", "no such accuracy model"));
                 }
@@ -410,18 +334,11 @@ async fn create_search(
         .map_err(|e| match e {
             SearchError::MissingModel { ref device, metric, .. } => ApiError::field(
                 "devices",
-                format!("{e}: fit it with POST /v1/hardware-models {{\"device\": \"{device}\", \"metric\": \"{}\"}}", super::models::metric_name(metric)),
+                format!("{e}: fit it with POST /v1/hardware-models {{\"device\": \"{device}\", \"metric\": \"{}\"}}", crate::store::metric_name(metric)),
             ),
             other => ApiError::Unprocessable(other.to_string(), vec![]),
         })?;
-    let stored = state
-        .store
-        .put_search(
-            serde_json::to_string(&req).expect("request serialises"),
-            serde_json::to_string(&fits).expect("fits serialise"),
-            serde_json::to_string(&result).expect("result serialises"),
-        )
-        .await?;
+    let stored = state.store.put_search(&req, &fits, &result).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(record(&state, stored).await?),
@@ -443,12 +360,8 @@ async fn list_searches(
     caller.require(Access::Read, &state)?;
     let (cursor, limit) = paging.parse()?;
     let page = state.store.list_searches(cursor, limit).await?;
-    let mut items = Vec::with_capacity(page.items.len());
-    for s in page.items {
-        items.push(record(&state, s).await?);
-    }
     Ok(axum::Json(ListPage {
-        items,
+        items: records(&state, page.items).await?,
         next_cursor: page.next_cursor,
     }))
 }
@@ -468,17 +381,6 @@ async fn get_search(
     caller.require(Access::Read, &state)?;
     let stored = state.store.search(&id).await?;
     Ok(axum::Json(record(&state, stored).await?))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VerifyRequest {
-    /// How many winners to measure: the optimum, then the best other front points by
-    /// objective (default 1, at most 20).
-    pub top_k: Option<usize>,
-    /// Protocol overrides for the measurement jobs.
-    #[serde(default)]
-    pub protocol: Protocol,
 }
 
 /// Re-measure a search's winners on each of its devices.
@@ -544,36 +446,31 @@ async fn verify_search(
         .iter()
         .map(|w| NewArchitecture::from_spec(w.spec.clone()))
         .collect();
-    state.store.put_architectures(new).await?;
     let ids: Vec<String> = winners.iter().map(|w| w.id.clone()).collect();
-    for d in &search.request.devices {
-        let device = state.store.device(&d.device).await?;
-        if crate::profiles::shipped(&device.profile).is_some_and(|p| p.crossbar().is_some()) {
-            // No agent measures an analytic device: `analytic` shows its crossbar model's values.
-            continue;
-        }
-        let jobs = state
-            .store
-            .create_jobs(NewJobs {
-                architecture_ids: ids.clone(),
-                device: d.device.clone(),
-                protocol: req.protocol.clone(),
-                max_attempts: state.config.max_attempts,
-            })
-            .await?;
-        for (rank, (job, _)) in jobs.iter().enumerate() {
-            state
-                .store
-                .add_verification(
-                    &id,
-                    &job.architecture_id,
-                    &d.device,
-                    &job.id,
-                    rank as i64 + 1,
-                )
-                .await?;
-        }
-    }
+    let names: Vec<String> = search
+        .request
+        .devices
+        .iter()
+        .map(|d| d.device.clone())
+        .collect();
+    let profiles = state.store.device_profiles(&names).await?;
+    let jobs: Vec<NewJobs> = names
+        .iter()
+        // No agent measures an analytic device: `analytic` shows its crossbar model's values.
+        .filter(|name| {
+            !profiles
+                .get(*name)
+                .and_then(|p| crate::profiles::shipped(p))
+                .is_some_and(|p| p.crossbar().is_some())
+        })
+        .map(|name| NewJobs {
+            architecture_ids: ids.clone(),
+            device: name.clone(),
+            protocol: req.protocol.clone(),
+            max_attempts: state.config.max_attempts,
+        })
+        .collect();
+    state.store.queue_verification(&id, new, &jobs).await?;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(record(&state, stored).await?),

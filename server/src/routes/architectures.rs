@@ -4,17 +4,17 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use flash_client::*;
 use flash_core::{ArchSpec, metrics, onnx};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::ListPage;
-use crate::app::AppState;
 use crate::error::{
     ApiError, ApiResult, AuthProblems, BodyProblems, NotFoundProblem, QueryProblems,
 };
 use crate::extract::{Access, ApiQuery, Caller, Paging, body_rejection};
+use crate::state::AppState;
 use crate::store::{Architecture, ArchitectureFilter, NewArchitecture, Source};
 
 pub fn routes() -> OpenApiRouter<AppState> {

@@ -2,33 +2,19 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use flash_core::measurement::MeasurementResult;
+use flash_client::*;
 use serde::Deserialize;
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ListPage, check_name};
-use crate::app::AppState;
+use super::check_name;
 use crate::error::{ApiError, ApiResult, AuthProblems, BodyProblems, QueryProblems};
 use crate::extract::{Access, ApiJson, ApiQuery, Caller, Paging};
+use crate::state::AppState;
 use crate::store::{Measurement, MeasurementFilter, NewMeasurement};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(create_measurement, list_measurements))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MeasurementUpload {
-    pub architecture_id: String,
-    pub device: String,
-    /// Where the numbers come from (e.g. `notebook`, `onnxruntime-perf-test`); stored with them.
-    pub source: String,
-    /// Latency statistics in ms, optional energy in mJ with its method, the environment; for a
-    /// paired measurement also `ratio` and `reference` (both or neither). Without them the
-    /// measurement is taken as raw: its normalized latency is its p50.
-    pub result: MeasurementResult,
 }
 
 /// Upload a measurement made elsewhere.

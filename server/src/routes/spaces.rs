@@ -2,57 +2,24 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use flash_client::*;
 use flash_core::features::{Counts, Feature, FeatureVector};
 use flash_core::fit::CostMetric;
 use flash_core::sampling::{Design, Proposals, propose};
 use flash_core::{ArchSpec, Space};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::models::{AccuracyModelRecord, HardwareModelRecord, metric_name};
-use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, AuthProblems, BodyProblems, NotFoundProblem};
 use crate::extract::{Access, ApiJson, Caller};
-use crate::store::models::{ACCURACY_MODELS, HARDWARE_MODELS};
-use crate::store::{Architecture, NewArchitecture};
+use crate::state::AppState;
+use crate::store::NewArchitecture;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_spaces))
         .routes(routes!(get_space))
         .routes(routes!(sample_space))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SpaceView {
-    #[serde(flatten)]
-    pub space: Space,
-    /// Choices for one cell.
-    pub cell_choices: u64,
-    /// Exact number of configurations, as a decimal string (it exceeds 2^53).
-    pub size: String,
-    /// The same, as a float for plotting.
-    pub size_f64: f64,
-}
-
-impl From<&Space> for SpaceView {
-    fn from(space: &Space) -> Self {
-        SpaceView {
-            cell_choices: space.cell_choices(),
-            size: space.size().to_string(),
-            size_f64: space.size() as f64,
-            space: space.clone(),
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SpaceList {
-    pub items: Vec<SpaceView>,
-    /// Always absent: every space fits on one page.
-    pub next_cursor: Option<String>,
 }
 
 fn find_space(name: &str) -> ApiResult<&'static Space> {
@@ -95,85 +62,6 @@ async fn get_space(
 ) -> ApiResult<axum::Json<SpaceView>> {
     caller.require(Access::Read, &state)?;
     Ok(axum::Json(find_space(&name)?.into()))
-}
-
-/// What the sample is for.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Purpose {
-    /// To be trained: informative sampling serves the accuracy model of `dataset`.
-    Train,
-    /// To be measured: informative sampling serves the latency model of `device`.
-    #[default]
-    Measure,
-}
-
-/// How the architectures are chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Strategy {
-    /// Uniformly over the grid.
-    Uniform,
-    /// Spread evenly over NN-Degree.
-    Stratified,
-    /// Where the newest model for the purpose is least certain: greedy D-optimal design over a
-    /// seeded uniform pool (needs that model).
-    Informative,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SampleRequest {
-    /// How many architectures, 1..=10000 (1..=200 for `informative`).
-    pub n: usize,
-    /// Seed of the draw (the same seed gives the same architectures).
-    #[serde(default)]
-    pub seed: u64,
-    /// The same as `strategy: stratified` (kept for older clients).
-    #[serde(default)]
-    pub stratified: bool,
-    /// Default `measure`.
-    #[serde(default)]
-    pub purpose: Purpose,
-    /// Default `uniform` (or `stratified` when `stratified` is true).
-    #[serde(default)]
-    pub strategy: Option<Strategy>,
-    /// The device whose latency model `informative` serves, for `purpose: measure`.
-    #[serde(default)]
-    pub device: Option<String>,
-    /// The data set whose accuracy model `informative` serves, for `purpose: train`.
-    #[serde(default)]
-    pub dataset: Option<String>,
-}
-
-/// Why an informative sample chose an architecture.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SampleScore {
-    pub architecture_id: String,
-    /// `x^T (X^T X)^-1 x` of its regressors under the model's training set and the earlier
-    /// picks: how much of the model's uncertainty it resolves.
-    pub leverage: f64,
-    /// Predicted accuracy's standard deviation there, `s sqrt(1 + leverage)` (accuracy models
-    /// only).
-    pub predictive_std: Option<f64>,
-    pub why: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SampleResponse {
-    pub space: String,
-    pub seed: u64,
-    /// Whether the strategy is `stratified`.
-    pub stratified: bool,
-    pub purpose: Purpose,
-    pub strategy: Strategy,
-    /// The model informative sampling scored with.
-    pub model_id: Option<String>,
-    /// For `informative`: one per item, in the same order (best first), with the pool scored.
-    pub scores: Option<Vec<SampleScore>>,
-    /// Candidates an informative sample was chosen from.
-    pub pool: Option<usize>,
-    pub items: Vec<Architecture>,
 }
 
 /// Sample architectures of a space and store them.
@@ -287,7 +175,7 @@ async fn informative(
             })?;
             let stored = state
                 .store
-                .latest_model(HARDWARE_MODELS, &device, Some(metric_name(CostMetric::Latency)))
+                .latest_model::<HardwareModelRecord>(&device, Some(crate::store::metric_name(CostMetric::Latency)))
                 .await?
                 .ok_or_else(|| {
                     missing(format!(
@@ -295,7 +183,7 @@ async fn informative(
                          \"metric\": \"latency\"}}, then ask again"
                     ))
                 })?;
-            let record = HardwareModelRecord::from_stored(stored)?;
+            let record = stored;
             let ids: Vec<String> = record
                 .samples
                 .iter()
@@ -340,7 +228,7 @@ async fn informative(
             })?;
             let stored = state
                 .store
-                .latest_model(ACCURACY_MODELS, &dataset, None)
+                .latest_model::<AccuracyModelRecord>(&dataset, None)
                 .await?
                 .ok_or_else(|| {
                     missing(format!(
@@ -349,7 +237,7 @@ async fn informative(
                          {{\"dataset\": {dataset:?}}}, then ask again"
                     ))
                 })?;
-            let record = AccuracyModelRecord::from_stored(stored)?;
+            let record = stored;
             let model = record.fit.model;
             let form = model.form;
             let (model_id, trained) = (record.id, record.fit.n);

@@ -1,6 +1,7 @@
 //! Predictions: accuracy, latency and energy of many architectures at once, each naming the fit
 //! it came from.
 
+use flash_client::*;
 use std::collections::HashMap;
 
 use axum::extract::State;
@@ -10,16 +11,12 @@ use flash_core::fit::{
     AccuracyModel, CostMetric, HardwareModel, INTERVAL_LEVEL, Interval, predict_batch,
 };
 use flash_core::{ArchSpec, FieldError};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::models::{AccuracyModelRecord, HardwareModelRecord, metric_name};
-use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, AuthProblems, BodyProblems};
 use crate::extract::{Access, Caller, json_body};
-use crate::store::models::{ACCURACY_MODELS, HARDWARE_MODELS};
+use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(create_predictions))
@@ -27,51 +24,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// Most architectures in one request.
 pub const MAX_BATCH: usize = 200_000;
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PredictionRequest {
-    /// Architecture ids (strings) or specs (objects), mixed freely.
-    #[schema(value_type = Vec<Object>)]
-    pub architectures: Vec<serde_json::Value>,
-    /// Predict latency and energy with this device's newest fits.
-    pub device: Option<String>,
-    /// Predict accuracy with this data set's newest fit.
-    pub dataset: Option<String>,
-}
-
-/// The fits used, by id.
-#[derive(Debug, Default, Serialize, ToSchema)]
-pub struct FitsUsed {
-    pub accuracy_model: Option<String>,
-    pub latency_model: Option<String>,
-    pub energy_model: Option<String>,
-    /// Analytic accelerators only.
-    pub area_model: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PredictionItem {
-    /// The architecture's id (of the spec, when a spec was sent).
-    pub architecture_id: String,
-    /// Predicted accuracy with its 95% prediction interval.
-    pub accuracy: Option<Interval>,
-    pub latency_ms: Option<f64>,
-    pub energy_mj: Option<f64>,
-    /// Predicted latency (ms) with the 95% interval the measured (normalized) latency lies in,
-    /// from the fit's cross-validated relative residuals.
-    pub latency: Option<Interval>,
-    /// Predicted energy (mJ) with its 95% prediction interval.
-    pub energy: Option<Interval>,
-    /// Analytic accelerators only.
-    pub area_mm2: Option<f64>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PredictionResponse {
-    pub fits: FitsUsed,
-    pub items: Vec<PredictionItem>,
-}
 
 /// The newest fits for the request, and which they are.
 pub struct Fits {
@@ -100,7 +52,7 @@ pub async fn newest_fits(
     if let Some(dataset) = dataset {
         let stored = state
             .store
-            .latest_model(ACCURACY_MODELS, dataset, None)
+            .latest_model::<AccuracyModelRecord>(dataset, None)
             .await?
             .ok_or_else(|| {
                 ApiError::field(
@@ -110,7 +62,7 @@ pub async fn newest_fits(
                     ),
                 )
             })?;
-        let record = AccuracyModelRecord::from_stored(stored)?;
+        let record = stored;
         fits.used.accuracy_model = Some(record.id);
         fits.accuracy = Some(record.fit.model);
     }
@@ -118,12 +70,15 @@ pub async fn newest_fits(
         for metric in [CostMetric::Latency, CostMetric::Energy, CostMetric::Area] {
             let Some(stored) = state
                 .store
-                .latest_model(HARDWARE_MODELS, device, Some(metric_name(metric)))
+                .latest_model::<HardwareModelRecord>(
+                    device,
+                    Some(crate::store::metric_name(metric)),
+                )
                 .await?
             else {
                 continue;
             };
-            let record = HardwareModelRecord::from_stored(stored)?;
+            let record = stored;
             match metric {
                 CostMetric::Latency => {
                     fits.used.latency_model = Some(record.id);
