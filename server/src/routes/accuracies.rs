@@ -106,10 +106,6 @@ async fn list_accuracies(
         architecture_id: q.architecture,
     };
     Ok(axum::Json(
-        state
-            .store
-            .list_accuracies(&filter, cursor, limit)
-            .await?
-            .into(),
+        state.store.list_accuracies(&filter, cursor, limit).await?,
     ))
 }

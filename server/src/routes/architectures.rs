@@ -157,8 +157,7 @@ async fn list_architectures(
         state
             .store
             .list_architectures(&filter, cursor, limit)
-            .await?
-            .into(),
+            .await?,
     ))
 }
 

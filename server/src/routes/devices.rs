@@ -81,8 +81,7 @@ async fn list_reference_latencies(
         state
             .store
             .reference_history(&name, q.reference.as_deref(), cursor, limit)
-            .await?
-            .into(),
+            .await?,
     ))
 }
 
@@ -199,10 +198,6 @@ async fn list_devices(
     .parse()?;
     let filter = DeviceFilter { profile: q.profile };
     Ok(axum::Json(
-        state
-            .store
-            .list_devices(&filter, cursor, limit)
-            .await?
-            .into(),
+        state.store.list_devices(&filter, cursor, limit).await?,
     ))
 }

@@ -144,7 +144,7 @@ async fn list_jobs(
         device: q.device,
     };
     Ok(axum::Json(
-        state.store.list_jobs(&filter, cursor, limit).await?.into(),
+        state.store.list_jobs(&filter, cursor, limit).await?,
     ))
 }
 

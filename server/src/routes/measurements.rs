@@ -106,7 +106,6 @@ async fn list_measurements(
         state
             .store
             .list_measurements(&filter, cursor, limit)
-            .await?
-            .into(),
+            .await?,
     ))
 }

@@ -458,10 +458,10 @@ async fn verify_search(
         .iter()
         // No agent measures an analytic device: `analytic` shows its crossbar model's values.
         .filter(|name| {
-            !profiles
+            profiles
                 .get(*name)
                 .and_then(|p| crate::profiles::shipped(p))
-                .is_some_and(|p| p.crossbar().is_some())
+                .is_none_or(|p| p.crossbar().is_none())
         })
         .map(|name| NewJobs {
             architecture_ids: ids.clone(),

@@ -190,6 +190,11 @@ impl Store {
     }
 }
 
+fn parse_scope(name: &str) -> StoreResult<Scope> {
+    name.parse()
+        .map_err(|_| StoreError::Corrupt(format!("unknown token scope {name:?}")))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -203,9 +208,4 @@ mod tests {
         assert_eq!(super::split_token("flash_short_x"), None);
         assert_eq!(super::split_token("Bearer x"), None);
     }
-}
-
-fn parse_scope(name: &str) -> StoreResult<Scope> {
-    name.parse()
-        .map_err(|_| StoreError::Corrupt(format!("unknown token scope {name:?}")))
 }
