@@ -3,7 +3,9 @@
 pub use flash_client::{Architecture, Source};
 use flash_core::{ArchSpec, Metrics};
 
-use super::{Page, Store, StoreError, StoreResult, json, page_of, parse_json, rfc3339};
+use super::{
+    Page, Store, StoreError, StoreResult, json, page_of, parse_json, placeholders, rfc3339,
+};
 
 /// What is stored for a new architecture (computed by the caller from a spec or ONNX bytes).
 pub struct NewArchitecture {
@@ -240,10 +242,9 @@ impl Store {
     ) -> StoreResult<std::collections::HashMap<String, Architecture>> {
         let mut out = std::collections::HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
-            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let mut query = sqlx::query_as::<_, Row>(sql!(
                 "SELECT {COLUMNS} FROM architecture WHERE architecture_id IN ({})",
-                placeholders.join(", ")
+                placeholders(1, chunk.len())
             ));
             for id in chunk {
                 query = query.bind(id);

@@ -3,7 +3,9 @@
 use flash_client::Device;
 use flash_core::measurement::DeviceDescriptor;
 
-use super::{Page, Store, StoreError, StoreResult, json, page_of, parse_json, rfc3339};
+use super::{
+    Page, Store, StoreError, StoreResult, json, page_of, parse_json, placeholders, rfc3339,
+};
 
 /// A device counts as online when it heartbeated within this window.
 pub const ONLINE_WINDOW_MS: i64 = 60_000;
@@ -117,10 +119,9 @@ impl Store {
         if names.is_empty() {
             return Ok(Default::default());
         }
-        let placeholders: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT name, profile FROM device WHERE name IN ({})",
-            placeholders.join(", ")
+            placeholders(1, names.len())
         );
         let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
         for name in names {

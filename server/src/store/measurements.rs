@@ -5,7 +5,9 @@ use std::collections::{BTreeSet, HashMap};
 use flash_client::{DeviceReference, Measurement, ReferencePoint};
 use flash_core::measurement::{MeasurementResult, REFERENCE_HISTORY, reference_latency};
 
-use super::{Page, Store, StoreError, StoreResult, json, page_of, parse_json, rfc3339};
+use super::{
+    Page, Store, StoreError, StoreResult, json, page_of, parse_json, placeholders, rfc3339,
+};
 
 pub struct NewMeasurement {
     pub architecture_id: String,
@@ -123,7 +125,6 @@ impl Store {
         if devices.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (0..devices.len()).map(|i| format!("${}", i + 2)).collect();
         let sql = format!(
             "SELECT device, reference_id, reference_p50_ms, total FROM (
                  SELECT device, reference_id, reference_p50_ms,
@@ -131,7 +132,7 @@ impl Store {
                      COUNT(*) OVER (PARTITION BY device, reference_id) AS total
                  FROM measurement WHERE reference_id IS NOT NULL AND device IN ({})
              ) recent WHERE recency <= $1 ORDER BY device, reference_id, recency",
-            placeholders.join(", ")
+            placeholders(2, devices.len())
         );
         let mut query = sqlx::query_as::<_, (String, String, f64, i64)>(sqlx::AssertSqlSafe(sql))
             .bind(REFERENCE_HISTORY as i64);
@@ -261,10 +262,9 @@ impl Store {
         if job_ids.is_empty() {
             return Ok(HashMap::new());
         }
-        let placeholders: Vec<String> = (1..=job_ids.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT {COLUMNS} FROM measurement WHERE job_id IN ({})",
-            placeholders.join(", ")
+            placeholders(1, job_ids.len())
         );
         let mut query = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql));
         for id in job_ids {

@@ -296,6 +296,14 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// `$first, $first+1, ...`: the placeholders of an `IN (...)` list of `n` bound values.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("stored types serialise")
 }

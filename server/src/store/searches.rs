@@ -7,7 +7,7 @@ use flash_core::search::SearchResult;
 
 use super::{
     NewArchitecture, NewJobs, Page, Store, StoreError, StoreResult, json, page_of, parse_json,
-    rfc3339,
+    placeholders, rfc3339,
 };
 
 /// A stored search, decoded.
@@ -155,12 +155,11 @@ impl Store {
         if search_ids.is_empty() {
             return Ok(HashMap::new());
         }
-        let placeholders: Vec<String> = (1..=search_ids.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT v.search_id, v.architecture_id, v.device, v.rank, v.job_id, j.state
              FROM search_verification v JOIN job j ON j.job_id = v.job_id
              WHERE v.search_id IN ({}) ORDER BY v.search_id, v.rank, v.device",
-            placeholders.join(", ")
+            placeholders(1, search_ids.len())
         );
         let mut query = sqlx::query_as::<_, (String, String, String, i64, String, String)>(
             sqlx::AssertSqlSafe(sql),
