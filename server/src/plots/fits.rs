@@ -6,12 +6,7 @@ use flash_client::{AccuracyModelRecord, HardwareModelRecord};
 
 fn hardware_title(m: &HardwareModelRecord) -> Vec<String> {
     vec![
-        format!(
-            "{} · {} · v{}",
-            m.device,
-            crate::store::metric_name(m.metric),
-            m.version
-        ),
+        format!("{} · {} · v{}", m.device, <&str>::from(m.metric), m.version),
         format!(
             "leave-one-out MAPE {:.2}% · {} within ±10% · {} within ±5%",
             m.fit.loo.mape,

@@ -58,7 +58,7 @@ pub fn pareto(s: &SearchRecord, scale: Option<Scale>) -> String {
     let mut panels = Vec::new();
     for (device, metric, front) in costs {
         let u = unit(metric);
-        let name = crate::store::metric_name(metric);
+        let name = <&str>::from(metric);
         let limit = limit_of(s, &device, metric);
         let front_points: Vec<(f64, f64, String)> = front
             .map(|f| {

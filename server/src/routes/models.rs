@@ -228,7 +228,7 @@ async fn list_hardware_models(
         limit: q.limit,
         cursor: q.cursor,
     };
-    let (key, variant) = (q.device.as_deref(), q.metric.map(crate::store::metric_name));
+    let (key, variant) = (q.device.as_deref(), q.metric.map(<&str>::from));
     model_page::<HardwareModelRecord>(&state, key, variant, &paging).await
 }
 

@@ -70,10 +70,7 @@ pub async fn newest_fits(
         for metric in [CostMetric::Latency, CostMetric::Energy, CostMetric::Area] {
             let Some(stored) = state
                 .store
-                .latest_model::<HardwareModelRecord>(
-                    device,
-                    Some(crate::store::metric_name(metric)),
-                )
+                .latest_model::<HardwareModelRecord>(device, Some(<&str>::from(metric)))
                 .await?
             else {
                 continue;

@@ -183,7 +183,7 @@ async fn pinned_hardware_model(
             field,
             format!(
                 "is a {} model of device {:?}",
-                crate::store::metric_name(m.metric),
+                <&str>::from(m.metric),
                 m.device
             ),
         ));
@@ -334,7 +334,7 @@ async fn create_search(
         .map_err(|e| match e {
             SearchError::MissingModel { ref device, metric, .. } => ApiError::field(
                 "devices",
-                format!("{e}: fit it with POST /v1/hardware-models {{\"device\": \"{device}\", \"metric\": \"{}\"}}", crate::store::metric_name(metric)),
+                format!("{e}: fit it with POST /v1/hardware-models {{\"device\": \"{device}\", \"metric\": \"{}\"}}", <&str>::from(metric)),
             ),
             other => ApiError::Unprocessable(other.to_string(), vec![]),
         })?;

@@ -175,7 +175,7 @@ async fn informative(
             })?;
             let stored = state
                 .store
-                .latest_model::<HardwareModelRecord>(&device, Some(crate::store::metric_name(CostMetric::Latency)))
+                .latest_model::<HardwareModelRecord>(&device, Some(<&str>::from(CostMetric::Latency)))
                 .await?
                 .ok_or_else(|| {
                     missing(format!(

@@ -35,7 +35,7 @@ pub use flash_client::{
 };
 pub use jobs::{Fenced, JobFilter, NewJobs, reference_network};
 pub use measurements::{MeasurementFilter, NewMeasurement};
-pub use models::{MeasuredArchitecture, ModelRecord, metric_name};
+pub use models::{MeasuredArchitecture, ModelRecord};
 pub use searches::{StoredSearch, VerificationRow};
 pub use tokens::{Scope, TokenInfo, VerifiedToken};
 

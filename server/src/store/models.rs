@@ -3,7 +3,7 @@
 //! samples it used, so a prediction can name the fit it came from.
 
 use flash_client::{AccuracyModelRecord, FitSample, HardwareModelRecord};
-use flash_core::fit::{AccuracyFit, CostMetric, HardwareFit};
+use flash_core::fit::{AccuracyFit, HardwareFit};
 use serde::{Deserialize, Serialize};
 
 use super::{Page, Store, StoreError, StoreResult, json, page_of, parse_json, rfc3339};
@@ -21,15 +21,6 @@ pub struct ModelTable {
 pub trait ModelRecord: Sized {
     const TABLE: ModelTable;
     fn from_row(row: StoredModel) -> StoreResult<Self>;
-}
-
-/// The name a metric is stored (and queried) under: its JSON name.
-pub fn metric_name(metric: CostMetric) -> &'static str {
-    match metric {
-        CostMetric::Latency => "latency",
-        CostMetric::Energy => "energy",
-        CostMetric::Area => "area",
-    }
 }
 
 /// A stored model as its columns hold it.
@@ -145,7 +136,7 @@ impl Store {
         value_source: String,
         samples: Vec<FitSample>,
     ) -> StoreResult<HardwareModelRecord> {
-        let metric = metric_name(fit.model.metric);
+        let metric: &str = fit.model.metric.into();
         let samples = HardwareSamples {
             value_source,
             samples,
