@@ -294,9 +294,10 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             None => std::env::current_exe()?.with_file_name("flash-agent"),
         },
         samples: args.samples,
-        protocol: match args.threads {
-            0 => serde_json::json!({"time_budget_s": args.time_budget_s}),
-            t => serde_json::json!({"time_budget_s": args.time_budget_s, "threads": t}),
+        protocol: flash_core::measurement::Protocol {
+            time_budget_s: Some(args.time_budget_s),
+            threads: (args.threads != 0).then_some(args.threads),
+            ..Default::default()
         },
     };
     let outcome =
@@ -373,11 +374,12 @@ async fn token(command: TokenCommand) -> anyhow::Result<()> {
             device,
             store,
         } => {
-            crate::routes::check_name("name", &name).map_err(|e| anyhow::anyhow!("--name {e}"))?;
+            crate::services::validation::check_name("name", &name)
+                .map_err(|e| anyhow::anyhow!("--name {e}"))?;
             let store = store.open().await?;
             let token = match device {
                 Some(device) if scope == Scope::Agent => {
-                    crate::routes::devices::check_device_name(&device)
+                    crate::services::validation::check_device_name(&device)
                         .map_err(|_| anyhow::anyhow!("--device {device:?} is not a device name"))?;
                     store.create_device_token(&name, &device).await?
                 }

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod plots;
 pub mod profiles;
 pub mod routes;
+pub mod services;
 pub mod state;
 pub mod store;
 pub mod telemetry;

@@ -1,6 +1,7 @@
-//! What every request handler shares: the store, the API's settings, the token cache, the
-//! request metrics and the in-flight limit.
+//! What every request handler shares: the store, the API's settings, the token and model
+//! caches, the request metrics and the in-flight limit.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -49,6 +50,7 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     pub tokens: Arc<TokenCache>,
     pub metrics: Arc<HttpMetrics>,
+    pub models: Arc<ModelCache>,
     /// Permits for requests in flight (`ApiConfig::max_in_flight`).
     pub in_flight: Arc<Semaphore>,
 }
@@ -61,6 +63,7 @@ impl AppState {
             config: Arc::new(config),
             tokens: Arc::new(TokenCache::default()),
             metrics: Arc::new(HttpMetrics::default()),
+            models: Arc::new(ModelCache::default()),
         }
     }
 }
@@ -99,5 +102,30 @@ impl TokenCache {
             }
         }
         Ok(verified)
+    }
+}
+
+/// Decoded model records by id, so that a prediction does not decode its fits' JSON each time.
+/// A stored model never changes, so an entry never goes stale on any replica; the map is
+/// emptied when it outgrows its bound.
+#[derive(Default)]
+pub struct ModelCache {
+    entries: Mutex<HashMap<String, Arc<dyn Any + Send + Sync>>>,
+}
+
+impl ModelCache {
+    const MAX_ENTRIES: usize = 1_000;
+
+    pub fn get<T: Send + Sync + 'static>(&self, id: &str) -> Option<Arc<T>> {
+        let entry = self.entries.lock().expect("model cache").get(id).cloned()?;
+        entry.downcast::<T>().ok()
+    }
+
+    pub fn insert<T: Send + Sync + 'static>(&self, id: &str, record: Arc<T>) {
+        let mut entries = self.entries.lock().expect("model cache");
+        if entries.len() >= Self::MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(id.to_string(), record);
     }
 }

@@ -8,9 +8,9 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::check_name;
 use crate::error::{ApiError, ApiResult, AuthProblems, BodyProblems, QueryProblems};
 use crate::extract::{Access, ApiJson, ApiQuery, Caller, Paging};
+use crate::services::validation::check_name;
 use crate::state::AppState;
 use crate::store::{Accuracy, AccuracyFilter, NewAccuracy};
 

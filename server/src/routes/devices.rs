@@ -8,11 +8,9 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::check_name;
-use crate::error::{
-    ApiError, ApiResult, AuthProblems, BodyProblems, NotFoundProblem, QueryProblems,
-};
+use crate::error::{ApiResult, AuthProblems, BodyProblems, NotFoundProblem, QueryProblems};
 use crate::extract::{Access, ApiJson, ApiQuery, Caller, Paging};
+use crate::services::validation::{check_device_name, check_name};
 use crate::state::AppState;
 use crate::store::{Device, DeviceFilter, ReferencePoint};
 
@@ -83,23 +81,6 @@ async fn list_reference_latencies(
             .reference_history(&name, q.reference.as_deref(), cursor, limit)
             .await?,
     ))
-}
-
-/// Device names: 1..=64 characters of letters, digits, `.`, `_` and `-`.
-pub(crate) fn check_device_name(name: &str) -> ApiResult<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::field(
-            "name",
-            "must be 1 to 64 characters of letters, digits, '.', '_' and '-'",
-        ))
-    }
 }
 
 /// Register or update a device.

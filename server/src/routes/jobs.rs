@@ -10,13 +10,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{
-    ApiError, ApiResult, AuthProblems, BodyProblems, ConflictProblem, NotFoundProblem,
-    QueryProblems,
+    ApiResult, AuthProblems, BodyProblems, ConflictProblem, NotFoundProblem, QueryProblems,
 };
 use crate::extract::{Access, ApiJson, ApiQuery, Caller, Paging};
+use crate::services::measuring;
 use crate::state::AppState;
-use crate::store::Fenced;
-use crate::store::{ClaimedJob, Job, JobFilter, JobState, Measurement, NewJobs};
+use crate::store::{ClaimedJob, Job, JobFilter, JobState, Measurement};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -26,19 +25,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(heartbeat_job))
         .routes(routes!(complete_job))
         .routes(routes!(fail_job))
-}
-
-fn lost_lease<T>(fenced: Fenced<T>, id: &str, attempt: i64) -> ApiResult<T> {
-    match fenced {
-        Fenced::Done(t) => Ok(t),
-        Fenced::LeaseLost {
-            state,
-            attempt: current,
-        } => Err(ApiError::Conflict(format!(
-            "job {id}: attempt {attempt} no longer holds the lease (the job is {} at attempt {current})",
-            state
-        ))),
-    }
 }
 
 /// Refuses a device-bound agent token a job of another device (the lookup is skipped for every
@@ -63,51 +49,8 @@ async fn create_jobs(
     ApiJson(req): ApiJson<JobRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<JobsCreated>)> {
     caller.require(Access::Write, &state)?;
-    let mut errors = req.protocol.validate("protocol.");
-    if req.architecture_ids.is_empty() || req.architecture_ids.len() > 10_000 {
-        errors.push(flash_core::FieldError::new(
-            "architecture_ids",
-            "must list 1 to 10000 ids",
-        ));
-    }
-    let max_attempts = req.max_attempts.unwrap_or(state.config.max_attempts);
-    if !(1..=20).contains(&max_attempts) {
-        errors.push(flash_core::FieldError::new(
-            "max_attempts",
-            "must be in 1..=20",
-        ));
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
-    if !state.store.device_exists(&req.device).await? {
-        return Err(ApiError::field("device", "no such device"));
-    }
-    for (i, id) in req.architecture_ids.iter().enumerate() {
-        if let Err(crate::store::StoreError::NotFound(_)) = state.store.architecture(id).await {
-            return Err(ApiError::field(
-                &format!("architecture_ids[{i}]"),
-                "no such architecture",
-            ));
-        }
-    }
-    let jobs = state
-        .store
-        .create_jobs(NewJobs {
-            architecture_ids: req.architecture_ids,
-            device: req.device,
-            protocol: req.protocol,
-            max_attempts,
-        })
-        .await?;
-    let created = jobs.iter().filter(|(_, c)| *c).count();
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(JobsCreated {
-            items: jobs.into_iter().map(|(j, _)| j).collect(),
-            created,
-        }),
-    ))
+    let created = measuring::queue_jobs(&state, req).await?;
+    Ok((StatusCode::CREATED, axum::Json(created)))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -187,20 +130,10 @@ async fn claim_job(
 ) -> ApiResult<Response> {
     caller.require(Access::Agent, &state)?;
     caller.require_device(&req.device)?;
-    if !state.store.device_exists(&req.device).await? {
-        return Err(ApiError::field(
-            "device",
-            "no such device (register it first)",
-        ));
-    }
-    match state
-        .store
-        .claim_job(&req.device, state.config.lease_seconds * 1000)
-        .await?
-    {
-        Some(job) => Ok(axum::Json(job).into_response()),
-        None => Ok(StatusCode::NO_CONTENT.into_response()),
-    }
+    Ok(match measuring::claim(&state, &req).await? {
+        Some(job) => axum::Json(job).into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    })
 }
 
 /// Extend the lease of a running job (agents).
@@ -219,11 +152,7 @@ async fn heartbeat_job(
 ) -> ApiResult<axum::Json<Job>> {
     caller.require(Access::Agent, &state)?;
     require_job_device(&state, &caller, &id).await?;
-    let fenced = state
-        .store
-        .heartbeat_job(&id, req.attempt, state.config.lease_seconds * 1000)
-        .await?;
-    Ok(axum::Json(lost_lease(fenced, &id, req.attempt)?))
+    Ok(axum::Json(measuring::heartbeat(&state, &id, &req).await?))
 }
 
 /// Report a job's measurement (agents). Idempotent for the same attempt.
@@ -242,15 +171,7 @@ async fn complete_job(
 ) -> ApiResult<axum::Json<Measurement>> {
     caller.require(Access::Agent, &state)?;
     require_job_device(&state, &caller, &id).await?;
-    let errors = req.result.validate("result.");
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
-    let fenced = state
-        .store
-        .complete_job(&id, req.attempt, req.result)
-        .await?;
-    Ok(axum::Json(lost_lease(fenced, &id, req.attempt)?))
+    Ok(axum::Json(measuring::complete(&state, &id, req).await?))
 }
 
 /// Report that an attempt failed (agents): the job is queued again until its last attempt.
@@ -269,9 +190,5 @@ async fn fail_job(
 ) -> ApiResult<axum::Json<Job>> {
     caller.require(Access::Agent, &state)?;
     require_job_device(&state, &caller, &id).await?;
-    if req.error.len() > 10_000 {
-        return Err(ApiError::field("error", "at most 10000 bytes"));
-    }
-    let fenced = state.store.fail_job(&id, req.attempt, &req.error).await?;
-    Ok(axum::Json(lost_lease(fenced, &id, req.attempt)?))
+    Ok(axum::Json(measuring::fail(&state, &id, &req).await?))
 }

@@ -7,11 +7,11 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::check_name;
-use crate::error::{ApiError, ApiResult, AuthProblems, BodyProblems, QueryProblems};
+use crate::error::{ApiResult, AuthProblems, BodyProblems, QueryProblems};
 use crate::extract::{Access, ApiJson, ApiQuery, Caller, Paging};
+use crate::services::measuring;
 use crate::state::AppState;
-use crate::store::{Measurement, MeasurementFilter, NewMeasurement};
+use crate::store::{Measurement, MeasurementFilter};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(create_measurement, list_measurements))
@@ -30,40 +30,7 @@ async fn create_measurement(
     ApiJson(upload): ApiJson<MeasurementUpload>,
 ) -> ApiResult<(StatusCode, axum::Json<Measurement>)> {
     caller.require(Access::Write, &state)?;
-    check_name("source", &upload.source)?;
-    let errors = upload.result.validate("result.");
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
-    if let Err(crate::store::StoreError::NotFound(_)) =
-        state.store.architecture(&upload.architecture_id).await
-    {
-        return Err(ApiError::field("architecture_id", "no such architecture"));
-    }
-    if let Some(reference) = &upload.result.reference
-        && let Err(crate::store::StoreError::NotFound(_)) =
-            state.store.architecture(&reference.architecture_id).await
-    {
-        return Err(ApiError::field(
-            "result.reference.architecture_id",
-            "no such architecture (store the reference network first)",
-        ));
-    }
-    if !state.store.device_exists(&upload.device).await? {
-        return Err(ApiError::field(
-            "device",
-            "no such device (register it with PUT /v1/devices/{name})",
-        ));
-    }
-    let m = state
-        .store
-        .add_measurement(NewMeasurement {
-            architecture_id: upload.architecture_id,
-            device: upload.device,
-            source: upload.source,
-            result: upload.result,
-        })
-        .await?;
+    let m = measuring::upload(&state, upload).await?;
     Ok((StatusCode::CREATED, axum::Json(m)))
 }
 

@@ -1,15 +1,16 @@
 //! The REST API under /v1. Each resource module owns its handlers and returns its routes; the
-//! OpenAPI document is collected from the handlers themselves.
+//! OpenAPI document is collected from the handlers themselves. Handlers are thin: they parse the
+//! request, check the caller's access and call one function of `services`.
 
 mod accuracies;
-pub mod architectures;
-pub(crate) mod devices;
+mod architectures;
+mod devices;
 mod jobs;
 mod measurements;
-pub mod models;
-pub mod plots;
-pub mod predictions;
-pub mod searches;
+mod models;
+mod plots;
+mod predictions;
+mod searches;
 mod spaces;
 
 use utoipa::OpenApi;
@@ -30,19 +31,6 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(predictions::routes())
         .merge(searches::routes())
         .merge(plots::routes())
-}
-
-/// Rejects text that no name of this service may be: empty, over 128 bytes, or with control
-/// characters.
-pub fn check_name(field: &str, value: &str) -> Result<(), crate::error::ApiError> {
-    if value.is_empty() || value.len() > 128 || value.chars().any(char::is_control) {
-        Err(crate::error::ApiError::field(
-            field,
-            "must be 1 to 128 bytes with no control characters",
-        ))
-    } else {
-        Ok(())
-    }
 }
 
 #[derive(OpenApi)]

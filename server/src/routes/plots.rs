@@ -154,6 +154,6 @@ async fn search_pareto(
 ) -> ApiResult<Response> {
     caller.require(Access::Read, &state)?;
     let stored = state.store.search(&id).await?;
-    let s = super::searches::record(&state, stored).await?;
+    let s = crate::services::searching::record(&state, stored).await?;
     Ok(svg(plots::pareto(&s, q.scale)))
 }

@@ -212,6 +212,29 @@ impl Store {
         }
     }
 
+    /// The newest model id of each variant of `key` (each metric of a device, each space of a
+    /// data set), newest first: one query that decodes nothing, for callers that keep decoded
+    /// models by id (a stored model never changes).
+    pub async fn latest_model_ids<T: ModelRecord>(
+        &self,
+        key: &str,
+    ) -> StoreResult<Vec<(Option<String>, String)>> {
+        let table = T::TABLE;
+        let rows: Vec<(Option<String>, String)> = sqlx::query_as(sql!(
+            "SELECT {v}, model_id FROM {t} WHERE model_seq IN
+               (SELECT MAX(model_seq) FROM {t} WHERE {k} = $1 GROUP BY {v})
+             ORDER BY model_seq DESC",
+            t = table.table,
+            k = table.key,
+            v = table.variant
+        ))
+        .bind(key)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(rows)
+    }
+
     /// The newest version for (`key`, `variant`), or for `key` alone when `variant` is None.
     pub async fn latest_model<T: ModelRecord>(
         &self,
