@@ -14,13 +14,13 @@ use flash_core::measurement::{Energy, Environment, MeasurementResult, ReferenceT
 use flash_core::profile::{AgentProfile, Profile, ProtocolDefaults};
 use sha2::{Digest, Sha256};
 
-use crate::client::{Ack, Client, ClientError, Job, RetryPolicy};
 use crate::energy::{self, Meter};
 use crate::host;
 use crate::measure::{self, MeasureError};
 use crate::nvml::Nvml;
 use crate::runtime::{Provider, Runtime};
 use crate::state::{Outcome, Report, StateDir};
+use flash_client::{Ack, ClaimedJob as Job, Client, ClientError, RetryPolicy};
 
 /// Everything the agent runs with.
 #[derive(Debug, Clone)]
@@ -93,7 +93,7 @@ pub fn run(config: &Config, shutdown: &Arc<AtomicBool>) -> anyhow::Result<Summar
 
     loop {
         match client.register(&config.device, &descriptor) {
-            Ok(()) => break,
+            Ok(_) => break,
             Err(ClientError::Unavailable(why)) => {
                 if shutdown.load(Ordering::Relaxed) {
                     return Ok(Summary::default());
@@ -262,7 +262,7 @@ fn run_job(
             });
         }
     };
-    let protocol = agent_profile.protocol.with_overrides(job.protocol.as_ref());
+    let protocol = agent_profile.protocol.with_overrides(Some(&job.protocol));
     let reference = job
         .reference
         .as_ref()
@@ -288,7 +288,7 @@ fn run_job(
             })
             .expect("spawning the inference thread")
     };
-    let interval = Duration::from_secs(job.lease_seconds.max(3) / 3);
+    let interval = Duration::from_secs(job.lease_seconds.max(3) as u64 / 3);
     // A job heartbeat that cannot get through is replaced by the next one: retrying longer
     // would hold a finished result in memory instead of on disk.
     let mut beat = client.clone();

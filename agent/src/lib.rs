@@ -2,7 +2,6 @@
 //! measures each model with ONNX Runtime under the device profile's protocol and reports.
 
 pub mod agent;
-pub mod client;
 pub mod energy;
 pub mod host;
 pub mod measure;

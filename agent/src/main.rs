@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use flash_agent::agent::{self, Config};
-use flash_agent::client::RetryPolicy;
 use flash_agent::runtime::{self, Provider, Runtime};
+use flash_client::RetryPolicy;
 use flash_core::Space;
 use flash_core::profile::Profile;
 

@@ -13,7 +13,15 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
-use serde_json::{Value, json};
+use flash_client::{
+    AccuracyModelRequest, AccuracyUpload, Client, DeviceConstraint, HardwareModelRequest,
+    JobRequest, JobState, RetryPolicy, SampleRequest, SearchRequest, VerifyRequest,
+};
+use flash_core::ArchSpec;
+use flash_core::fit::CostMetric;
+use flash_core::measurement::Protocol;
+use flash_core::search::Objective;
+use serde::Deserialize;
 
 use crate::store::Scope;
 
@@ -27,70 +35,12 @@ pub struct DemoConfig {
     pub agent_binary: PathBuf,
     pub samples: usize,
     /// Protocol overrides of every measurement job (time budget, threads).
-    pub protocol: Value,
+    pub protocol: Protocol,
 }
 
 const DEVICE: &str = "local-cpu";
 const DIGITS_SPACE: &str = "flash-densenet-digits";
 const CIFAR_SPACE: &str = "flash-densenet";
-
-struct Client {
-    http: ureq::Agent,
-    base: String,
-    auth: String,
-}
-
-impl Client {
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
-        let url = format!("{}{path}", self.base);
-        let mut response = match (method, body) {
-            ("GET", _) => self
-                .http
-                .get(&url)
-                .header("authorization", &self.auth)
-                .call(),
-            (_, body) => self
-                .http
-                .post(&url)
-                .header("authorization", &self.auth)
-                .header("content-type", "application/json")
-                .send(body.unwrap_or(json!({})).to_string()),
-        }
-        .with_context(|| format!("{method} {path}"))?;
-        let status = response.status();
-        let text = response.body_mut().read_to_string().unwrap_or_default();
-        if !status.is_success() {
-            bail!("{method} {path}: {status}: {text}");
-        }
-        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    fn get(&self, path: &str) -> anyhow::Result<Value> {
-        self.call("GET", path, None)
-    }
-
-    fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        self.call("POST", path, Some(body))
-    }
-
-    /// Every item of a list, following `next_cursor`.
-    fn all(&self, path: &str) -> anyhow::Result<Vec<Value>> {
-        let sep = if path.contains('?') { '&' } else { '?' };
-        let mut items = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = match &cursor {
-                None => self.get(&format!("{path}{sep}limit=1000"))?,
-                Some(c) => self.get(&format!("{path}{sep}limit=1000&cursor={c}"))?,
-            };
-            items.extend(page["items"].as_array().cloned().unwrap_or_default());
-            match page["next_cursor"].as_str() {
-                Some(c) => cursor = Some(c.to_string()),
-                None => return Ok(items),
-            }
-        }
-    }
-}
 
 fn step(n: usize, text: &str) {
     println!("\n[{n}/8] {text}");
@@ -170,13 +120,22 @@ fn start_agent(config: &DemoConfig, token: &str) -> anyhow::Result<Child> {
 
 /// Queues measurement jobs for the architectures not yet measured on the device, then waits
 /// until none of them is queued or running.
-fn measure(client: &Client, label: &str, ids: &[String], protocol: &Value) -> anyhow::Result<()> {
+fn measure(
+    client: &Client,
+    label: &str,
+    ids: &[String],
+    protocol: &Protocol,
+) -> anyhow::Result<()> {
     let measured: Vec<String> = client
-        .all(&format!("/v1/measurements?device={DEVICE}"))?
-        .iter()
-        .filter_map(|m| m["architecture_id"].as_str().map(String::from))
+        .measurements(DEVICE)?
+        .into_iter()
+        .map(|m| m.architecture_id)
         .collect();
-    let todo: Vec<&String> = ids.iter().filter(|id| !measured.contains(id)).collect();
+    let todo: Vec<String> = ids
+        .iter()
+        .filter(|id| !measured.contains(id))
+        .cloned()
+        .collect();
     let started = Instant::now();
     let mut progress = Progress::new(label, ids.len());
     if todo.is_empty() {
@@ -186,30 +145,27 @@ fn measure(client: &Client, label: &str, ids: &[String], protocol: &Value) -> an
         );
         return Ok(());
     }
-    let jobs = client.post(
-        "/v1/jobs",
-        json!({"architecture_ids": todo, "device": DEVICE, "protocol": protocol}),
-    )?;
-    let job_ids: Vec<String> = jobs["items"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|j| j["id"].as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
+    let already = ids.len() - todo.len();
+    let jobs = client.queue_jobs(&JobRequest {
+        architecture_ids: todo,
+        device: DEVICE.into(),
+        protocol: protocol.clone(),
+        max_attempts: None,
+    })?;
     loop {
         let mut done = 0;
-        for id in &job_ids {
-            let job = client.get(&format!("/v1/jobs/{id}"))?;
-            match job["state"].as_str() {
-                Some("succeeded") => done += 1,
-                Some("failed") => bail!("job {id} failed: {}", job["error"]),
+        for job in &jobs.items {
+            let job = client.job(&job.id)?;
+            match job.state {
+                JobState::Succeeded => done += 1,
+                JobState::Failed => {
+                    bail!("job {} failed: {}", job.id, job.error.unwrap_or_default())
+                }
                 _ => {}
             }
         }
-        progress.update(ids.len() - todo.len() + done);
-        if done == job_ids.len() {
+        progress.update(already + done);
+        if done == jobs.items.len() {
             return Ok(());
         }
         if started.elapsed() > Duration::from_secs(900) {
@@ -219,51 +175,38 @@ fn measure(client: &Client, label: &str, ids: &[String], protocol: &Value) -> an
     }
 }
 
-fn ids_of(items: &[Value]) -> Vec<String> {
-    items
-        .iter()
-        .filter_map(|a| a["id"].as_str().map(String::from))
-        .collect()
+fn pct(v: f64) -> String {
+    format!("{:.1}%", 100.0 * v)
 }
 
-fn fmt_pct(v: &Value) -> String {
-    v.as_f64()
-        .map_or("-".into(), |x| format!("{:.1}%", 100.0 * x))
+fn num(v: Option<f64>, digits: usize) -> String {
+    v.map_or("-".into(), |x| format!("{x:.digits$}"))
 }
 
-fn fmt_num(v: &Value, digits: usize) -> String {
-    v.as_f64().map_or("-".into(), |x| format!("{x:.digits$}"))
+/// The committed digits accuracy data.
+#[derive(Deserialize)]
+struct DigitsData {
+    records: Vec<DigitsRecord>,
 }
 
-/// Reads the committed digits accuracy data: (spec, accuracy, epochs) records.
-fn digits_records(path: &Path) -> anyhow::Result<Vec<(Value, f64, Option<i64>)>> {
+#[derive(Deserialize)]
+struct DigitsRecord {
+    spec: ArchSpec,
+    accuracy: f64,
+    epochs: Option<i64>,
+}
+
+fn digits_records(path: &Path) -> anyhow::Result<Vec<DigitsRecord>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let data: Value =
+    let data: DigitsData =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    data["records"]
-        .as_array()
-        .ok_or_else(|| anyhow!("{}: no records", path.display()))?
-        .iter()
-        .map(|r| {
-            let accuracy = r["accuracy"]
-                .as_f64()
-                .ok_or_else(|| anyhow!("a record without accuracy"))?;
-            Ok((r["spec"].clone(), accuracy, r["epochs"].as_i64()))
-        })
-        .collect()
+    Ok(data.records)
 }
 
 /// Runs the loop against a server already listening at `config.base` on `store`'s data.
 pub fn run(config: &DemoConfig, admin_token: &str, agent_token: &str) -> anyhow::Result<()> {
-    let client = Client {
-        http: ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into(),
-        base: config.base.clone(),
-        auth: format!("Bearer {admin_token}"),
-    };
+    let client = Client::new(&config.base, admin_token, RetryPolicy::default());
     let started = Instant::now();
 
     step(1, "starting the local agent (ONNX Runtime on this CPU)");
@@ -278,18 +221,34 @@ pub fn run(config: &DemoConfig, admin_token: &str, agent_token: &str) -> anyhow:
     Ok(())
 }
 
+fn sample(client: &Client, space: &str, n: usize) -> anyhow::Result<Vec<String>> {
+    let sample = client.sample(
+        space,
+        &SampleRequest {
+            n,
+            seed: 1,
+            stratified: true,
+            purpose: Default::default(),
+            strategy: None,
+            device: None,
+            dataset: None,
+        },
+    )?;
+    Ok(sample.items.into_iter().map(|a| a.id).collect())
+}
+
 fn run_loop(config: &DemoConfig, client: &Client) -> anyhow::Result<()> {
     let wait = Instant::now();
     loop {
-        if let Ok(device) = client.get(&format!("/v1/devices/{DEVICE}"))
-            && device["online"] == true
+        if let Ok(device) = client.device(DEVICE)
+            && device.online
         {
-            let runtime = &device["descriptor"]["runtime"];
+            let d = &device.descriptor;
             println!(
                 "      agent online: {} ({} cores), ONNX Runtime {}",
-                device["descriptor"]["cpu_model"].as_str().unwrap_or("?"),
-                device["descriptor"]["cores"],
-                runtime["version"].as_str().unwrap_or("?")
+                d.cpu_model.as_deref().unwrap_or("?"),
+                d.cores.map_or("?".into(), |c| c.to_string()),
+                d.runtime.as_ref().map_or("?", |r| r.version.as_str())
             );
             break;
         }
@@ -307,44 +266,25 @@ fn run_loop(config: &DemoConfig, client: &Client) -> anyhow::Result<()> {
         "storing the committed digits accuracy data and sampling architectures",
     );
     let records = digits_records(&config.digits_data)?;
-    let existing = client.all("/v1/accuracies?dataset=digits")?;
-    let mut digits_ids = Vec::new();
-    for (spec, accuracy, epochs) in &records {
-        let arch = client.post("/v1/architectures", spec.clone())?;
-        let id = arch["id"].as_str().unwrap_or_default().to_string();
-        if !existing.iter().any(|a| a["architecture_id"] == id.as_str()) {
-            client.post(
-                "/v1/accuracies",
-                json!({"architecture_id": id, "dataset": "digits", "accuracy": accuracy, "epochs": epochs,
-                       "notes": "examples/data/digits-accuracy.json"}),
-            )?;
+    let existing = client.accuracies("digits")?;
+    for record in &records {
+        let arch = client.put_architecture(&record.spec)?;
+        if !existing.iter().any(|a| a.architecture_id == arch.id) {
+            client.record_accuracy(&AccuracyUpload {
+                architecture_id: arch.id,
+                dataset: "digits".into(),
+                accuracy: record.accuracy,
+                epochs: record.epochs,
+                notes: Some("examples/data/digits-accuracy.json".into()),
+            })?;
         }
-        digits_ids.push(id);
     }
     println!(
         "      {} trained digits architectures with their test accuracies",
         records.len()
     );
-    let digits_sample = client.post(
-        &format!("/v1/spaces/{DIGITS_SPACE}/samples"),
-        json!({"n": config.samples, "seed": 1, "stratified": true}),
-    )?;
-    let digits_sample = ids_of(
-        digits_sample["items"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or(&[]),
-    );
-    let cifar_sample = client.post(
-        &format!("/v1/spaces/{CIFAR_SPACE}/samples"),
-        json!({"n": config.samples, "seed": 1, "stratified": true}),
-    )?;
-    let cifar_sample = ids_of(
-        cifar_sample["items"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or(&[]),
-    );
+    let digits_sample = sample(client, DIGITS_SPACE, config.samples)?;
+    let cifar_sample = sample(client, CIFAR_SPACE, config.samples)?;
     println!(
         "      {} architectures of {DIGITS_SPACE} and {} of {CIFAR_SPACE} (stratified over NN-Degree, seed 1)",
         digits_sample.len(),
@@ -362,42 +302,40 @@ fn run_loop(config: &DemoConfig, client: &Client) -> anyhow::Result<()> {
         4,
         "fitting the latency and energy models and the accuracy predictor",
     );
-    let digits_latency = client.post(
-        "/v1/hardware-models",
-        json!({"device": DEVICE, "metric": "latency", "fit_on": digits_sample}),
-    )?;
-    let cifar_latency = client.post(
-        "/v1/hardware-models",
-        json!({"device": DEVICE, "metric": "latency", "fit_on": cifar_sample}),
-    )?;
-    let energy = client.post(
-        "/v1/hardware-models",
-        json!({"device": DEVICE, "metric": "energy", "fit_on": digits_sample}),
-    )?;
-    let accuracy = client.post(
-        "/v1/accuracy-models",
-        json!({"dataset": "digits", "space": DIGITS_SPACE}),
-    )?;
-    let latency = &digits_latency;
+    let hardware = |metric: CostMetric, fit_on: &[String]| {
+        client.fit_hardware_model(&HardwareModelRequest {
+            device: DEVICE.into(),
+            metric,
+            fit_on: Some(fit_on.to_vec()),
+            feature_sets: Vec::new(),
+        })
+    };
+    let latency = hardware(CostMetric::Latency, &digits_sample)?;
+    let cifar_latency = hardware(CostMetric::Latency, &cifar_sample)?;
+    let energy = hardware(CostMetric::Energy, &digits_sample)?;
+    let accuracy = client.fit_accuracy_model(&AccuracyModelRequest {
+        dataset: "digits".into(),
+        space: Some(DIGITS_SPACE.into()),
+        forms: Vec::new(),
+    })?;
     for (name, fit) in [
-        ("latency, digits space", &digits_latency),
-        ("latency, CIFAR space", &cifar_latency),
+        ("latency, digits space", &latency.fit),
+        ("latency, CIFAR space", &cifar_latency.fit),
     ] {
-        let f = &fit["fit"];
         println!(
-            "      {name}: n={} features={}  LOO MAPE {}%  within 10% {}  within 5% {}  Spearman {}  (MACs only: MAPE {}%, within 10% {})",
-            f["n"],
-            f["feature_set"],
-            fmt_num(&f["loo"]["mape"], 1),
-            fmt_pct(&f["loo"]["within_10"]),
-            fmt_pct(&f["loo"]["within_5"]),
-            fmt_num(&f["loo"]["spearman"], 3),
-            fmt_num(&f["baseline_macs"]["mape"], 1),
-            fmt_pct(&f["baseline_macs"]["within_10"]),
+            "      {name}: n={} features={}  LOO MAPE {:.1}%  within 10% {}  within 5% {}  Spearman {:.3}  (MACs only: MAPE {:.1}%, within 10% {})",
+            fit.n,
+            fit.feature_set,
+            fit.loo.mape,
+            pct(fit.loo.within_10),
+            pct(fit.loo.within_5),
+            fit.loo.spearman,
+            fit.baseline_macs.mape,
+            pct(fit.baseline_macs.within_10),
         );
     }
     // The fit's value source lists the measurements' energy methods: say what they were.
-    let source = energy["value_source"].as_str().unwrap_or("?");
+    let source = &energy.value_source;
     let provenance = if source.split(", ").all(|m| m == "estimated") {
         "values from the profile's power model: no sensor here"
     } else if source.contains("estimated") {
@@ -406,85 +344,91 @@ fn run_loop(config: &DemoConfig, client: &Client) -> anyhow::Result<()> {
         "values measured by the device's energy sensor"
     };
     println!(
-        "      energy ({source}): LOO MAPE {}% ({provenance})",
-        fmt_num(&energy["fit"]["loo"]["mape"], 1)
+        "      energy ({source}): LOO MAPE {:.1}% ({provenance})",
+        energy.fit.loo.mape
     );
-    let a = &accuracy["fit"];
+    let a = &accuracy.fit;
     println!(
-        "      accuracy predictor: {}  n={}  LOO RMSE {}  Spearman {}  (params only: LOO RMSE {})",
-        a["candidates"]
-            .as_array()
-            .and_then(|c| c.iter().find(|c| c["form"] == a["model"]["form"]))
-            .and_then(|c| c["formula"].as_str())
-            .unwrap_or("?"),
-        a["n"],
-        fmt_num(&a["errors"]["loo_rmse"], 4),
-        fmt_num(&a["errors"]["spearman"], 3),
-        fmt_num(&a["baseline_params"]["errors"]["loo_rmse"], 4),
+        "      accuracy predictor: {}  n={}  LOO RMSE {:.4}  Spearman {:.3}  (params only: LOO RMSE {:.4})",
+        a.candidates
+            .iter()
+            .find(|c| c.form == a.model.form)
+            .map_or("?", |c| c.formula.as_str()),
+        a.n,
+        a.errors.loo_rmse,
+        a.errors.spearman,
+        a.baseline_params.errors.loo_rmse,
     );
 
     step(
         5,
         "searching the whole digits space exactly under a latency budget",
     );
-    let mut measured: Vec<f64> = latency["samples"]
-        .as_array()
-        .map(|s| s.iter().filter_map(|x| x["actual"].as_f64()).collect())
-        .unwrap_or_default();
+    let mut measured: Vec<f64> = latency.samples.iter().map(|s| s.actual).collect();
     measured.sort_by(f64::total_cmp);
     let budget = measured
         .get(measured.len() / 2)
         .copied()
         .ok_or_else(|| anyhow!("no latency samples"))?;
     println!("      budget: {budget:.3} ms (the median measured latency of the sample)");
-    let search = client.post(
-        "/v1/searches",
-        json!({"space": DIGITS_SPACE, "dataset": "digits", "accuracy_model": accuracy["id"],
-               "devices": [{"device": DEVICE, "max_latency_ms": budget,
-                            "latency_model": latency["id"], "energy_model": energy["id"]}]}),
-    )?;
-    let result = &search["result"];
-    let best = &result["best"];
-    if best.is_null() {
+    let search = client.search(&SearchRequest {
+        space: DIGITS_SPACE.into(),
+        dataset: "digits".into(),
+        accuracy_model: Some(accuracy.id.clone()),
+        devices: vec![DeviceConstraint {
+            device: DEVICE.into(),
+            max_latency_ms: Some(budget),
+            max_energy_mj: None,
+            max_area_mm2: None,
+            latency_model: Some(latency.id.clone()),
+            energy_model: Some(energy.id.clone()),
+        }],
+        max_params: None,
+        max_macs: None,
+        objective: Objective::MaxAccuracy,
+    })?;
+    let result = &search.result;
+    let Some(best) = &result.best else {
         bail!(
             "no architecture meets the budget: {}",
-            result["closest_miss"]
+            serde_json::to_string(&result.closest_miss)?
         );
-    }
-    let predicted_latency = best["costs"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["metric"] == "latency"))
-        .map(|c| c["value"].clone())
-        .unwrap_or(Value::Null);
+    };
+    let predicted_latency = best
+        .costs
+        .iter()
+        .find(|c| c.metric == CostMetric::Latency)
+        .map(|c| c.value);
     println!(
-        "      searched {} configurations in {} ms (exact: {}); winner {}",
-        result["configurations"],
-        fmt_num(&result["elapsed_ms"], 2),
-        result["exact"],
-        best["id"].as_str().unwrap_or("?")
+        "      searched {} configurations in {:.2} ms (exact: {}); winner {}",
+        result.configurations, result.elapsed_ms, result.exact, best.id
     );
-    println!("      cells {}", best["spec"]["cells"]);
+    println!("      cells {}", serde_json::to_string(&best.spec.cells)?);
     println!(
         "      predicted accuracy {} [{}, {}], latency {} ms",
-        fmt_pct(&best["accuracy"]["value"]),
-        fmt_pct(&best["accuracy"]["lower"]),
-        fmt_pct(&best["accuracy"]["upper"]),
-        fmt_num(&predicted_latency, 3)
+        pct(best.accuracy.value),
+        pct(best.accuracy.lower),
+        pct(best.accuracy.upper),
+        num(predicted_latency, 3)
     );
 
     step(6, "re-measuring the winner on this CPU");
-    let search_id = search["id"].as_str().unwrap_or_default();
-    client.post(
-        &format!("/v1/searches/{search_id}/verify"),
-        json!({"top_k": 1, "protocol": config.protocol}),
+    client.verify(
+        &search.id,
+        &VerifyRequest {
+            top_k: Some(1),
+            protocol: config.protocol.clone(),
+        },
     )?;
     let started = Instant::now();
     let verified = loop {
-        let s = client.get(&format!("/v1/searches/{search_id}"))?;
-        let v = s["verification"][0].clone();
-        match v["job_state"].as_str() {
-            Some("succeeded") => break v,
-            Some("failed") => bail!("re-measurement failed: {v}"),
+        let s = client.get_search(&search.id)?;
+        let v = s.verification.into_iter().next();
+        match v {
+            Some(v) if v.job_state == "succeeded" => break v,
+            Some(v) if v.job_state == "failed" => {
+                bail!("re-measurement failed: job {}", v.job_id)
+            }
             _ if started.elapsed() > Duration::from_secs(300) => {
                 bail!("re-measurement did not finish in 5 minutes")
             }
@@ -495,12 +439,12 @@ fn run_loop(config: &DemoConfig, client: &Client) -> anyhow::Result<()> {
     step(7, "report");
     println!(
         "      winner {}: predicted {} ms, measured {} ms normalized (raw p50 {} ms, p90 {} ms); budget {budget:.3} ms -> {}",
-        verified["architecture_id"].as_str().unwrap_or("?"),
-        fmt_num(&verified["predicted_latency_ms"], 3),
-        fmt_num(&verified["measured_latency_ms"], 3),
-        fmt_num(&verified["measured_p50_ms"], 3),
-        fmt_num(&verified["measured_p90_ms"], 3),
-        match verified["meets_latency_limit"].as_bool() {
+        verified.architecture_id,
+        num(verified.predicted_latency_ms, 3),
+        num(verified.measured_latency_ms, 3),
+        num(verified.measured_p50_ms, 3),
+        num(verified.measured_p90_ms, 3),
+        match verified.meets_latency_limit {
             Some(true) => "meets the budget",
             Some(false) => "MISSES the budget",
             None => "not comparable",
@@ -508,9 +452,9 @@ fn run_loop(config: &DemoConfig, client: &Client) -> anyhow::Result<()> {
     );
     println!(
         "      energy: predicted {} mJ, {} {} mJ",
-        fmt_num(&verified["predicted_energy_mj"], 3),
-        verified["energy_method"].as_str().unwrap_or("?"),
-        fmt_num(&verified["measured_energy_mj"], 3)
+        num(verified.predicted_energy_mj, 3),
+        verified.energy_method.as_deref().unwrap_or("?"),
+        num(verified.measured_energy_mj, 3)
     );
 
     step(8, "the dashboard");
@@ -521,12 +465,11 @@ fn run_loop(config: &DemoConfig, client: &Client) -> anyhow::Result<()> {
     );
     println!(
         "      plots: {}/v1/hardware-models/{}/plot.svg",
-        config.base,
-        latency["id"].as_str().unwrap_or("")
+        config.base, latency.id
     );
     println!(
-        "             {}/v1/searches/{search_id}/pareto.svg",
-        config.base
+        "             {}/v1/searches/{}/pareto.svg",
+        config.base, search.id
     );
     Ok(())
 }

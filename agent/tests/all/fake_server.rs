@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use flash_agent::agent::{self, Config, Summary};
-use flash_agent::client::RetryPolicy;
 use flash_agent::runtime;
+use flash_client::RetryPolicy;
 use flash_core::profile::Profile;
 use serde_json::{Value, json};
 

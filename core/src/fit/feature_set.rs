@@ -8,9 +8,12 @@ use crate::features::{Feature, MAX_STAGES};
 // `FeatureSet::VARIANTS` lists the sets in this order. (Not in the doc comment: that is the
 // OpenAPI description.)
 /// The candidate feature sets, smallest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, VariantArray)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, VariantArray, strum::Display,
+)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum FeatureSet {
     /// MACs and a constant: the FLOPs-only baseline.
     Macs,

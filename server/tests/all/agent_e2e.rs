@@ -5,36 +5,23 @@
 use std::time::{Duration, Instant};
 
 use crate::common::{ServerProcess, flash_cli, start_agent};
+use flash_client::{Client, RetryPolicy};
 use serde_json::{Value, json};
 
-struct Api {
-    http: ureq::Agent,
-    base: String,
-    auth: String,
-}
+/// The service's client, panicking on any refusal (a test step that must work).
+struct Api(Client);
 
 impl Api {
     fn get(&self, path: &str) -> Value {
-        let mut r = self
-            .http
-            .get(&format!("{}{path}", self.base))
-            .header("authorization", &self.auth)
-            .call()
-            .unwrap();
-        assert_eq!(r.status(), 200, "GET {path}");
-        r.body_mut().read_json().unwrap()
+        self.0
+            .get(path)
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
     }
 
     fn post(&self, path: &str, body: Value) -> Value {
-        let mut r = self
-            .http
-            .post(&format!("{}{path}", self.base))
-            .header("authorization", &self.auth)
-            .header("content-type", "application/json")
-            .send(body.to_string())
-            .unwrap();
-        assert!(r.status().is_success(), "POST {path}: {}", r.status());
-        r.body_mut().read_json().unwrap()
+        self.0
+            .post(path, &body)
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
     }
 
     fn wait_for(&self, what: &str, timeout: Duration, mut done: impl FnMut(&Api) -> bool) {
@@ -66,14 +53,7 @@ fn killed_agent_mid_job_still_yields_one_measurement_per_job() {
         "--data-dir",
         data_dir,
     ]);
-    let api = Api {
-        http: ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into(),
-        base: server.base.clone(),
-        auth: format!("Bearer {admin}"),
-    };
+    let api = Api(Client::new(&server.base, &admin, RetryPolicy::default()));
 
     let state = dir.path().join("agent-state");
     let mut agent = start_agent(&server.base, agent_token.trim(), "e2e-cpu", &state);

@@ -9,9 +9,12 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::{ServerProcess, TestDatabase, flash_cli, start_agent, start_agent_with};
+use flash_client::{Client, RetryPolicy};
 use serde_json::{Value, json};
 
+/// The service's client for steps that must work, and raw requests for the faults' replies.
 struct Api {
+    client: Client,
     http: ureq::Agent,
     base: String,
     auth: String,
@@ -20,6 +23,7 @@ struct Api {
 impl Api {
     fn new(base: &str, admin: &str) -> Api {
         Api {
+            client: Client::new(base, admin, RetryPolicy::default()),
             http: ureq::Agent::config_builder()
                 .http_status_as_error(false)
                 .timeout_global(Some(Duration::from_secs(30)))
@@ -30,7 +34,8 @@ impl Api {
         }
     }
 
-    /// Status, content type and body (JSON when it parses, else a string) of a request.
+    /// Status, content type and body (JSON when it parses, else a string) of one request, not
+    /// retried: what the service answers in the middle of a fault.
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, String, Value) {
         let url = format!("{}{path}", self.base);
         let reply = match body {
@@ -61,18 +66,15 @@ impl Api {
     }
 
     fn get(&self, path: &str) -> Value {
-        let (status, _, body) = self.call("GET", path, None);
-        assert_eq!(status, 200, "GET {path}: {body}");
-        body
+        self.client
+            .get(path)
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
     }
 
     fn post(&self, path: &str, body: Value) -> Value {
-        let (status, _, reply) = self.call("POST", path, Some(body));
-        assert!(
-            (200..300).contains(&status),
-            "POST {path}: {status} {reply}"
-        );
-        reply
+        self.client
+            .post(path, &body)
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
     }
 
     fn items(&self, path: &str) -> Vec<Value> {

@@ -29,19 +29,11 @@ fn the_readme_tour_runs() {
         .unwrap()
         .trim()
         .to_string();
-    let http: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let client = flash_client::Client::new(&server.base, &token, Default::default());
     let post = |path: &str, body: Value| -> Value {
-        let mut r = http
-            .post(&format!("{}{path}", server.base))
-            .header("authorization", &format!("Bearer {token}"))
-            .header("content-type", "application/json")
-            .send(body.to_string())
-            .unwrap();
-        assert!(r.status().is_success(), "{path}: {}", r.status());
-        r.body_mut().read_json().unwrap()
+        client
+            .post(path, &body)
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
     };
     let digits: Value = serde_json::from_str(
         &std::fs::read_to_string(repo().join("examples/data/digits-accuracy.json")).unwrap(),
