@@ -20,8 +20,8 @@ use crate::types::{
     Accuracy, AccuracyModelRecord, AccuracyModelRequest, AccuracyUpload, Architecture,
     AttemptRequest, ClaimRequest, ClaimedJob, CompleteRequest, Device, FailRequest,
     HardwareModelRecord, HardwareModelRequest, Job, JobRequest, JobsCreated, ListPage, Measurement,
-    PredictionRequest, PredictionResponse, Problem, SampleRequest, SampleResponse, SearchRecord,
-    SearchRequest, VerifyRequest,
+    MeasurementUpload, PredictionRequest, PredictionResponse, Problem, SampleRequest,
+    SampleResponse, SearchRecord, SearchRequest, VerifyRequest,
 };
 
 /// Largest model accepted from the server.
@@ -415,6 +415,14 @@ impl Client {
     /// `GET /v1/jobs/{id}`.
     pub fn job(&self, id: &str) -> Result<Job, ClientError> {
         self.get(&format!("/v1/jobs/{id}"))
+    }
+
+    /// `POST /v1/measurements`: a measurement made elsewhere.
+    pub fn upload_measurement(
+        &self,
+        upload: &MeasurementUpload,
+    ) -> Result<Measurement, ClientError> {
+        self.post("/v1/measurements", upload)
     }
 
     /// Every measurement on `device`.

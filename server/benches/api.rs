@@ -143,50 +143,51 @@ async fn bench_store(name: &str, store: Store, seconds: f64) {
 /// A device with a latency model fitted on 25 made-up measurements, and a request that
 /// predicts one architecture's latency on it.
 fn predictions(base: &str, token: &str) -> Arc<dyn Fn(&ureq::Agent) -> bool + Send + Sync> {
-    let auth = format!("Bearer {token}");
-    let http: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let send = |method: &str, path: &str, body: serde_json::Value| {
-        let url = format!("{base}{path}");
-        let request = match method {
-            "PUT" => http.put(&url),
-            _ => http.post(&url),
-        };
-        let mut r = request
-            .header("authorization", &auth)
-            .header("content-type", "application/json")
-            .send(body.to_string())
-            .unwrap();
-        assert!(r.status().is_success(), "{method} {path}: {}", r.status());
-        serde_json::from_str::<serde_json::Value>(&r.body_mut().read_to_string().unwrap()).unwrap()
-    };
-    send(
-        "PUT",
-        "/v1/devices/bench-cpu",
-        serde_json::json!({"profile": "x86-host"}),
-    );
-    let sample = send(
-        "POST",
-        "/v1/spaces/flash-densenet/samples",
-        serde_json::json!({"n": 25, "seed": 3, "stratified": true}),
-    );
-    for a in sample["items"].as_array().unwrap() {
-        let ms = 1e-8 * a["metrics"]["macs"].as_f64().unwrap() + 0.2;
+    let client = flash_client::Client::new(base, token, Default::default());
+    client
+        .register(
+            "bench-cpu",
+            &flash_core::measurement::DeviceDescriptor {
+                profile: "x86-host".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let sample = client
+        .sample(
+            "flash-densenet",
+            &serde_json::from_value(serde_json::json!({"n": 25, "seed": 3, "stratified": true}))
+                .unwrap(),
+        )
+        .unwrap();
+    for a in &sample.items {
+        let ms = 1e-8 * a.metrics.macs as f64 + 0.2;
         let samples: Vec<f64> = (0..30).map(|i| ms * (1.0 + i as f64 / 1000.0)).collect();
         let latency = flash_core::measurement::LatencyStats::from_samples(&samples, 5).unwrap();
-        send(
-            "POST",
-            "/v1/measurements",
-            serde_json::json!({"architecture_id": a["id"], "device": "bench-cpu", "source": "made-up", "result": {"latency": latency}}),
-        );
+        client
+            .upload_measurement(&flash_client::MeasurementUpload {
+                architecture_id: a.id.clone(),
+                device: "bench-cpu".into(),
+                source: "made-up".into(),
+                result: flash_core::measurement::MeasurementResult {
+                    latency,
+                    energy: None,
+                    environment: Default::default(),
+                    ratio: None,
+                    reference: None,
+                },
+            })
+            .unwrap();
     }
-    send(
-        "POST",
-        "/v1/hardware-models",
-        serde_json::json!({"device": "bench-cpu", "metric": "latency"}),
-    );
+    client
+        .fit_hardware_model(&flash_client::HardwareModelRequest {
+            device: "bench-cpu".into(),
+            metric: flash_core::fit::CostMetric::Latency,
+            fit_on: None,
+            feature_sets: Vec::new(),
+        })
+        .unwrap();
+    let auth = format!("Bearer {token}");
     let url = format!("{base}/v1/predictions");
     let body = format!(r#"{{"architectures":[{SPEC}],"device":"bench-cpu"}}"#);
     Arc::new(move |agent: &ureq::Agent| {

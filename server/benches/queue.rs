@@ -11,33 +11,14 @@ use std::time::Instant;
 
 mod support;
 
-use flash_core::measurement::{LatencyStats, MeasurementResult};
+use flash_client::{Ack, Client, JobRequest, RetryPolicy};
+use flash_core::measurement::{DeviceDescriptor, LatencyStats, MeasurementResult};
 use flash_server::store::Scope;
 use flash_server::{ApiConfig, AppState, Application, Store};
-use serde_json::{Value, json};
 use support::BenchDatabase;
 
 const JOBS: usize = 1000;
 const AGENTS: usize = 16;
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
-fn post(agent: &ureq::Agent, url: &str, auth: &str, body: &Value) -> (u16, Value) {
-    let mut r = agent
-        .post(url)
-        .header("authorization", auth)
-        .header("content-type", "application/json")
-        .send(body.to_string())
-        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
-    let status = r.status().as_u16();
-    let text = r.body_mut().read_to_string().unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
 
 /// A measurement result of 1 ms, the same for every job: the queue does no measuring here.
 fn made_up_result() -> MeasurementResult {
@@ -61,75 +42,50 @@ async fn bench_store(name: &str, store: Store) {
     .unwrap();
     let base = format!("http://{}", app.local_addr());
     tokio::spawn(app.serve(std::future::pending()));
-    let auth = format!("Bearer {token}");
-    let (base2, auth2) = (base.clone(), auth.clone());
     let (cycles, seconds) = tokio::task::spawn_blocking(move || {
-        let (base, auth) = (base2, auth2);
-        let setup = agent();
+        let client = Client::new(&base, &token, RetryPolicy::default());
         let per_device = JOBS.div_ceil(AGENTS);
-        let (s, sample) = post(
-            &setup,
-            &format!("{base}/v1/spaces/flash-densenet/samples"),
-            &auth,
-            &json!({"n": per_device, "seed": 9}),
-        );
-        assert_eq!(s, 201, "{sample}");
-        let ids: Vec<Value> = sample["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a["id"].clone())
-            .collect();
+        let sample = client
+            .sample(
+                "flash-densenet",
+                &serde_json::from_value(serde_json::json!({"n": per_device, "seed": 9})).unwrap(),
+            )
+            .unwrap();
+        let ids: Vec<String> = sample.items.into_iter().map(|a| a.id).collect();
         let mut queued = 0;
         for d in 0..AGENTS {
             let device = format!("queue-{d}");
-            let r = setup
-                .put(&format!("{base}/v1/devices/{device}"))
-                .header("authorization", &auth)
-                .header("content-type", "application/json")
-                .send(r#"{"profile":"x86-host"}"#)
-                .unwrap();
-            assert!(r.status().is_success());
+            let descriptor = DeviceDescriptor {
+                profile: "x86-host".into(),
+                ..Default::default()
+            };
+            client.register(&device, &descriptor).unwrap();
             let n = JOBS / AGENTS + usize::from(d < JOBS % AGENTS);
-            let (s, created) = post(
-                &setup,
-                &format!("{base}/v1/jobs"),
-                &auth,
-                &json!({"architecture_ids": ids[..n], "device": device}),
-            );
-            assert_eq!(s, 201, "{created}");
+            client
+                .queue_jobs(&JobRequest {
+                    architecture_ids: ids[..n].to_vec(),
+                    device,
+                    protocol: Default::default(),
+                    max_attempts: None,
+                })
+                .unwrap();
             queued += n;
         }
         assert_eq!(queued, JOBS);
-        let result = serde_json::to_value(made_up_result()).unwrap();
+        let result = made_up_result();
         let started = Instant::now();
         let agents: Vec<_> = (0..AGENTS)
             .map(|d| {
-                let (base, auth, result) = (base.clone(), auth.clone(), result.clone());
+                let (client, result) = (client.clone(), result.clone());
                 std::thread::spawn(move || {
-                    let http = agent();
                     let device = format!("queue-{d}");
                     let mut done = 0usize;
-                    loop {
-                        let (s, job) = post(
-                            &http,
-                            &format!("{base}/v1/jobs/claim"),
-                            &auth,
-                            &json!({"device": device}),
-                        );
-                        if s == 204 {
-                            return done;
-                        }
-                        assert_eq!(s, 200, "claim: {job}");
-                        let (s, m) = post(
-                            &http,
-                            &format!("{base}/v1/jobs/{}/complete", job["id"].as_str().unwrap()),
-                            &auth,
-                            &json!({"attempt": job["attempt"], "result": result}),
-                        );
-                        assert_eq!(s, 200, "complete: {m}");
+                    while let Some(job) = client.claim(&device).expect("claim") {
+                        let ack = client.complete(&job.id, job.attempt, &result);
+                        assert_eq!(ack.expect("complete"), Ack::Accepted);
                         done += 1;
                     }
+                    done
                 })
             })
             .collect();

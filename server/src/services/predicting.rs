@@ -19,7 +19,7 @@ pub const MAX_BATCH: usize = 200_000;
 /// known by its metrics only (imported ONNX).
 enum Subject {
     Spec(ArchSpec),
-    Metrics(String, Metrics),
+    Metrics(String, Box<Metrics>),
 }
 
 /// Predicts for every architecture of `req` (ids or specs), in order.
@@ -81,7 +81,7 @@ async fn subjects(state: &AppState, values: &[serde_json::Value]) -> ApiResult<V
                 })?;
                 Ok(match &arch.spec {
                     Some(spec) => Subject::Spec(spec.clone()),
-                    None => Subject::Metrics(arch.id.clone(), arch.metrics.clone()),
+                    None => Subject::Metrics(arch.id.clone(), Box::new(arch.metrics.clone())),
                 })
             }
         })
