@@ -4,7 +4,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use flash_client::*;
+use flash_client::ListPage;
+
 use flash_core::{ArchSpec, metrics, onnx};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;

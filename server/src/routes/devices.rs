@@ -2,7 +2,8 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use flash_client::*;
+use flash_client::{DeviceReferences, ListPage};
+
 use flash_core::measurement::DeviceDescriptor;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;

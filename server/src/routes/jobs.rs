@@ -4,7 +4,10 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use flash_client::*;
+use flash_client::{
+    AttemptRequest, ClaimRequest, CompleteRequest, FailRequest, JobRequest, JobsCreated, ListPage,
+};
+
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

@@ -4,7 +4,8 @@
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use flash_client::*;
+use flash_client::{AccuracyModelRecord, HardwareModelRecord};
+
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

@@ -2,7 +2,8 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use flash_client::*;
+use flash_client::{SampleRequest, SampleResponse, SpaceList, SpaceView};
+
 use flash_core::Space;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

@@ -113,9 +113,19 @@ impl Store {
     }
 
     /// Recomputes the metrics of architectures stored before metrics had per-stage counts
-    /// (their stage features would read as zeros in fits and predictions); runs at start and
-    /// touches nothing once every row has them. Returns how many rows it rewrote.
+    /// (their stage features would read as zeros in fits and predictions); runs at start until
+    /// it has once completed, which `maintenance` records. Returns how many rows it rewrote.
     pub(super) async fn refresh_old_metrics(&self) -> StoreResult<usize> {
+        const TASK: &str = "stage-metrics";
+        let done: Option<(i64,)> =
+            sqlx::query_as("SELECT done_at FROM maintenance WHERE task = $1")
+                .bind(TASK)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+        if done.is_some() {
+            return Ok(0);
+        }
         let rows: Vec<(String, Option<String>, Option<Vec<u8>>)> = sqlx::query_as(
             r#"SELECT architecture_id, spec, onnx FROM architecture WHERE metrics NOT LIKE '%"stages":[{%'"#,
         )
@@ -141,6 +151,14 @@ impl Store {
                 .await
                 .map_err(StoreError::from_sqlx)?;
         }
+        sqlx::query(sql!(
+            "INSERT INTO maintenance (task, done_at) VALUES ($1, {now}) ON CONFLICT DO NOTHING",
+            now = self.backend.now_ms()
+        ))
+        .bind(TASK)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
         Ok(rows.len())
     }
 
@@ -167,11 +185,14 @@ impl Store {
             self.insert_architecture(&mut tx, new).await?;
         }
         tx.commit().await.map_err(StoreError::from_sqlx)?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in &ids {
-            out.push(self.architecture(id).await?);
-        }
-        Ok(out)
+        let stored = self.architectures_by_ids(&ids).await?;
+        ids.iter()
+            .map(|id| {
+                stored.get(id).cloned().ok_or_else(|| {
+                    StoreError::Corrupt(format!("architecture {id} vanished after its insert"))
+                })
+            })
+            .collect()
     }
 
     pub async fn architecture(&self, id: &str) -> StoreResult<Architecture> {

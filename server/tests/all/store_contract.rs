@@ -386,7 +386,8 @@ async fn metrics_stored_by_an_earlier_version_are_recomputed_when_the_store_open
         arch.metrics
     };
     assert!(!fresh.stages.is_empty());
-    // The row as an earlier version wrote it: no per-stage or per-kind counts.
+    // The row as an earlier version wrote it: no per-stage or per-kind counts, and no record
+    // that the recomputation ran.
     let mut old = serde_json::to_value(&fresh).unwrap();
     old.as_object_mut().unwrap().remove("stages");
     old.as_object_mut().unwrap().remove("layers_by_kind");
@@ -396,6 +397,10 @@ async fn metrics_stored_by_an_earlier_version_are_recomputed_when_the_store_open
     sqlx::query("UPDATE architecture SET metrics = $1 WHERE architecture_id = $2")
         .bind(old.to_string())
         .bind(&id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM maintenance")
         .execute(&mut conn)
         .await
         .unwrap();
