@@ -146,6 +146,7 @@ fn main() {
                     max_params: None,
                     max_macs: None,
                     objective,
+                    confidence: None,
                 };
                 let label = format!(
                     "{}dev-{name}{}",

@@ -191,6 +191,7 @@ pub(super) fn problem(r: &mut SplitMix64, specs: &[ArchSpec]) -> SearchProblem {
         max_macs: None,
         devices,
         objective,
+        confidence: None,
     }
 }
 
@@ -328,6 +329,7 @@ fn missing_models_and_unknown_devices_are_errors() {
         max_params: None,
         max_macs: None,
         objective: Objective::MaxAccuracy,
+        confidence: None,
     };
     let space = Space::default_space();
     assert!(matches!(

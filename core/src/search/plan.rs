@@ -254,6 +254,7 @@ mod tests {
             max_params: None,
             max_macs: None,
             objective: Objective::MaxAccuracy,
+            confidence: None,
         }
     }
 
