@@ -147,42 +147,18 @@ pub(super) fn given_up(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fit::PredictionInterval;
     use crate::rng::SplitMix64;
-    use crate::search::oracle::{all_specs, problem, small_space, unit};
-    use crate::search::score::{better, score, violations};
-    use crate::search::{DeviceModels, search};
+    use crate::search::oracle::{
+        all_specs, bound_and_limit, feasible, problem, small_space, with_intervals,
+    };
+    use crate::search::score::{better, score};
+    use crate::search::search;
     use crate::space::Space;
-
-    /// Gives every model of `p` a random relative interval and `p` a random confidence.
-    fn with_intervals(r: &mut SplitMix64, p: &mut SearchProblem) {
-        for d in &mut p.devices {
-            for model in [&mut d.latency, &mut d.energy, &mut d.area]
-                .into_iter()
-                .flatten()
-            {
-                model.interval = Some(PredictionInterval {
-                    log_mean: (unit(r) - 0.3) * 0.1,
-                    log_sd: 0.01 + 0.1 * unit(r),
-                    dof: 3 + r.below(30) as usize,
-                });
-            }
-        }
-        p.confidence = Some(0.05 + 0.94 * unit(r));
-    }
-
-    /// The upper bound of a cost of device `device` at the problem's confidence, and its limit.
-    fn bound_and_limit(p: &SearchProblem, device: &str, m: CostMetric, value: f64) -> (f64, f64) {
-        let d: &DeviceModels = p.devices.iter().find(|d| d.device == device).unwrap();
-        let u = d.model(m).unwrap().interval.unwrap();
-        let bound = value * u.upper_factor(p.confidence.unwrap());
-        (bound, d.limit(m).unwrap_or(f64::INFINITY))
-    }
 
     #[test]
     fn winners_meet_their_limits_with_their_bounds_as_brute_force_finds() {
         let mut r = SplitMix64::new(44);
-        let (mut feasible, mut infeasible, mut margins) = (0, 0, 0);
+        let (mut met, mut infeasible, mut margins) = (0, 0, 0);
         for case in 0..100 {
             let space = small_space(&mut r);
             let specs = all_specs(&space);
@@ -192,22 +168,10 @@ mod tests {
             with_intervals(&mut r, &mut p);
             let result = search(&space, &p).unwrap();
             assert_eq!(result.confidence, p.confidence);
-            // Brute force: every limit but the costs' from `violations`, the costs' bounds here.
-            let mut unlimited = p.clone();
-            for d in &mut unlimited.devices {
-                (d.max_latency, d.max_energy, d.max_area) = (None, None, None);
-            }
             let ok: Vec<Scored> = specs
                 .iter()
-                .map(|s| score(&unlimited, s))
-                .filter(|s| {
-                    violations(&unlimited, s).is_empty()
-                        && !s.objective.is_nan()
-                        && s.costs.iter().all(|c| {
-                            let (bound, limit) = bound_and_limit(&p, &c.device, c.metric, c.value);
-                            bound <= limit * (1.0 + 1e-9)
-                        })
-                })
+                .map(|s| score(&p, s))
+                .filter(|s| feasible(&p, s))
                 .collect();
             let optimum = ok
                 .iter()
@@ -228,7 +192,7 @@ mod tests {
                     assert!(result.budget_checks.is_empty());
                 }
                 (Some(o), Some(b)) => {
-                    feasible += 1;
+                    met += 1;
                     assert!(
                         (o - b.objective).abs() <= 1e-9 * o.abs().max(1e-12),
                         "case {case}: {o} vs {}",
@@ -275,8 +239,8 @@ mod tests {
             }
         }
         assert!(
-            feasible > 50 && infeasible > 4 && margins > 30,
-            "{feasible} {infeasible} {margins}"
+            met > 50 && infeasible > 4 && margins > 30,
+            "{met} {infeasible} {margins}"
         );
     }
 

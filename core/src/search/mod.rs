@@ -49,6 +49,8 @@ mod objective;
 mod oracle;
 mod plan;
 mod programme;
+#[cfg(test)]
+mod sampled;
 mod score;
 mod tables;
 mod types;
