@@ -71,7 +71,7 @@ pub(super) fn pareto(values: &[f64], dims: usize, idx: Vec<u32>) -> Vec<u32> {
                 let r = &row(i)[1..];
                 if !(0..lanes.blocks())
                     .rev()
-                    .any(|b| lanes.at_most(b, r).contains(&true))
+                    .any(|b| lanes.may_be_at_most(b, r) && lanes.at_most(b, r).contains(&true))
                 {
                     lanes.push(r);
                     kept.push(i);
@@ -90,6 +90,8 @@ pub(super) const LANES: usize = 8;
 pub(super) struct Lanes {
     width: usize,
     blocks: Vec<[f64; LANES]>,
+    /// Per block, the least of each value over its rows (`width` each).
+    least: Vec<f64>,
     rows: usize,
 }
 
@@ -99,6 +101,7 @@ impl Lanes {
         Lanes {
             width,
             blocks: Vec::new(),
+            least: Vec::new(),
             rows: 0,
         }
     }
@@ -115,11 +118,27 @@ impl Lanes {
             self.blocks
                 .extend(std::iter::repeat_n([f64::INFINITY; LANES], self.width));
         }
+        if lane == 0 {
+            self.least.extend_from_slice(row);
+        }
         let start = self.blocks.len() - self.width;
         for (lanes, v) in self.blocks[start..].iter_mut().zip(row) {
             lanes[lane] = *v;
         }
+        for (l, v) in self.least[start..].iter_mut().zip(row) {
+            *l = l.min(*v);
+        }
         self.rows += 1;
+    }
+
+    /// Whether block `b` may hold a row at most `row` in every value: its least values are
+    /// (a test of `width` values instead of `LANES` times as many).
+    #[inline]
+    pub(super) fn may_be_at_most(&self, b: usize, row: &[f64]) -> bool {
+        self.least[b * self.width..(b + 1) * self.width]
+            .iter()
+            .zip(row)
+            .all(|(l, v)| l <= v)
     }
 
     /// For each lane of block `b`: whether it holds a row that is at most `row` in every value.
