@@ -32,13 +32,15 @@
 //! factor of the prediction: the search divides the limit by it and stays exact (`chance`).
 //!
 //! The modules, in the order the search uses them: `types` (the problem and the result),
-//! `chance` (limits on upper bounds), `plan` (the problem as summed quantities), `tables` (per-cell values and couplings),
+//! `chance` (limits on upper bounds), `plan` (the problem as summed quantities), `cells` (the
+//! space's per-cell features, shared by every search), `tables` (per-cell values and couplings),
 //! `programme` (the dynamic programme over the cells before the last), `dominance` (the Pareto
 //! filters and their kernel) and `exchange` (the NN-Degree against params test) that prune it,
 //! `finish` (the last cell) with `objective` (the objective and its bounds) and `front` (the
 //! fronts it keeps), and `score` (full predictions and the result's fronts). `oracle` checks
 //! the whole search against brute force.
 
+mod cells;
 mod chance;
 mod dominance;
 mod exchange;
