@@ -73,7 +73,7 @@ use tables::Engine;
 pub fn search(space: &Space, problem: &SearchProblem) -> Result<SearchResult, SearchError> {
     let start = std::time::Instant::now();
     let margins = Margins::of(problem)?;
-    let mut result = exact_search(space, &margins.tightened(problem))?;
+    let mut result = exact_search(space, &margins.tightened(problem), Wanted::Everything)?;
     if let Some(miss) = &mut result.closest_miss {
         margins.restate(problem, &mut miss.violations);
     }
@@ -86,7 +86,8 @@ pub fn search(space: &Space, problem: &SearchProblem) -> Result<SearchResult, Se
                 confidence: None,
                 ..problem.clone()
             };
-            given_up(problem, &result, &exact_search(space, &plain)?)
+            let optimum = exact_search(space, &plain, Wanted::Optimum)?;
+            given_up(problem, &result, &optimum)
         } else {
             given_up(problem, &result, &result)
         };
@@ -96,15 +97,27 @@ pub fn search(space: &Space, problem: &SearchProblem) -> Result<SearchResult, Se
     Ok(result)
 }
 
+/// What a search is for: the whole result, or only the optimum (for what the margins cost).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wanted {
+    Everything,
+    /// No fronts and no closest miss.
+    Optimum,
+}
+
 /// The search with limits on the predictions.
-fn exact_search(space: &Space, problem: &SearchProblem) -> Result<SearchResult, SearchError> {
+fn exact_search(
+    space: &Space,
+    problem: &SearchProblem,
+    wanted: Wanted,
+) -> Result<SearchResult, SearchError> {
     if space.num_cells == 0 {
         return Err(SearchError::Invalid("the space has no cells".into()));
     }
     let plan = Plan::new(problem)?;
     let engine = Engine::new(space, plan);
     let stages = engine.run(true, space.num_cells - 1);
-    let finals = engine.finish(problem, &stages);
+    let finals = engine.finish(problem, &stages, wanted == Wanted::Everything);
     let scored: Vec<Scored> = finals
         .networks
         .iter()
@@ -123,13 +136,16 @@ fn exact_search(space: &Space, problem: &SearchProblem) -> Result<SearchResult, 
             best = Some(s);
         }
     }
-    let mut closest_miss = if scored.is_empty() {
+    let mut closest_miss = if scored.is_empty() && wanted == Wanted::Everything {
         closest_miss(&engine, problem)
     } else {
         None
     };
     let mut best = best.cloned();
-    let mut fronts = fronts(&engine.plan, problem, &scored);
+    let mut fronts = match wanted {
+        Wanted::Everything => fronts(&engine.plan, problem, &scored),
+        Wanted::Optimum => Vec::new(),
+    };
     add_intervals(
         problem,
         best.iter_mut()
