@@ -133,6 +133,7 @@ pub struct Scored {
 pub struct Violation {
     /// `device.latency`, `params`, `accuracy`, ...
     pub what: String,
+    /// The predicted value; for a cost of a search with a confidence, its upper bound.
     pub value: f64,
     pub limit: f64,
 }
