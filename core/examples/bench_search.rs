@@ -2,19 +2,24 @@
 //!
 //! The hardware models are fitted by NNLS on 25 stratified architectures whose "measurements"
 //! come from a fixed synthetic cost formula with +-3% noise (no device is involved), so the
-//! models have realistic shapes; the accuracy models are fixed: a logarithmic NN-Degree form,
-//! and the same with log(params). Prints the median search time per accuracy form, objective
-//! kind and one or two devices, and the pruning figures. `--runs N` sets the runs per problem
-//! (21), `--only NAME` times only that problem (`2dev-trade-off-params`; the others run once
-//! for their floors),
-//! and `--write-problem FILE` also writes the problems and our optima as JSON for
-//! scripts/shgo_compare.py.
+//! models have realistic shapes and prediction intervals. The accuracy models are fitted on the
+//! real digits accuracies of `examples/data` in every form a fit can choose (the six candidates
+//! and the params-only baseline), as the demo's predictor is used on this space. Problems:
+//! every form, one, two and three devices, the three objective kinds, and without and with a
+//! confidence of 0.95. Prints the median search time of each problem and the pruning figures,
+//! then a table of medians against the targets (10 ms up to two devices, 30 ms with three).
+//! `--runs N` sets the runs per problem (21), `--only NAME` times only that problem (for example
+//! `2dev-trade-off-recip-params-conf`; the others run once, for their floors), and
+//! `--write-problem FILE` also writes the problems without a confidence and our optima as JSON
+//! for scripts/shgo_compare.py.
 
 use std::time::Instant;
 
+use flash_core::ArchSpec;
 use flash_core::features::{Feature, FeatureVector};
 use flash_core::fit::{
-    AccuracyForm, AccuracyModel, CostMetric, DegreeTerm, HardwareModel, fit_hardware,
+    AccuracyForm, AccuracyModel, AccuracyRecord, CostMetric, DegreeTerm, HardwareModel,
+    fit_accuracy, fit_hardware,
 };
 use flash_core::rng::SplitMix64;
 use flash_core::search::{DeviceModels, Objective, SearchProblem, SearchResult, search};
@@ -66,32 +71,39 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// The accuracy models: a NN-Degree form, and one that adds log(params) (the form the digits
-/// data selects), whose params reward makes the dominance pruning weaker.
-fn accuracy_models() -> [(&'static str, AccuracyModel); 2] {
-    [
-        (
-            "a + b ln g",
-            AccuracyModel {
-                form: AccuracyForm::new(Some(DegreeTerm::Log), false),
-                coefficients: vec![0.45, 0.08],
-                residual_std: 0.01,
-                t_quantile: 2.07,
-                inverse_gram: vec![4.0, -0.7, -0.7, 0.12],
-            },
-        ),
-        (
-            "a + b ln g + c ln params",
-            AccuracyModel {
-                form: AccuracyForm::new(Some(DegreeTerm::Log), true),
-                coefficients: vec![0.3, 0.06, 0.012],
-                residual_std: 0.01,
-                t_quantile: 2.07,
-                inverse_gram: vec![4.0, -0.5, -0.2, -0.5, 0.1, 0.01, -0.2, 0.01, 0.02],
-            },
-        ),
-    ]
+/// Every form a fit can choose, fitted on the digits records, with a short name for labels.
+fn accuracy_models() -> Vec<(String, AccuracyModel)> {
+    let doc: serde_json::Value =
+        serde_json::from_str(include_str!("../../examples/data/digits-accuracy.json"))
+            .expect("digits data");
+    let records: Vec<AccuracyRecord> = doc["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| {
+            let spec = ArchSpec::from_value(&r["spec"]).expect("spec");
+            AccuracyRecord::from_spec(&spec, r["accuracy"].as_f64().expect("accuracy"))
+        })
+        .collect();
+    AccuracyForm::CANDIDATES
+        .iter()
+        .chain([&AccuracyForm::PARAMS_ONLY])
+        .map(|&form| {
+            let degree = match form.degree {
+                Some(DegreeTerm::Linear) => "lin",
+                Some(DegreeTerm::Log) => "log",
+                Some(DegreeTerm::Reciprocal) => "recip",
+                None => "none",
+            };
+            let name = format!("{degree}{}", if form.log_params { "-params" } else { "" });
+            let model = fit_accuracy(&records, &[form]).expect("fit").model;
+            (name, model)
+        })
+        .collect()
 }
+
+/// Per problem: its label, the number of devices and the median time.
+type Figure = (String, usize, f64);
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -104,103 +116,97 @@ fn main() {
     let runs: usize = flag("--runs").map_or(21, |r| r.parse().expect("--runs N"));
     let only = flag("--only");
     let space = Space::default_space();
-    let cpu = {
-        let mut d = device("cpu", 1.0, 1);
-        d.max_latency = Some(4.0);
+    let limited = |name: &str, scale: f64, seed: u64, max_latency: f64| {
+        let mut d = device(name, scale, seed);
+        d.max_latency = Some(max_latency);
         d
     };
-    let gpu = {
-        let mut d = device("gpu", 0.1, 7);
-        d.max_latency = Some(1.5);
-        d
-    };
+    let (cpu, gpu, npu) = (
+        limited("cpu", 1.0, 1, 4.0),
+        limited("gpu", 0.1, 7, 1.5),
+        limited("npu", 0.3, 13, 2.5),
+    );
     println!(
         "space {} ({} configurations), one core, median of {runs} runs",
         space.name,
         space.size()
     );
     let mut written = Vec::new();
+    let mut figures: Vec<Figure> = Vec::new();
     for (form, accuracy) in accuracy_models() {
-        println!("accuracy {form}");
-        for devices in [vec![cpu.clone()], vec![cpu.clone(), gpu.clone()]] {
-            // The minimum-cost floor: three points below the best accuracy within the limits.
-            let mut floor = 0.0;
-            for name in ["max-accuracy", "trade-off", "min-cost"] {
-                let objective = match name {
-                    "max-accuracy" => Objective::MaxAccuracy,
-                    "trade-off" => Objective::TradeOff {
-                        a: 4.0,
-                        b: 1.0,
-                        c: 1.0,
-                        d: 0.0,
-                    },
-                    _ => Objective::MinCost {
-                        device: "cpu".into(),
-                        metric: CostMetric::Energy,
-                        min_accuracy: floor,
-                    },
-                };
-                let problem = SearchProblem {
-                    accuracy: accuracy.clone(),
-                    devices: devices.clone(),
-                    max_params: None,
-                    max_macs: None,
-                    objective,
-                };
-                let label = format!(
-                    "{}dev-{name}{}",
-                    devices.len(),
-                    if accuracy.form.log_params {
-                        "-params"
-                    } else {
-                        ""
+        println!("accuracy {} ({form})", accuracy.form);
+        for devices in [
+            vec![cpu.clone()],
+            vec![cpu.clone(), gpu.clone()],
+            vec![cpu.clone(), gpu.clone(), npu.clone()],
+        ] {
+            for confidence in [None, Some(0.95)] {
+                // The minimum-cost floor: three points below the best accuracy within the limits.
+                let mut floor = 0.0;
+                for name in ["max-accuracy", "trade-off", "min-cost"] {
+                    let objective = match name {
+                        "max-accuracy" => Objective::MaxAccuracy,
+                        "trade-off" => Objective::TradeOff {
+                            a: 4.0,
+                            b: 1.0,
+                            c: 1.0,
+                            d: 0.0,
+                        },
+                        _ => Objective::MinCost {
+                            device: "cpu".into(),
+                            metric: CostMetric::Energy,
+                            min_accuracy: floor,
+                        },
+                    };
+                    let problem = SearchProblem {
+                        accuracy: accuracy.clone(),
+                        devices: devices.clone(),
+                        max_params: None,
+                        max_macs: None,
+                        objective,
+                        confidence,
+                    };
+                    let label = format!(
+                        "{}dev-{name}-{form}{}",
+                        devices.len(),
+                        if confidence.is_some() { "-conf" } else { "" }
+                    );
+                    let skip = only.as_ref().is_some_and(|o| *o != label);
+                    let mut times = Vec::new();
+                    let mut last: Option<SearchResult> = None;
+                    for _ in 0..if skip { 1 } else { runs } {
+                        let t = Instant::now();
+                        let r = search(space, &problem).expect("search");
+                        times.push(t.elapsed().as_secs_f64() * 1e3);
+                        last = Some(r);
                     }
-                );
-                let skip = only.as_ref().is_some_and(|o| *o != label);
-                let mut times = Vec::new();
-                let mut last: Option<SearchResult> = None;
-                for _ in 0..if skip { 1 } else { runs } {
-                    let t = Instant::now();
-                    let r = search(space, &problem).expect("search");
-                    times.push(t.elapsed().as_secs_f64() * 1e3);
-                    last = Some(r);
+                    let r = last.expect("ran");
+                    let best = r.best.as_ref().expect("feasible");
+                    if name == "max-accuracy" {
+                        floor = best.accuracy.value - 0.03;
+                    }
+                    if skip {
+                        continue;
+                    }
+                    let med = median(times);
+                    report(&label, med, &r);
+                    figures.push((label.clone(), devices.len(), med));
+                    if confidence.is_none() {
+                        written.push(serde_json::json!({
+                            "name": label,
+                            "problem": problem,
+                            "ours": {
+                                "objective": best.objective,
+                                "cells": best.spec.cells,
+                                "median_ms": med,
+                            },
+                        }));
+                    }
                 }
-                let r = last.expect("ran");
-                let best = r.best.as_ref().expect("feasible");
-                if name == "max-accuracy" {
-                    floor = best.accuracy.value - 0.03;
-                }
-                if skip {
-                    continue;
-                }
-                let med = median(times);
-                println!(
-                    "{} device(s), {name:12}: median {:7.3} ms  exact {}  objective {:.6}  acc {:.4}  \
-                     cell candidates {:?} of {}  states {:?}  final {}  front sizes {:?}",
-                    devices.len(),
-                    med,
-                    r.exact,
-                    best.objective,
-                    best.accuracy.value,
-                    r.stats.cell_candidates,
-                    r.stats.cell_choices,
-                    r.stats.states,
-                    r.stats.final_states,
-                    r.fronts.iter().map(|f| f.points.len()).collect::<Vec<_>>(),
-                );
-                println!("    best {:?}", best.spec.cells);
-                written.push(serde_json::json!({
-                    "name": label,
-                    "problem": problem,
-                    "ours": {
-                        "objective": best.objective,
-                        "cells": best.spec.cells,
-                        "median_ms": med,
-                    },
-                }));
             }
         }
     }
+    summary(&figures);
     if let Some(path) = write {
         let doc = serde_json::json!({
             "space": {
@@ -216,4 +222,52 @@ fn main() {
         std::fs::write(&path, serde_json::to_string_pretty(&doc).expect("json")).expect("write");
         println!("wrote {path}");
     }
+}
+
+/// One problem's figures.
+fn report(label: &str, med: f64, r: &SearchResult) {
+    let best = r.best.as_ref().expect("feasible");
+    println!(
+        "{label:36} median {med:8.3} ms  exact {}  objective {:.6}  acc {:.4}  \
+         cell candidates {:?} of {}  states {:?}  final {}  front sizes {:?}",
+        r.exact,
+        best.objective,
+        best.accuracy.value,
+        r.stats.cell_candidates,
+        r.stats.cell_choices,
+        r.stats.states,
+        r.stats.final_states,
+        r.fronts.iter().map(|f| f.points.len()).collect::<Vec<_>>(),
+    );
+    println!("    best {:?}", best.spec.cells);
+    if r.confidence.is_some() {
+        let checks: Vec<String> = r
+            .budget_checks
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}.{} {:.3} bound {:.3} limit {:.3}",
+                    c.device, c.metric, c.predicted, c.bound, c.limit
+                )
+            })
+            .collect();
+        println!(
+            "    {}; accuracy given up {:.4}",
+            checks.join(", "),
+            r.accuracy_given_up.unwrap_or(f64::NAN)
+        );
+    }
+}
+
+/// The medians against the targets: 10 ms up to two devices, 30 ms with three.
+fn summary(figures: &[Figure]) {
+    println!("\n{:34} {:>10}  target", "problem", "median ms");
+    let mut met = 0;
+    for (label, devices, med) in figures {
+        let target = if *devices <= 2 { 10.0 } else { 30.0 };
+        met += usize::from(*med < target);
+        let mark = if *med < target { "" } else { "  over" };
+        println!("{label:36} {med:10.3}  < {target}{mark}");
+    }
+    println!("{met} of {} problems under their target", figures.len());
 }

@@ -59,14 +59,29 @@ impl PredictionInterval {
     /// # Panics
     /// When `confidence` is not in (0, 1).
     pub fn factors(&self, confidence: f64) -> (f64, f64) {
-        assert!(
-            confidence > 0.0 && confidence < 1.0,
-            "confidence must be in (0, 1)"
-        );
-        let n = (self.dof + 1) as f64;
-        let t = student_t_quantile(0.5 + confidence / 2.0, self.dof as f64);
-        let half = t * self.log_sd * (1.0 + 1.0 / n).sqrt();
+        assert!(confidence > 0.0, "confidence must be in (0, 1)");
+        let half = self.log_offset(0.5 + confidence / 2.0);
         ((self.log_mean - half).exp(), (self.log_mean + half).exp())
+    }
+
+    /// The one-sided upper bound of a prediction of 1: the measured value is at most the
+    /// prediction times this factor with probability `confidence`. (The two-sided `factors(c)`
+    /// leaves `(1 - c) / 2` above its upper bound, so for `confidence` above one half this is
+    /// `factors(2 confidence - 1).1`; below one half the factor is under the bias-corrected
+    /// prediction.)
+    ///
+    /// # Panics
+    /// When `confidence` is not in (0, 1).
+    pub fn upper_factor(&self, confidence: f64) -> f64 {
+        (self.log_mean + self.log_offset(confidence)).exp()
+    }
+
+    /// `t_{n-1, q} sd sqrt(1 + 1/n)`: how far the `q` quantile of a new log residual lies from
+    /// their mean (a `q` outside (0, 1) panics as a confidence outside it).
+    fn log_offset(&self, q: f64) -> f64 {
+        assert!(q > 0.0 && q < 1.0, "confidence must be in (0, 1)");
+        let n = (self.dof + 1) as f64;
+        student_t_quantile(q, self.dof as f64) * self.log_sd * (1.0 + 1.0 / n).sqrt()
     }
 }
 
@@ -91,6 +106,23 @@ mod tests {
         assert!((hi - 20.0 * (mean + half).exp()).abs() < 1e-5);
         let (lo90, hi90) = pi.bounds(20.0, 0.9);
         assert!(lo < lo90 && hi90 < hi);
+    }
+
+    #[test]
+    fn the_one_sided_bound_is_the_two_sided_one_of_twice_the_tail() {
+        let pi = PredictionInterval {
+            log_mean: 0.02,
+            log_sd: 0.05,
+            dof: 24,
+        };
+        for p in [0.6, 0.9, 0.95, 0.99] {
+            let u = pi.upper_factor(p);
+            assert!((u - pi.factors(2.0 * p - 1.0).1).abs() < 1e-12, "{p}");
+            assert!(u < pi.factors(p).1);
+        }
+        // At one half the bound is the bias-corrected prediction; below, under it.
+        assert!((pi.upper_factor(0.5) - 0.02f64.exp()).abs() < 1e-12);
+        assert!(pi.upper_factor(0.3) < 0.02f64.exp());
     }
 
     #[test]

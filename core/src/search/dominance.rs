@@ -69,10 +69,7 @@ pub(super) fn pareto(values: &[f64], dims: usize, idx: Vec<u32>) -> Vec<u32> {
             let mut lanes = Lanes::new(dims - 1);
             for i in idx {
                 let r = &row(i)[1..];
-                if !(0..lanes.blocks())
-                    .rev()
-                    .any(|b| lanes.at_most(b, r).contains(&true))
-                {
+                if !lanes.any_at_most(r) {
                     lanes.push(r);
                     kept.push(i);
                 }
@@ -90,8 +87,15 @@ pub(super) const LANES: usize = 8;
 pub(super) struct Lanes {
     width: usize,
     blocks: Vec<[f64; LANES]>,
+    /// Per block, the least of each value over its rows (`width` each).
+    least: Vec<f64>,
+    /// The same per group of `GROUP` blocks.
+    group_least: Vec<f64>,
     rows: usize,
 }
+
+/// Blocks per group of `Lanes::group_least`.
+const GROUP: usize = 8;
 
 impl Lanes {
     /// No rows yet, of `width` values each.
@@ -99,6 +103,8 @@ impl Lanes {
         Lanes {
             width,
             blocks: Vec::new(),
+            least: Vec::new(),
+            group_least: Vec::new(),
             rows: 0,
         }
     }
@@ -115,11 +121,46 @@ impl Lanes {
             self.blocks
                 .extend(std::iter::repeat_n([f64::INFINITY; LANES], self.width));
         }
+        if lane == 0 {
+            self.least.extend_from_slice(row);
+        }
+        if self.rows.is_multiple_of(LANES * GROUP) {
+            self.group_least.extend_from_slice(row);
+        }
         let start = self.blocks.len() - self.width;
         for (lanes, v) in self.blocks[start..].iter_mut().zip(row) {
             lanes[lane] = *v;
         }
+        let group_start = self.group_least.len() - self.width;
+        for least in [
+            &mut self.least[start..],
+            &mut self.group_least[group_start..],
+        ] {
+            for (l, v) in least.iter_mut().zip(row) {
+                *l = l.min(*v);
+            }
+        }
         self.rows += 1;
+    }
+
+    /// Whether some row is at most `row` in every value, newest rows first. A block, or a group
+    /// of blocks, whose least values are not all at most `row` holds none: one test of `width`
+    /// values skips it.
+    pub(super) fn any_at_most(&self, row: &[f64]) -> bool {
+        let w = self.width;
+        let under = |least: &[f64], i: usize| {
+            least[i * w..(i + 1) * w]
+                .iter()
+                .zip(row)
+                .all(|(l, v)| l <= v)
+        };
+        let blocks = self.blocks();
+        (0..blocks.div_ceil(GROUP)).rev().any(|g| {
+            under(&self.group_least, g)
+                && (g * GROUP..blocks.min((g + 1) * GROUP))
+                    .rev()
+                    .any(|b| under(&self.least, b) && self.at_most(b, row).contains(&true))
+        })
     }
 
     /// For each lane of block `b`: whether it holds a row that is at most `row` in every value.

@@ -321,7 +321,10 @@ impl Engine<'_> {
     /// blocks whose bound still can. The fronts then visit the boxes best merit first (a
     /// quantity that orders networks as accuracy does), so they are nearly final early and
     /// most later boxes are dominated before any of their networks is looked at.
-    pub(super) fn finish(&self, problem: &SearchProblem, stages: &[Stage]) -> Finals {
+    ///
+    /// Without `fronts`, only the optimum is wanted: it is then searched best bound first
+    /// whatever the objective.
+    pub(super) fn finish(&self, problem: &SearchProblem, stages: &[Stage], fronts: bool) -> Finals {
         let d = self.dims;
         let c = self.tables.len() - 1;
         let table = &self.tables[c];
@@ -335,19 +338,26 @@ impl Engine<'_> {
         for (h, l) in highest.iter_mut().zip(&limit_of) {
             *h = l.map_or(*h, |l| h.min(l));
         }
-        let fronts: Vec<Front> = self
-            .plan
-            .front_costs
+        let front_costs = if fronts {
+            &self.plan.front_costs[..]
+        } else {
+            &[]
+        };
+        let fronts: Vec<Front> = front_costs
             .iter()
             .map(|c| Front::new(c.key, Shadow::new(vec![c.key], &lowest, &highest)))
             .collect();
         // With two limited costs there is a front against the pair: networks its shadow cannot
         // rule out are kept and the front is taken from them at the end.
-        let pair = self.plan.pair.map(|[a, b]| PairFront {
-            shadow: Shadow::new(vec![a.key, b.key], &lowest, &highest),
-            rows: Vec::new(),
-            networks: Vec::new(),
-        });
+        let pair = self
+            .plan
+            .pair
+            .filter(|_| !front_costs.is_empty())
+            .map(|[a, b]| PairFront {
+                shadow: Shadow::new(vec![a.key, b.key], &lowest, &highest),
+                rows: Vec::new(),
+                networks: Vec::new(),
+            });
         // The optimum of accuracy, or of one cost at an accuracy floor, is a point of that
         // cost's front (or of any front for accuracy): only a trade-off needs its own search.
         let track = matches!(value.kind, ValueKind::TradeOff { .. }) || fronts.is_empty();

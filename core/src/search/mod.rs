@@ -28,14 +28,20 @@
 //! rewards params (positive log-params coefficient). Then params are pruned as a cost and the
 //! result says `exact: false` with a bound on the accuracy it may have missed.
 //!
+//! With a confidence, each cost limit applies to the cost's upper prediction bound, a fixed
+//! factor of the prediction: the search divides the limit by it and stays exact (`chance`).
+//!
 //! The modules, in the order the search uses them: `types` (the problem and the result),
-//! `plan` (the problem as summed quantities), `tables` (per-cell values and couplings),
+//! `chance` (limits on upper bounds), `plan` (the problem as summed quantities), `cells` (the
+//! space's per-cell features, shared by every search), `tables` (per-cell values and couplings),
 //! `programme` (the dynamic programme over the cells before the last), `dominance` (the Pareto
 //! filters and their kernel) and `exchange` (the NN-Degree against params test) that prune it,
 //! `finish` (the last cell) with `objective` (the objective and its bounds) and `front` (the
 //! fronts it keeps), and `score` (full predictions and the result's fronts). `oracle` checks
 //! the whole search against brute force.
 
+mod cells;
+mod chance;
 mod dominance;
 mod exchange;
 mod finish;
@@ -45,16 +51,19 @@ mod objective;
 mod oracle;
 mod plan;
 mod programme;
+#[cfg(test)]
+mod sampled;
 mod score;
 mod tables;
 mod types;
 
 pub use types::{
-    ClosestMiss, Cost, DeviceModels, Objective, ParetoFront, Scored, SearchError, SearchProblem,
-    SearchResult, SearchStats, Violation,
+    BudgetCheck, ClosestMiss, Cost, DeviceModels, Objective, ParetoFront, Scored, SearchError,
+    SearchProblem, SearchResult, SearchStats, Violation,
 };
 
 use crate::space::Space;
+use chance::{Margins, given_up};
 use dominance::pareto;
 use plan::Plan;
 use score::{add_intervals, better, fronts, miss_size, score, violations};
@@ -63,13 +72,52 @@ use tables::Engine;
 /// Searches the whole grid of `space` for `problem`'s optimum.
 pub fn search(space: &Space, problem: &SearchProblem) -> Result<SearchResult, SearchError> {
     let start = std::time::Instant::now();
+    let margins = Margins::of(problem)?;
+    let mut result = exact_search(space, &margins.tightened(problem), Wanted::Everything)?;
+    if let Some(miss) = &mut result.closest_miss {
+        margins.restate(problem, &mut miss.violations);
+    }
+    if let Some(best) = &result.best {
+        result.budget_checks = margins.checks(problem, best);
+    }
+    if problem.confidence.is_some() {
+        (result.accuracy_given_up, result.objective_given_up) = if margins.any() {
+            let plain = SearchProblem {
+                confidence: None,
+                ..problem.clone()
+            };
+            let optimum = exact_search(space, &plain, Wanted::Optimum)?;
+            given_up(problem, &result, &optimum)
+        } else {
+            given_up(problem, &result, &result)
+        };
+    }
+    result.confidence = problem.confidence;
+    result.elapsed_ms = start.elapsed().as_secs_f64() * 1e3;
+    Ok(result)
+}
+
+/// What a search is for: the whole result, or only the optimum (for what the margins cost).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wanted {
+    Everything,
+    /// No fronts and no closest miss.
+    Optimum,
+}
+
+/// The search with limits on the predictions.
+fn exact_search(
+    space: &Space,
+    problem: &SearchProblem,
+    wanted: Wanted,
+) -> Result<SearchResult, SearchError> {
     if space.num_cells == 0 {
         return Err(SearchError::Invalid("the space has no cells".into()));
     }
     let plan = Plan::new(problem)?;
     let engine = Engine::new(space, plan);
     let stages = engine.run(true, space.num_cells - 1);
-    let finals = engine.finish(problem, &stages);
+    let finals = engine.finish(problem, &stages, wanted == Wanted::Everything);
     let scored: Vec<Scored> = finals
         .networks
         .iter()
@@ -88,13 +136,16 @@ pub fn search(space: &Space, problem: &SearchProblem) -> Result<SearchResult, Se
             best = Some(s);
         }
     }
-    let mut closest_miss = if scored.is_empty() {
+    let mut closest_miss = if scored.is_empty() && wanted == Wanted::Everything {
         closest_miss(&engine, problem)
     } else {
         None
     };
     let mut best = best.cloned();
-    let mut fronts = fronts(&engine.plan, problem, &scored);
+    let mut fronts = match wanted {
+        Wanted::Everything => fronts(&engine.plan, problem, &scored),
+        Wanted::Optimum => Vec::new(),
+    };
     add_intervals(
         problem,
         best.iter_mut()
@@ -123,8 +174,12 @@ pub fn search(space: &Space, problem: &SearchProblem) -> Result<SearchResult, Se
         configurations: u64::try_from(space.size()).unwrap_or(u64::MAX),
         exact: engine.plan.exact,
         accuracy_gap_bound: gap,
-        elapsed_ms: start.elapsed().as_secs_f64() * 1e3,
+        elapsed_ms: 0.0,
         stats,
+        confidence: None,
+        budget_checks: Vec::new(),
+        accuracy_given_up: None,
+        objective_given_up: None,
     })
 }
 

@@ -5,7 +5,7 @@ use super::score::{better, metric_name, miss_size, score, violations};
 use super::*;
 use crate::features::Feature;
 use crate::fit::AccuracyForm;
-use crate::fit::{AccuracyModel, CostMetric, DegreeTerm, HardwareModel};
+use crate::fit::{AccuracyModel, CostMetric, DegreeTerm, HardwareModel, PredictionInterval};
 use crate::rng::SplitMix64;
 use crate::space::ArchSpec;
 
@@ -191,7 +191,69 @@ pub(super) fn problem(r: &mut SplitMix64, specs: &[ArchSpec]) -> SearchProblem {
         max_macs: None,
         devices,
         objective,
+        confidence: None,
     }
+}
+
+/// Gives every model of `p` a random relative interval and `p` a random confidence.
+pub(super) fn with_intervals(r: &mut SplitMix64, p: &mut SearchProblem) {
+    for d in &mut p.devices {
+        for model in [&mut d.latency, &mut d.energy, &mut d.area]
+            .into_iter()
+            .flatten()
+        {
+            model.interval = Some(PredictionInterval {
+                log_mean: (unit(r) - 0.3) * 0.1,
+                log_sd: 0.01 + 0.1 * unit(r),
+                dof: 3 + r.below(30) as usize,
+            });
+        }
+    }
+    p.confidence = Some(0.05 + 0.94 * unit(r));
+}
+
+/// The upper bound at `p`'s confidence of a cost `value` of `device`, and the cost's limit
+/// (infinite when none).
+pub(super) fn bound_and_limit(
+    p: &SearchProblem,
+    device: &str,
+    m: CostMetric,
+    value: f64,
+) -> (f64, f64) {
+    let d = p.devices.iter().find(|d| d.device == device).unwrap();
+    let u = d.model(m).unwrap().interval.unwrap();
+    let bound = value * u.upper_factor(p.confidence.unwrap());
+    (bound, d.limit(m).unwrap_or(f64::INFINITY))
+}
+
+/// Brute-force feasibility: every limit of `violations`, and with a confidence each cost's
+/// bound (from `bound_and_limit`, not from the search's margins) under its limit.
+pub(super) fn feasible(p: &SearchProblem, s: &Scored) -> bool {
+    if s.objective.is_nan() {
+        return false;
+    }
+    if p.confidence.is_none() {
+        return violations(p, s).is_empty();
+    }
+    let mut unlimited = p.clone();
+    for d in &mut unlimited.devices {
+        (d.max_latency, d.max_energy, d.max_area) = (None, None, None);
+    }
+    violations(&unlimited, s).is_empty()
+        && s.costs.iter().all(|c| {
+            let (bound, limit) = bound_and_limit(p, &c.device, c.metric, c.value);
+            bound <= limit * (1.0 + 1e-9)
+        })
+}
+
+/// The cost of `s` a front names `device.metric`.
+pub(super) fn cost_named(s: &Scored, name: &str) -> f64 {
+    let (dev, metric) = name.split_once('.').unwrap();
+    s.costs
+        .iter()
+        .find(|c| c.device == dev && metric_name(c.metric) == metric)
+        .unwrap()
+        .value
 }
 
 #[test]
@@ -238,16 +300,8 @@ fn equals_brute_force_on_small_grids() {
                 );
                 // Each front, against one cost or the pair, is the brute-force front.
                 for f in &result.fronts {
-                    let cost = |s: &Scored, name: &str| {
-                        let (dev, metric) = name.split_once('.').unwrap();
-                        s.costs
-                            .iter()
-                            .find(|c| c.device == dev && metric_name(c.metric) == metric)
-                            .unwrap()
-                            .value
-                    };
                     let point = |s: &Scored| {
-                        let mut v: Vec<f64> = f.against.iter().map(|a| cost(s, a)).collect();
+                        let mut v: Vec<f64> = f.against.iter().map(|a| cost_named(s, a)).collect();
                         v.push(s.accuracy.value);
                         v
                     };
@@ -328,6 +382,7 @@ fn missing_models_and_unknown_devices_are_errors() {
         max_params: None,
         max_macs: None,
         objective: Objective::MaxAccuracy,
+        confidence: None,
     };
     let space = Space::default_space();
     assert!(matches!(

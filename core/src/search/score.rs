@@ -5,7 +5,8 @@ use super::dominance::pareto;
 use super::objective::{log_cost, log_trade_off};
 use super::plan::{METRICS, Plan, PlannedCost};
 use super::{Cost, Objective, ParetoFront, Scored, SearchProblem, Violation};
-use crate::fit::CostMetric;
+use crate::features::{Counts, FeatureVector};
+use crate::fit::{CostMetric, Interval};
 use crate::space::ArchSpec;
 
 /// Sets every cost's 95% prediction interval (where its model has one) on the networks a
@@ -43,11 +44,36 @@ pub(super) fn add_intervals<'a>(
 
 /// Every prediction for one spec, and the objective (`-inf` when undefined).
 pub(super) fn score(problem: &SearchProblem, spec: &ArchSpec) -> Scored {
-    let counts = crate::features::Counts::of_spec(spec);
-    let x = counts.features(1.0);
-    let nn_degree = spec.nn_degree();
-    let accuracy = problem.accuracy.predict(nn_degree, counts.params as f64);
-    let costs: Vec<Cost> = problem
+    let counts = Counts::of_spec(spec);
+    let mut scored = unscored(spec, &counts, spec.id());
+    predict(problem, &counts.features(1.0), &mut scored);
+    scored
+}
+
+/// A network of `counts` with nothing predicted yet.
+pub(super) fn unscored(spec: &ArchSpec, counts: &Counts, id: String) -> Scored {
+    let nothing = Interval {
+        value: f64::NAN,
+        lower: f64::NAN,
+        upper: f64::NAN,
+    };
+    Scored {
+        id,
+        spec: spec.clone(),
+        accuracy: nothing,
+        nn_degree: spec.nn_degree(),
+        params: counts.params,
+        macs: counts.macs(),
+        costs: Vec::new(),
+        objective: f64::NAN,
+    }
+}
+
+/// Sets the accuracy, the costs and the objective of `s` under `problem`, from its NN-Degree
+/// and params and its features `x`.
+pub(super) fn predict(problem: &SearchProblem, x: &FeatureVector, s: &mut Scored) {
+    s.accuracy = problem.accuracy.predict(s.nn_degree, s.params as f64);
+    s.costs = problem
         .devices
         .iter()
         .flat_map(|d| {
@@ -55,7 +81,7 @@ pub(super) fn score(problem: &SearchProblem, spec: &ArchSpec) -> Scored {
                 d.model(m).map(|model| Cost {
                     device: d.device.clone(),
                     metric: m,
-                    value: model.predict(&x),
+                    value: model.predict(x),
                     lower: None,
                     upper: None,
                 })
@@ -63,13 +89,13 @@ pub(super) fn score(problem: &SearchProblem, spec: &ArchSpec) -> Scored {
         })
         .collect();
     let cost = |dev: &str, m: CostMetric| {
-        costs
+        s.costs
             .iter()
             .find(|c| c.device == dev && c.metric == m)
             .map(|c| c.value)
     };
-    let objective = match &problem.objective {
-        Objective::MaxAccuracy => accuracy.value,
+    s.objective = match &problem.objective {
+        Objective::MaxAccuracy => s.accuracy.value,
         Objective::TradeOff { a, b, c, d } => {
             let log_costs = problem.devices.iter().flat_map(|dev| {
                 METRICS
@@ -81,22 +107,12 @@ pub(super) fn score(problem: &SearchProblem, spec: &ArchSpec) -> Scored {
                         (*e, log_cost(value, true))
                     })
             });
-            let v = log_trade_off(*a, accuracy.value, log_costs);
+            let v = log_trade_off(*a, s.accuracy.value, log_costs);
             // Reported as the score itself, compared in logs.
             v.exp()
         }
         Objective::MinCost { device, metric, .. } => cost(device, *metric).unwrap_or(f64::NAN),
     };
-    Scored {
-        id: spec.id(),
-        spec: spec.clone(),
-        accuracy,
-        nn_degree,
-        params: counts.params,
-        macs: counts.macs(),
-        costs,
-        objective,
-    }
 }
 
 /// Every limit `s` violates (relative tolerance 1e-9 for rounding).

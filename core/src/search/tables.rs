@@ -1,10 +1,11 @@
 //! Per-cell tables: every candidate's quantities and the couplings between widths, and the
 //! bounds the other modules take from them.
 
+use super::cells::CellFeatures;
 use super::dominance::pareto;
 use super::exchange::{Term, exchange_pareto};
 use super::plan::{Plan, Quantity};
-use crate::features::{FeatureVector, Layout, cell_nn_degree};
+use crate::features::FeatureVector;
 use crate::space::Space;
 
 /// Per-cell candidate values and couplings.
@@ -45,39 +46,22 @@ pub(super) struct Engine<'a> {
 impl<'a> Engine<'a> {
     pub(super) fn new(space: &'a Space, plan: Plan) -> Self {
         let dims = plan.quantities.len().max(1);
-        let layout = Layout::new(space.input_shape, space.num_classes, space.num_cells);
+        let features = CellFeatures::of_space(space);
         let n = space.cell_choices() as usize;
         let nw = space.widths.len();
-        let last = space.num_cells - 1;
         let mut tables = Vec::with_capacity(space.num_cells);
         for c in 0..space.num_cells {
             let mut values = vec![0.0; n * dims];
-            for i in 0..n {
-                let cell = space.cell_at(i as u64);
-                let mut counts = layout.cell(c, 0, &cell);
-                if c == last {
-                    counts = counts + layout.head(cell.width);
-                }
-                let x = counts.features(if c == last { 1.0 } else { 0.0 });
-                eval(
-                    &plan.quantities,
-                    &x,
-                    cell_nn_degree(&cell),
-                    &mut values[i * dims..(i + 1) * dims],
-                );
+            for ((x, degree), row) in features.candidates[c]
+                .iter()
+                .zip(values.chunks_exact_mut(dims))
+            {
+                eval(&plan.quantities, x, *degree, row);
             }
-            let prevs = if c == 0 { 1 } else { nw };
-            let mut coupling = vec![0.0; prevs * nw * dims];
-            for (pi, &pw) in space.widths.iter().take(prevs).enumerate() {
-                for (wi, &w) in space.widths.iter().enumerate() {
-                    let at = (pi * nw + wi) * dims;
-                    eval(
-                        &plan.quantities,
-                        &layout.coupling(c, pw, w).features(0.0),
-                        0.0,
-                        &mut coupling[at..at + dims],
-                    );
-                }
+            let couplings = &features.couplings[c];
+            let mut coupling = vec![0.0; couplings.len() * dims];
+            for (x, row) in couplings.iter().zip(coupling.chunks_exact_mut(dims)) {
+                eval(&plan.quantities, x, 0.0, row);
             }
             let per_width = n / nw;
             let groups = (0..nw)

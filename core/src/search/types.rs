@@ -73,6 +73,12 @@ pub struct SearchProblem {
     #[serde(default)]
     pub max_macs: Option<u64>,
     pub objective: Objective,
+    /// With a confidence p in (0, 1), each latency, energy and area limit applies to the cost's
+    /// one-sided upper prediction bound at p (the measured cost stays under it with probability
+    /// p), which needs every limited cost's model to have a prediction interval. Absent: limits
+    /// apply to the predictions.
+    #[serde(default)]
+    pub confidence: Option<f64>,
 }
 
 /// Why a problem cannot be searched.
@@ -127,6 +133,7 @@ pub struct Scored {
 pub struct Violation {
     /// `device.latency`, `params`, `accuracy`, ...
     pub what: String,
+    /// The predicted value; for a cost of a search with a confidence, its upper bound.
     pub value: f64,
     pub limit: f64,
 }
@@ -148,6 +155,22 @@ pub struct ParetoFront {
     pub against: Vec<String>,
     /// Ordered by the first cost, ascending.
     pub points: Vec<Scored>,
+}
+
+/// A limited cost of the best architecture against its limit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BudgetCheck {
+    pub device: String,
+    pub metric: CostMetric,
+    /// The model's prediction.
+    pub predicted: f64,
+    /// The upper prediction bound at the search's confidence (the prediction without one):
+    /// what the limit applied to.
+    pub bound: f64,
+    pub limit: f64,
+    /// `bound / predicted`: the margin the confidence asked for (1 without one).
+    pub margin_factor: f64,
 }
 
 /// How much work pruning saved.
@@ -188,4 +211,19 @@ pub struct SearchResult {
     pub accuracy_gap_bound: Option<f64>,
     pub elapsed_ms: f64,
     pub stats: SearchStats,
+    /// The problem's confidence: limits applied to upper prediction bounds at it.
+    #[serde(default)]
+    pub confidence: Option<f64>,
+    /// Each limited cost of `best` (none without a `best`).
+    #[serde(default)]
+    pub budget_checks: Vec<BudgetCheck>,
+    /// With a confidence: the predicted accuracy of the optimum without the margins minus that
+    /// of `best` (absent when either search finds nothing).
+    #[serde(default)]
+    pub accuracy_given_up: Option<f64>,
+    /// With a confidence: how much worse `best`'s objective is than the optimum's without the
+    /// margins (lower for a maximised objective, higher for a minimised cost; absent when
+    /// either search finds nothing).
+    #[serde(default)]
+    pub objective_given_up: Option<f64>,
 }
