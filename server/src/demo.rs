@@ -41,6 +41,8 @@ pub struct DemoConfig {
 const DEVICE: &str = "local-cpu";
 const DIGITS_SPACE: &str = "flash-densenet-digits";
 const CIFAR_SPACE: &str = "flash-densenet";
+/// The search promises the budget at this confidence under the latency model's interval.
+const CONFIDENCE: f64 = 0.95;
 
 fn step(n: usize, text: &str) {
     println!("\n[{n}/8] {text}");
@@ -386,6 +388,7 @@ fn run_loop(config: &DemoConfig, client: &Client) -> anyhow::Result<()> {
         max_params: None,
         max_macs: None,
         objective: Objective::MaxAccuracy,
+        confidence: Some(CONFIDENCE),
     })?;
     let result = &search.result;
     let Some(best) = &result.best else {
@@ -411,6 +414,22 @@ fn run_loop(config: &DemoConfig, client: &Client) -> anyhow::Result<()> {
         pct(best.accuracy.upper),
         num(predicted_latency, 3)
     );
+    for check in &result.budget_checks {
+        println!(
+            "      {} budget at confidence {CONFIDENCE}: predicted {:.3}, upper bound {:.3} (x{:.3}) <= limit {:.3}",
+            <&str>::from(check.metric),
+            check.predicted,
+            check.bound,
+            check.margin_factor,
+            check.limit
+        );
+    }
+    if let Some(given_up) = result.accuracy_given_up {
+        println!(
+            "      the margin cost {:.2} points of predicted accuracy",
+            100.0 * given_up
+        );
+    }
 
     step(6, "re-measuring the winner on this CPU");
     client.verify(

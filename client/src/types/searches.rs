@@ -41,6 +41,12 @@ pub struct SearchRequest {
     /// Default: maximise predicted accuracy.
     #[serde(default = "default_objective")]
     pub objective: Objective,
+    /// In (0, 1), e.g. 0.95: every cost limit then applies to the cost's upper prediction
+    /// bound at this confidence (one-sided), so that the winner meets its budgets when
+    /// measured with that probability under the fitted models. Absent: limits apply to the
+    /// predictions themselves.
+    #[serde(default)]
+    pub confidence: Option<f64>,
 }
 
 fn default_space() -> String {

@@ -224,6 +224,7 @@ fn search_request() -> SearchRequest {
         max_params: None,
         max_macs: None,
         objective: Objective::MaxAccuracy,
+        confidence: None,
     }
 }
 

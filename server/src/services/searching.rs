@@ -52,6 +52,14 @@ fn check_limits(req: &SearchRequest) -> ApiResult<()> {
         positive(&mut errors, field("max_energy_mj"), d.max_energy_mj);
         positive(&mut errors, field("max_area_mm2"), d.max_area_mm2);
     }
+    if let Some(c) = req.confidence
+        && !(c > 0.0 && c < 1.0)
+    {
+        errors.push(FieldError::new(
+            "confidence",
+            "must be in (0, 1), e.g. 0.95",
+        ));
+    }
     none_failed(errors)
 }
 
@@ -107,6 +115,7 @@ async fn problem(state: &AppState, req: &SearchRequest) -> ApiResult<(SearchProb
         max_params: req.max_params,
         max_macs: req.max_macs,
         objective: req.objective.clone(),
+        confidence: req.confidence,
     };
     Ok((problem, fits))
 }

@@ -209,6 +209,54 @@ async fn fits_are_stored_versioned_and_used_for_predictions() {
             );
             assert!(lower <= value && value <= upper, "{c}");
         }
+        // With a confidence, the limit applies to the upper bound, and the result says so.
+        let limit = 1.2 * measured;
+        let (s, sure) = post(
+            &app,
+            "/v1/searches",
+            w,
+            json!({"dataset": "law", "confidence": 0.95, "devices": [{"device": "bench-1", "max_latency_ms": limit}]}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{sure}");
+        assert_eq!(sure["request"]["confidence"], 0.95);
+        assert_eq!(sure["result"]["confidence"], 0.95);
+        let check = &sure["result"]["budget_checks"][0];
+        let (predicted, bound) = (
+            check["predicted"].as_f64().unwrap(),
+            check["bound"].as_f64().unwrap(),
+        );
+        assert_eq!(check["limit"].as_f64().unwrap(), limit);
+        assert!(bound <= limit, "{check}");
+        assert!(
+            (bound / predicted - check["margin_factor"].as_f64().unwrap()).abs() < 1e-9,
+            "{check}"
+        );
+        assert!(sure["result"]["accuracy_given_up"].is_number(), "{sure}");
+        // A confidence outside (0, 1) names the field and stores nothing.
+        let before = get_json(&app, "/v1/searches?limit=1000", w).await["items"]
+            .as_array()
+            .unwrap()
+            .len();
+        for bad in [json!(1.5), json!(0.0), json!(-0.2), json!("high")] {
+            let (s, problem) = post(
+                &app,
+                "/v1/searches",
+                w,
+                json!({"dataset": "law", "confidence": bad, "devices": [{"device": "bench-1", "max_latency_ms": limit}]}),
+            )
+            .await;
+            assert!(s.is_client_error(), "{bad}: {s} {problem}");
+            let named = problem["errors"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|e| e["field"] == "confidence"));
+            assert!(named, "{bad}: {problem}");
+        }
+        let after = get_json(&app, "/v1/searches?limit=1000", w).await["items"]
+            .as_array()
+            .unwrap()
+            .len();
+        assert_eq!(before, after, "a refused search stores nothing");
         let (s, problem) = post(&app, "/v1/predictions", &tokens.read, json!({"architectures": [{"space": "flash-densenet", "cells": [{"width": 0, "depth": 3, "tc": 0}]}], "dataset": "law"})).await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(
