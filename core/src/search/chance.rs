@@ -9,7 +9,6 @@
 //! argument holds as it is and the result is as exact.
 
 use super::plan::METRICS;
-use super::score::metric_name;
 use super::{BudgetCheck, Objective, Scored, SearchError, SearchProblem, SearchResult, Violation};
 use crate::fit::CostMetric;
 
@@ -94,7 +93,7 @@ impl Margins {
     pub(super) fn restate(&self, problem: &SearchProblem, violations: &mut [Violation]) {
         for &(i, m, u) in &self.factors {
             let d = &problem.devices[i];
-            let what = format!("{}.{}", d.device, metric_name(m));
+            let what = format!("{}.{}", d.device, <&str>::from(m));
             for v in violations.iter_mut().filter(|v| v.what == what) {
                 v.value *= u;
                 v.limit = d.limit(m).expect("a factor is of a limited cost");
@@ -186,7 +185,7 @@ mod tests {
                     let miss = result.closest_miss.as_ref().expect("a closest miss");
                     for c in &miss.architecture.costs {
                         let (bound, limit) = bound_and_limit(&p, &c.device, c.metric, c.value);
-                        let what = format!("{}.{}", c.device, super::metric_name(c.metric));
+                        let what = format!("{}.{}", c.device, <&str>::from(c.metric));
                         if let Some(v) = miss.violations.iter().find(|v| v.what == what) {
                             assert!((v.value - bound).abs() <= 1e-9 * bound, "case {case}");
                             assert_eq!(v.limit, limit, "case {case}");

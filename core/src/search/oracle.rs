@@ -1,7 +1,7 @@
 //! The oracle: the search against brute force on random small grids, and the errors. The
 //! random grids and problems serve the other modules' tests too.
 
-use super::score::{better, metric_name, miss_size, score, violations};
+use super::score::{better, miss_size, score, violations};
 use super::*;
 use crate::features::Feature;
 use crate::fit::AccuracyForm;
@@ -251,7 +251,7 @@ pub(super) fn cost_named(s: &Scored, name: &str) -> f64 {
     let (dev, metric) = name.split_once('.').unwrap();
     s.costs
         .iter()
-        .find(|c| c.device == dev && metric_name(c.metric) == metric)
+        .find(|c| c.device == dev && <&str>::from(c.metric) == metric)
         .unwrap()
         .value
 }

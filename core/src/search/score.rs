@@ -131,7 +131,7 @@ pub(super) fn violations(problem: &SearchProblem, s: &Scored) -> Vec<Violation> 
                     .iter()
                     .find(|c| c.device == dev.device && c.metric == m),
             ) {
-                check(format!("{}.{}", dev.device, metric_name(m)), c.value, limit);
+                check(format!("{}.{}", dev.device, <&str>::from(m)), c.value, limit);
             }
         }
     }
@@ -151,14 +151,6 @@ pub(super) fn violations(problem: &SearchProblem, s: &Scored) -> Vec<Violation> 
         });
     }
     out
-}
-
-pub(super) fn metric_name(m: CostMetric) -> &'static str {
-    match m {
-        CostMetric::Latency => "latency",
-        CostMetric::Energy => "energy",
-        CostMetric::Area => "area",
-    }
 }
 
 /// How far a violation is, relative to its limit.
@@ -181,7 +173,7 @@ pub(super) fn fronts(plan: &Plan, problem: &SearchProblem, scored: &[Scored]) ->
         format!(
             "{}.{}",
             problem.devices[c.device].device,
-            metric_name(c.metric)
+            <&str>::from(c.metric)
         )
     };
     let value = |s: &Scored, k: &PlannedCost| {
