@@ -436,6 +436,7 @@ fn run_loop(config: &DemoConfig, client: &Client) -> anyhow::Result<()> {
         &search.id,
         &VerifyRequest {
             top_k: Some(1),
+            front_points: None,
             protocol: config.protocol.clone(),
         },
     )?;

@@ -141,6 +141,11 @@ pub struct VerifyRequest {
     /// How many winners to measure: the optimum, then the best other front points by
     /// objective (default 1, at most 20).
     pub top_k: Option<usize>,
+    /// Also measure this many points spread evenly along the search's first Pareto front
+    /// (by its cost, from the cheapest to the most accurate; at most 20, default none), to see
+    /// where the models hold along it. They follow the winners in rank.
+    #[serde(default)]
+    pub front_points: Option<usize>,
     /// Protocol overrides for the measurement jobs.
     #[serde(default)]
     pub protocol: Protocol,

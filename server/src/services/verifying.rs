@@ -2,7 +2,7 @@
 //! measured.
 
 use flash_client::{SearchRecord, VerifyRequest};
-use flash_core::search::{Objective, Scored};
+use flash_core::search::{Objective, Scored, SearchResult};
 
 use super::searching::record;
 use super::validation::none_failed;
@@ -12,9 +12,12 @@ use crate::store::{NewArchitecture, NewJobs};
 
 /// Most winners measured per search.
 const MAX_TOP_K: usize = 20;
+/// Most points measured along a front per search.
+const MAX_FRONT_POINTS: usize = 20;
 
-/// Stores the search's `top_k` winners as architectures and queues a measurement job for each
-/// on each measurable device, all in one transaction.
+/// Stores the search's `top_k` winners (and `front_points` points along its first front) as
+/// architectures and queues a measurement job for each on each measurable device, all in one
+/// transaction.
 pub async fn verify(state: &AppState, id: &str, req: VerifyRequest) -> ApiResult<SearchRecord> {
     let top_k = req.top_k.unwrap_or(1);
     if !(1..=MAX_TOP_K).contains(&top_k) {
@@ -23,9 +26,21 @@ pub async fn verify(state: &AppState, id: &str, req: VerifyRequest) -> ApiResult
             format!("must be in 1..={MAX_TOP_K}"),
         ));
     }
+    let front_points = req.front_points.unwrap_or(0);
+    if front_points > MAX_FRONT_POINTS {
+        return Err(ApiError::field(
+            "front_points",
+            format!("must be in 0..={MAX_FRONT_POINTS}"),
+        ));
+    }
     none_failed(req.protocol.validate("protocol."))?;
     let stored = state.store.search(id).await?;
-    let winners = winners(&stored.request.objective, &stored.result, top_k)?;
+    let mut winners = winners(&stored.request.objective, &stored.result, top_k)?;
+    for point in spread_along_front(&stored.result, front_points) {
+        if !winners.iter().any(|w| w.id == point.id) {
+            winners.push(point.clone());
+        }
+    }
     let new: Vec<_> = winners
         .iter()
         .map(|w| NewArchitecture::from_spec(w.spec.clone()))
@@ -59,11 +74,7 @@ pub async fn verify(state: &AppState, id: &str, req: VerifyRequest) -> ApiResult
 }
 
 /// The best architecture, then the best others of the fronts by objective, up to `top_k`.
-fn winners(
-    objective: &Objective,
-    result: &flash_core::search::SearchResult,
-    top_k: usize,
-) -> ApiResult<Vec<Scored>> {
+fn winners(objective: &Objective, result: &SearchResult, top_k: usize) -> ApiResult<Vec<Scored>> {
     let Some(best) = &result.best else {
         return Err(ApiError::Unprocessable(
             "the search found no architecture that meets the limits: nothing to verify".into(),
@@ -94,4 +105,79 @@ fn winners(
         }
     }
     Ok(winners)
+}
+
+/// `k` points of the first front, evenly spaced by position from its cheapest to its most
+/// accurate end (the front is ordered along its cost).
+fn spread_along_front(result: &SearchResult, k: usize) -> Vec<&Scored> {
+    let Some(front) = result.fronts.first() else {
+        return Vec::new();
+    };
+    let n = front.points.len();
+    if k == 0 || n == 0 {
+        return Vec::new();
+    }
+    if k >= n {
+        return front.points.iter().collect();
+    }
+    let mut picked: Vec<usize> = (0..k)
+        .map(|i| match k {
+            1 => n / 2,
+            _ => (i * (n - 1) + (k - 1) / 2) / (k - 1),
+        })
+        .collect();
+    picked.dedup();
+    picked.into_iter().map(|i| &front.points[i]).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn front_of(n: usize) -> SearchResult {
+        let mut result: SearchResult = serde_json::from_value(serde_json::json!({
+            "best": null, "closest_miss": null, "fronts": [], "configurations": 0,
+            "exact": true, "accuracy_gap_bound": null, "elapsed_ms": 0.0,
+            "stats": {"cell_candidates": [], "cell_choices": 0, "states": [], "final_states": 0}
+        }))
+        .unwrap();
+        let spec = flash_core::Space::default_space()
+            .sample_uniform(1, 1)
+            .remove(0);
+        let point = |i: usize| Scored {
+            id: format!("p{i}"),
+            spec: spec.clone(),
+            accuracy: flash_core::fit::Interval {
+                value: 0.5,
+                lower: 0.4,
+                upper: 0.6,
+            },
+            nn_degree: 1.0,
+            params: 1,
+            macs: 1,
+            costs: Vec::new(),
+            objective: i as f64,
+        };
+        result.fronts.push(flash_core::search::ParetoFront {
+            against: vec!["d.latency".into()],
+            points: (0..n).map(point).collect(),
+        });
+        result
+    }
+
+    fn ids(points: Vec<&Scored>) -> Vec<&str> {
+        points.iter().map(|p| p.id.as_str()).collect()
+    }
+
+    #[test]
+    fn front_points_span_the_front_from_end_to_end() {
+        let r = front_of(11);
+        assert_eq!(ids(spread_along_front(&r, 3)), ["p0", "p5", "p10"]);
+        assert_eq!(ids(spread_along_front(&r, 2)), ["p0", "p10"]);
+        assert_eq!(ids(spread_along_front(&r, 1)), ["p5"]);
+        assert_eq!(spread_along_front(&r, 0).len(), 0);
+        assert_eq!(spread_along_front(&r, 11).len(), 11);
+        assert_eq!(spread_along_front(&front_of(4), 9).len(), 4);
+        assert_eq!(spread_along_front(&front_of(0), 3).len(), 0);
+    }
 }

@@ -257,6 +257,30 @@ async fn fits_are_stored_versioned_and_used_for_predictions() {
             .unwrap()
             .len();
         assert_eq!(before, after, "a refused search stores nothing");
+        // Points along the front are measured beside the winner; too many is refused whole.
+        let verify = format!("/v1/searches/{}/verify", sure["id"].as_str().unwrap());
+        let front = sure["result"]["fronts"][0]["points"]
+            .as_array()
+            .unwrap()
+            .len();
+        let (s, queued) = post(&app, &verify, w, json!({"front_points": 3})).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{queued}");
+        let rows = queued["verification"].as_array().unwrap();
+        assert!(
+            rows.len() >= 3.min(front) && rows.len() <= 4,
+            "winner and 3 front points: {queued}"
+        );
+        assert_eq!(rows[0]["architecture_id"], sure["result"]["best"]["id"]);
+        let (s, problem) = post(&app, &verify, w, json!({"front_points": 21})).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        assert_eq!(problem["errors"][0]["field"], "front_points");
+        let again = get_json(
+            &app,
+            &format!("/v1/searches/{}", sure["id"].as_str().unwrap()),
+            w,
+        )
+        .await;
+        assert_eq!(again["verification"], queued["verification"]);
         let (s, problem) = post(&app, "/v1/predictions", &tokens.read, json!({"architectures": [{"space": "flash-densenet", "cells": [{"width": 0, "depth": 3, "tc": 0}]}], "dataset": "law"})).await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(
