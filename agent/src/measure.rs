@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use flash_core::measurement::{LatencyStats, RatioStats};
+use flash_core::measurement::{LatencyStats, RatioStats, median};
 use flash_core::profile::ProtocolDefaults;
 
 /// Upper bound on timed runs whatever the budget, to bound memory on very fast models.
@@ -90,17 +90,6 @@ impl Warmup {
 
     pub fn runs(&self) -> usize {
         self.samples.len()
-    }
-}
-
-fn median(xs: &[f64]) -> f64 {
-    let mut s = xs.to_vec();
-    s.sort_by(f64::total_cmp);
-    let n = s.len();
-    if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
     }
 }
 

@@ -13,4 +13,4 @@ pub use protocol::{Protocol, ReferenceNetwork};
 pub use result::{
     Environment, MeasurementResult, REFERENCE_HISTORY, ReferenceTiming, reference_latency,
 };
-pub use stats::{LatencyStats, RatioStats};
+pub use stats::{LatencyStats, RatioStats, median};

@@ -182,6 +182,18 @@ pub(super) fn sorted_median(s: &[f64]) -> f64 {
 }
 
 /// 0-based ranks of the 95% interval of the median of `n` sorted samples.
+/// The median of `values` (the mean of the middle two for an even count); NaN when empty.
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => sorted[n / 2],
+        _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
 fn median_ci_ranks(n: usize) -> (usize, usize) {
     let half = 1.96 * (n as f64).sqrt() / 2.0;
     let mid = n as f64 / 2.0;

@@ -131,7 +131,11 @@ pub(super) fn violations(problem: &SearchProblem, s: &Scored) -> Vec<Violation> 
                     .iter()
                     .find(|c| c.device == dev.device && c.metric == m),
             ) {
-                check(format!("{}.{}", dev.device, <&str>::from(m)), c.value, limit);
+                check(
+                    format!("{}.{}", dev.device, <&str>::from(m)),
+                    c.value,
+                    limit,
+                );
             }
         }
     }

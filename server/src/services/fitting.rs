@@ -9,6 +9,7 @@ use flash_core::features::FeatureVector;
 use flash_core::fit::{
     AccuracyModel, AccuracyRecord, CostMetric, FitError, HardwareModel, fit_accuracy, fit_hardware,
 };
+use flash_core::measurement::median;
 use flash_core::profile::CrossbarModel;
 use flash_core::{ArchSpec, Space};
 use std::sync::Arc;
@@ -157,16 +158,6 @@ fn fit_error(e: FitError) -> ApiError {
     }
 }
 
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
-}
-
 /// Fits and stores a hardware model of `req.device`: on its measurements, or for an analytic
 /// device on its crossbar model's values.
 pub async fn fit_hardware_model(
@@ -239,9 +230,9 @@ async fn measured_samples(state: &AppState, req: &HardwareModelRequest) -> ApiRe
     }
     let mut methods: Vec<String> = Vec::new();
     let (mut points, mut ids) = (Vec::new(), Vec::new());
-    for mut m in measured {
+    for m in measured {
         let value = match req.metric {
-            CostMetric::Latency => median(&mut m.latencies_ms),
+            CostMetric::Latency => median(&m.latencies_ms),
             _ if m.energies_mj.is_empty() => continue,
             _ => {
                 for method in &m.energy_methods {
@@ -249,7 +240,7 @@ async fn measured_samples(state: &AppState, req: &HardwareModelRequest) -> ApiRe
                         methods.push(method.clone());
                     }
                 }
-                median(&mut m.energies_mj)
+                median(&m.energies_mj)
             }
         };
         points.push((FeatureVector::from_metrics(&m.metrics), value));

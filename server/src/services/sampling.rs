@@ -89,6 +89,17 @@ struct Informed {
     pool: usize,
 }
 
+impl Informed {
+    fn new(p: Proposals, scores: Vec<SampleScore>, model_id: String) -> Informed {
+        Informed {
+            pool: p.pool,
+            specs: p.items.into_iter().map(|i| i.spec).collect(),
+            scores,
+            model_id,
+        }
+    }
+}
+
 /// The informative sample for `req`'s purpose, from the newest model it names.
 async fn informative(
     state: &AppState,
@@ -142,12 +153,7 @@ async fn informative(
                     |_| None,
                     &names,
                 );
-                Ok(Informed {
-                    specs: p.items.into_iter().map(|i| i.spec).collect(),
-                    scores,
-                    model_id,
-                    pool: p.pool,
-                })
+                Ok(Informed::new(p, scores, model_id))
             })
             .await?
         }
@@ -188,12 +194,7 @@ async fn informative(
                     std,
                     &[form.to_string()],
                 );
-                Ok(Informed {
-                    specs: p.items.into_iter().map(|i| i.spec).collect(),
-                    scores,
-                    model_id,
-                    pool: p.pool,
-                })
+                Ok(Informed::new(p, scores, model_id))
             })
             .await?
         }
