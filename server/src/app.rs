@@ -18,6 +18,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::ApiError;
 use crate::routes;
+use crate::services;
 use crate::state::AppState;
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -147,6 +148,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
 pub struct Application {
     listener: tokio::net::TcpListener,
     router: Router,
+    state: AppState,
 }
 
 impl Application {
@@ -154,7 +156,8 @@ impl Application {
         let listener = tokio::net::TcpListener::bind(listen).await?;
         Ok(Application {
             listener,
-            router: router(state),
+            router: router(state.clone()),
+            state,
         })
     }
 
@@ -164,14 +167,18 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` resolves, then finishes the requests in flight.
+    /// Serves until `shutdown` resolves, then finishes the requests in flight. Meanwhile a
+    /// background task carries searches' closed loops on (their state is in the store).
     pub async fn serve(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
+        let loops = tokio::spawn(services::refining::run_forever(self.state));
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        loops.abort();
+        served
     }
 }
 

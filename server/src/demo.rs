@@ -437,6 +437,8 @@ fn run_loop(config: &DemoConfig, client: &Client) -> anyhow::Result<()> {
         &VerifyRequest {
             top_k: Some(1),
             front_points: None,
+            refine: false,
+            max_rounds: None,
             protocol: config.protocol.clone(),
         },
     )?;

@@ -8,6 +8,7 @@ mod measurements;
 mod models;
 mod page;
 mod predictions;
+mod refinement;
 mod searches;
 mod spaces;
 
@@ -24,6 +25,7 @@ pub use models::{
 };
 pub use page::{ListPage, Problem};
 pub use predictions::{FitsUsed, PredictionItem, PredictionRequest, PredictionResponse};
+pub use refinement::{Refinement, RefinementRound, RefinementState, RoundCheck};
 pub use searches::{
     AnalyticCheck, DeviceConstraint, DeviceFits, SearchFits, SearchRecord, SearchRequest,
     Verification, VerifyRequest,

@@ -5,6 +5,8 @@ use flash_core::measurement::Protocol;
 use flash_core::search::{Objective, SearchResult};
 use serde::{Deserialize, Serialize};
 
+use super::refinement::Refinement;
+
 /// Limits on one device (each optional).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -131,6 +133,9 @@ pub struct SearchRecord {
     pub verification: Vec<Verification>,
     /// For analytic devices: the winner under the device's crossbar model.
     pub analytic: Vec<AnalyticCheck>,
+    /// The closed loop, when verification asked for `refine`.
+    #[serde(default)]
+    pub refinement: Option<Refinement>,
     pub created_at: String,
 }
 
@@ -149,4 +154,14 @@ pub struct VerifyRequest {
     /// Protocol overrides for the measurement jobs.
     #[serde(default)]
     pub protocol: Protocol,
+    /// Close the loop: when the measured winner misses a latency budget, add the measurement
+    /// to the device's data, refit its latency model, search again (with the budget scaled by
+    /// the miss) and measure the new winner, until a measured winner meets every budget or
+    /// `max_rounds` is reached. Runs in the server, survives restarts; the record shows every
+    /// round. Needs a device with a latency budget that an agent measures.
+    #[serde(default)]
+    pub refine: bool,
+    /// Rounds of the loop, the first included (default 3, 1..=10).
+    #[serde(default)]
+    pub max_rounds: Option<u32>,
 }

@@ -438,6 +438,18 @@ async function showSearch(el, s) {
       }
     },
   }, "Re-measure the winner");
+  const refineButton = h("button", {
+    type: "button",
+    id: "refine",
+    onclick: async () => {
+      try {
+        await post("/v1/searches/" + encodeURIComponent(s.id) + "/verify", { top_k: 1, refine: true });
+        render();
+      } catch (e) {
+        refineButton.after(problemBox(e));
+      }
+    },
+  }, "Re-measure and refine until the budget holds");
   el.append(card(`Search ${s.id}`,
     figures([
       ["Data set / space", `${s.request.dataset} / ${s.request.space}`],
@@ -478,7 +490,24 @@ async function showSearch(el, s) {
       { label: "Measured energy (mJ)", value: (v) => v.measured_energy_mj, num: true },
       { label: "Energy method", value: (v) => v.energy_method || "–" },
     ], s.verification, { class: "verification", empty: "not verified yet" }),
-    best ? verifyButton : null));
+    s.refinement ? h("h3", {}, `Closed loop: ${s.refinement.state} (at most ${s.refinement.max_rounds} rounds)`) : null,
+    s.refinement ? table([
+      { label: "Round", value: (r) => r.round, num: true },
+      { label: "Device", value: (r) => r.check ? r.check.device : "–" },
+      { label: "Latency model", value: (r) => (r.fits.devices.find((d) => r.check && d.device === r.check.device) || {}).latency_model || "–", class: "mono" },
+      { label: "Winner", value: (r) => r.winner || "–", class: "mono" },
+      { label: "Budget (ms)", value: (r) => r.check && r.check.budget_ms, num: true },
+      { label: "Limit searched (ms)", value: (r) => r.check && r.check.limit_ms, num: true },
+      { label: "Predicted (ms)", value: (r) => r.check && r.check.predicted_ms, num: true },
+      { label: "Bound (ms)", value: (r) => r.check && r.check.bound_ms, num: true },
+      { label: "Measured (ms)", value: (r) => r.check && r.check.measured_ms, num: true },
+      { label: "Outcome", value: (r) => r.outcome
+        ? h("span", { class: r.outcome === "met" ? "ok" : "bad" }, r.outcome)
+        : h("span", { class: "muted" }, "measuring"), sort: false },
+    ], s.refinement.rounds.flatMap((r) => (r.checks.length ? r.checks : [null]).map((check) => ({ ...r, check }))),
+    { class: "rounds", empty: "no round yet" }) : null,
+    best ? verifyButton : null,
+    best && !s.refinement ? refineButton : null));
   await plot(plots, "/v1/searches/" + encodeURIComponent(s.id) + "/pareto.svg");
 }
 

@@ -1,5 +1,6 @@
 //! What the service does, between the HTTP routes and the store: fitting models, predicting,
-//! searching, verifying winners, sampling spaces and recording measurements. Routes parse the
+//! searching, verifying winners and closing the loop on them, sampling spaces and recording
+//! measurements. Routes parse the
 //! request, check the caller, call one function here and respond; the functions here check the
 //! request against the data, call the core and the store, and return API records or an
 //! `ApiError` that says what the client must change.
@@ -7,6 +8,7 @@
 pub mod fitting;
 pub mod measuring;
 pub mod predicting;
+pub mod refining;
 pub mod sampling;
 pub mod searching;
 pub mod validation;

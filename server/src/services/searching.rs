@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use flash_client::{
-    AnalyticCheck, DeviceFits, SearchFits, SearchRecord, SearchRequest, Verification,
+    AnalyticCheck, DeviceFits, Refinement, SearchFits, SearchRecord, SearchRequest, Verification,
 };
 use flash_core::fit::CostMetric;
 use flash_core::measurement::MeasurementResult;
@@ -23,19 +23,25 @@ const MAX_DEVICES: usize = 8;
 
 /// Searches `req.space` under the newest (or pinned) fits and stores the search.
 pub async fn create(state: &AppState, req: SearchRequest) -> ApiResult<SearchRecord> {
+    let (result, fits) = solve(state, &req).await?;
+    let stored = state.store.put_search(&req, &fits, &result).await?;
+    record(state, stored).await
+}
+
+/// The search `req` asks for, under the newest (or pinned) fits, and the fits it used.
+pub async fn solve(state: &AppState, req: &SearchRequest) -> ApiResult<(SearchResult, SearchFits)> {
     let space = Space::by_name(&req.space).ok_or_else(|| {
         ApiError::field(
             "space",
             format!("unknown space; known: {}", Space::names().join(", ")),
         )
     })?;
-    check_limits(&req)?;
-    let (problem, fits) = problem(state, &req).await?;
+    check_limits(req)?;
+    let (problem, fits) = problem(state, req).await?;
     let result = blocking(move || search(space, &problem))
         .await?
         .map_err(search_error)?;
-    let stored = state.store.put_search(&req, &fits, &result).await?;
-    record(state, stored).await
+    Ok((result, fits))
 }
 
 fn check_limits(req: &SearchRequest) -> ApiResult<()> {
@@ -158,11 +164,13 @@ pub async fn records(
     device_names.sort();
     device_names.dedup();
     let profiles = state.store.device_profiles(&device_names).await?;
+    let mut refinements = state.store.refinements(&ids).await?;
     Ok(searches
         .into_iter()
         .map(|stored| {
             let rows = verifications.remove(&stored.id).unwrap_or_default();
-            assemble(stored, rows, &profiles)
+            let refinement = refinements.remove(&stored.id);
+            assemble(stored, rows, refinement, &profiles)
         })
         .collect())
 }
@@ -170,6 +178,7 @@ pub async fn records(
 fn assemble(
     stored: StoredSearch,
     rows: Vec<VerificationRow>,
+    refinement: Option<Refinement>,
     profiles: &HashMap<String, String>,
 ) -> SearchRecord {
     let StoredSearch {
@@ -191,6 +200,7 @@ fn assemble(
         request,
         result,
         verification,
+        refinement,
         created_at,
     }
 }

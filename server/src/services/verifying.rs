@@ -4,16 +4,20 @@
 use flash_client::{SearchRecord, VerifyRequest};
 use flash_core::search::{Objective, Scored, SearchResult};
 
+use super::refining::{looped_devices, round_of};
 use super::searching::record;
 use super::validation::none_failed;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::{NewArchitecture, NewJobs};
+use crate::store::{NewArchitecture, NewJobs, NewRefinement, StoredSearch};
 
 /// Most winners measured per search.
 const MAX_TOP_K: usize = 20;
 /// Most points measured along a front per search.
 const MAX_FRONT_POINTS: usize = 20;
+/// Rounds of a closed loop when the request names none, and the most it may name.
+const DEFAULT_ROUNDS: u32 = 3;
+const MAX_ROUNDS: u32 = 10;
 
 /// Stores the search's `top_k` winners (and `front_points` points along its first front) as
 /// architectures and queues a measurement job for each on each measurable device, all in one
@@ -31,6 +35,13 @@ pub async fn verify(state: &AppState, id: &str, req: VerifyRequest) -> ApiResult
         return Err(ApiError::field(
             "front_points",
             format!("must be in 0..={MAX_FRONT_POINTS}"),
+        ));
+    }
+    let max_rounds = req.max_rounds.unwrap_or(DEFAULT_ROUNDS);
+    if !(1..=MAX_ROUNDS).contains(&max_rounds) {
+        return Err(ApiError::field(
+            "max_rounds",
+            format!("must be in 1..={MAX_ROUNDS}"),
         ));
     }
     none_failed(req.protocol.validate("protocol."))?;
@@ -53,15 +64,20 @@ pub async fn verify(state: &AppState, id: &str, req: VerifyRequest) -> ApiResult
         .map(|d| d.device.clone())
         .collect();
     let profiles = state.store.device_profiles(&names).await?;
+    // No agent measures an analytic device: `analytic` shows its crossbar model's values.
+    let measurable = |name: &str| {
+        profiles
+            .get(name)
+            .and_then(|p| crate::profiles::shipped(p))
+            .is_none_or(|p| p.crossbar().is_none())
+    };
+    let refinement = match req.refine {
+        true => Some(refinement(state, id, &stored, max_rounds, &req, &measurable).await?),
+        false => None,
+    };
     let jobs: Vec<NewJobs> = names
         .iter()
-        // No agent measures an analytic device: `analytic` shows its crossbar model's values.
-        .filter(|name| {
-            profiles
-                .get(*name)
-                .and_then(|p| crate::profiles::shipped(p))
-                .is_none_or(|p| p.crossbar().is_none())
-        })
+        .filter(|name| measurable(name))
         .map(|name| NewJobs {
             architecture_ids: ids.clone(),
             device: name.clone(),
@@ -69,8 +85,48 @@ pub async fn verify(state: &AppState, id: &str, req: VerifyRequest) -> ApiResult
             max_attempts: state.config.max_attempts,
         })
         .collect();
-    state.store.queue_verification(id, new, &jobs).await?;
+    state
+        .store
+        .queue_verification(id, new, &jobs, refinement)
+        .await?;
     record(state, stored).await
+}
+
+/// The loop `refine` starts: its first round is the search itself, measured by the winner's
+/// verification jobs on the devices with a latency budget that agents measure.
+async fn refinement(
+    state: &AppState,
+    id: &str,
+    stored: &StoredSearch,
+    max_rounds: u32,
+    req: &VerifyRequest,
+    measurable: &impl Fn(&str) -> bool,
+) -> ApiResult<NewRefinement> {
+    let budgets = looped_devices(&stored.request, measurable);
+    if budgets.is_empty() {
+        return Err(ApiError::field(
+            "refine",
+            "needs a device with a latency budget (max_latency_ms) that an agent measures",
+        ));
+    }
+    if state.store.has_refinement(id).await? {
+        return Err(ApiError::field(
+            "refine",
+            "this search's loop has already started; see its refinement",
+        ));
+    }
+    let first = round_of(
+        1,
+        &budgets,
+        &stored.request,
+        stored.fits.clone(),
+        &stored.result,
+    );
+    Ok(NewRefinement {
+        max_rounds,
+        protocol: req.protocol.clone(),
+        first,
+    })
 }
 
 /// The best architecture, then the best others of the fronts by objective, up to `top_k`.

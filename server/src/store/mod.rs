@@ -19,6 +19,7 @@ mod devices;
 mod jobs;
 mod measurements;
 mod models;
+mod refinements;
 mod searches;
 mod tokens;
 
@@ -36,6 +37,7 @@ pub use flash_client::{
 pub use jobs::{Fenced, JobFilter, NewJobs, reference_network};
 pub use measurements::{MeasurementFilter, NewMeasurement};
 pub use models::{MeasuredArchitecture, ModelRecord};
+pub use refinements::{NewRefinement, RoundJobs, RunningRefinement};
 pub use searches::{StoredSearch, VerificationRow};
 pub use tokens::{Scope, TokenInfo, VerifiedToken};
 

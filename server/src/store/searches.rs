@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use flash_client::{JobState, Measurement, SearchFits, SearchRequest};
 use flash_core::search::SearchResult;
 
+use super::refinements::NewRefinement;
 use super::{
     NewArchitecture, NewJobs, Page, Store, StoreError, StoreResult, json, page_of, parse_json,
     placeholders, rfc3339,
@@ -116,12 +117,14 @@ impl Store {
     /// Stores the winners and queues their measurement jobs with the rows that tie each job to
     /// the search, all in one transaction: a failure leaves no job without its row. One
     /// `NewJobs` per device; the rank of a winner is its position in that list, from 1.
-    /// Verifying again keeps the first rows.
+    /// Verifying again keeps the first rows. With `refinement`, the search's loop starts in the
+    /// same transaction, its first round measured by the verification jobs of its winner.
     pub async fn queue_verification(
         &self,
         search_id: &str,
         winners: Vec<NewArchitecture>,
         jobs: &[NewJobs],
+        mut refinement: Option<NewRefinement>,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(StoreError::from_sqlx)?;
         for winner in winners {
@@ -129,6 +132,13 @@ impl Store {
         }
         for new in jobs {
             for (rank, (job, _)) in self.insert_jobs(&mut tx, new).await?.iter().enumerate() {
+                if let Some(r) = &mut refinement
+                    && r.first.winner.as_deref() == Some(job.architecture_id.as_str())
+                {
+                    for check in r.first.checks.iter_mut().filter(|c| c.device == new.device) {
+                        check.job_id = job.id.clone();
+                    }
+                }
                 sqlx::query(
                     "INSERT INTO search_verification (search_id, architecture_id, device, job_id, rank)
                      VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
@@ -142,6 +152,9 @@ impl Store {
                 .await
                 .map_err(StoreError::from_sqlx)?;
             }
+        }
+        if let Some(r) = &refinement {
+            self.insert_refinement(&mut tx, search_id, r).await?;
         }
         tx.commit().await.map_err(StoreError::from_sqlx)
     }

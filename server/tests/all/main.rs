@@ -14,6 +14,7 @@ mod layering;
 mod models_api;
 mod notebook_script;
 mod readme;
+mod refine;
 mod replicas;
 mod route_scopes;
 mod sampling_api;

@@ -1,0 +1,248 @@
+//! The closed loop (`verify` with `refine`) on a fake device whose true latency is 8% above
+//! what its model predicts: the first winner misses its budget, the loop refits, searches
+//! again and meets the budget within 3 rounds; a new server (fresh state on the same database)
+//! picks the loop up between rounds; and bad requests write nothing.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use flash_server::services::refining;
+use flash_server::{ApiConfig, AppState};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::common::{Tokens, app, result, stores};
+
+const DEVICE: &str = "slow-cpu";
+/// How much slower the device is than the law its model is fitted on.
+const SLOWER: f64 = 1.08;
+
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    token: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {token}"));
+    let body = if method == "GET" {
+        Body::empty()
+    } else {
+        req = req.header("content-type", "application/json");
+        Body::from(body.to_string())
+    };
+    let resp = app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// The latency law the model learns (ms).
+fn law(metrics: &Value) -> f64 {
+    2e-9 * metrics["macs"].as_f64().unwrap()
+        + 1e-9 * metrics["activation_bytes"].as_f64().unwrap()
+        + 0.3
+}
+
+/// Acts as the device's agent: completes every queued job with the law times `SLOWER`.
+async fn measure_queued(app: &axum::Router, tokens: &Tokens) -> usize {
+    let mut done = 0;
+    loop {
+        let (s, job) = call(
+            app,
+            "POST",
+            "/v1/jobs/claim",
+            &tokens.agent,
+            json!({"device": DEVICE}),
+        )
+        .await;
+        if s == StatusCode::NO_CONTENT {
+            return done;
+        }
+        assert_eq!(s, StatusCode::OK, "{job}");
+        let id = job["id"].as_str().unwrap();
+        let (_, arch) = call(
+            app,
+            "GET",
+            &format!(
+                "/v1/architectures/{}",
+                job["architecture_id"].as_str().unwrap()
+            ),
+            &tokens.read,
+            Value::Null,
+        )
+        .await;
+        let measured = result(SLOWER * law(&arch["metrics"]));
+        let (s, m) = call(
+            app,
+            "POST",
+            &format!("/v1/jobs/{id}/complete"),
+            &tokens.agent,
+            json!({"attempt": job["attempt"], "result": measured}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{m}");
+        done += 1;
+    }
+}
+
+#[tokio::test]
+async fn the_loop_meets_a_budget_that_the_first_winner_misses() {
+    for t in stores().await {
+        let tokens = Tokens::create(&t.store).await;
+        let app = app(t.store.clone());
+        let w = &tokens.write;
+        let (s, _) = call(
+            &app,
+            "PUT",
+            &format!("/v1/devices/{DEVICE}"),
+            w,
+            json!({"profile": "x86-host"}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED);
+        let (s, sample) = call(
+            &app,
+            "POST",
+            "/v1/spaces/flash-densenet/samples",
+            w,
+            json!({"n": 30, "seed": 5, "stratified": true}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED);
+        let mut latencies = Vec::new();
+        for a in sample["items"].as_array().unwrap() {
+            let latency = law(&a["metrics"]);
+            latencies.push(latency);
+            let (s, body) = call(&app, "POST", "/v1/measurements", w, json!({"architecture_id": a["id"], "device": DEVICE, "source": "test-law", "result": result(latency)})).await;
+            assert_eq!(s, StatusCode::CREATED, "{body}");
+            // An accuracy law that rewards size, so that the budget binds.
+            let m = &a["metrics"];
+            let acc = 0.1
+                + 0.01 * m["nn_degree"].as_f64().unwrap().ln()
+                + 0.03 * m["params"].as_f64().unwrap().ln();
+            let (s, body) = call(
+                &app,
+                "POST",
+                "/v1/accuracies",
+                w,
+                json!({"architecture_id": a["id"], "dataset": "law", "accuracy": acc.min(1.0)}),
+            )
+            .await;
+            assert_eq!(s, StatusCode::CREATED, "{body}");
+        }
+        let (s, fit) = call(
+            &app,
+            "POST",
+            "/v1/hardware-models",
+            w,
+            json!({"device": DEVICE, "metric": "latency"}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{fit}");
+        let (s, acc) = call(
+            &app,
+            "POST",
+            "/v1/accuracy-models",
+            w,
+            json!({"dataset": "law"}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{acc}");
+        latencies.sort_by(f64::total_cmp);
+        let budget = latencies[latencies.len() / 2];
+        let (s, search) = call(
+            &app,
+            "POST",
+            "/v1/searches",
+            w,
+            json!({"dataset": "law", "devices": [{"device": DEVICE, "max_latency_ms": budget}]}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{search}");
+        let verify = format!("/v1/searches/{}/verify", search["id"].as_str().unwrap());
+        let get = format!("/v1/searches/{}", search["id"].as_str().unwrap());
+
+        // Bad input names the field and writes nothing.
+        for (body, field) in [
+            (json!({"refine": true, "max_rounds": 0}), "max_rounds"),
+            (json!({"refine": true, "max_rounds": 11}), "max_rounds"),
+        ] {
+            let (s, problem) = call(&app, "POST", &verify, w, body).await;
+            assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+            assert_eq!(problem["errors"][0]["field"], field);
+        }
+        let (_, unchanged) = call(&app, "GET", &get, w, Value::Null).await;
+        assert!(unchanged["verification"].as_array().unwrap().is_empty());
+        assert!(unchanged["refinement"].is_null());
+        let (s, no_budget) = call(
+            &app,
+            "POST",
+            "/v1/searches",
+            w,
+            json!({"dataset": "law", "devices": [{"device": DEVICE}]}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED);
+        let (s, problem) = call(
+            &app,
+            "POST",
+            &format!("/v1/searches/{}/verify", no_budget["id"].as_str().unwrap()),
+            w,
+            json!({"refine": true}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        assert_eq!(problem["errors"][0]["field"], "refine");
+
+        let (s, started) = call(&app, "POST", &verify, w, json!({"refine": true})).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{started}");
+        assert_eq!(started["refinement"]["state"], "running");
+        assert_eq!(started["refinement"]["max_rounds"], 3);
+        let (s, again) = call(&app, "POST", &verify, w, json!({"refine": true})).await;
+        assert_eq!(
+            s,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "a second loop is refused: {again}"
+        );
+
+        // Round 1 is measured: 8% slow, its winner misses. A new server state on the same
+        // database (a restart between rounds) carries the loop on.
+        let mut server = AppState::new(t.store.clone(), ApiConfig::default());
+        let mut record = Value::Null;
+        for step in 0..6 {
+            assert!(measure_queued(&app, &tokens).await > 0 || step > 0);
+            refining::step(&server).await.unwrap();
+            record = call(&app, "GET", &get, w, Value::Null).await.1;
+            if record["refinement"]["state"] != "running" {
+                break;
+            }
+            server = AppState::new(t.store.clone(), ApiConfig::default());
+        }
+        let refinement = &record["refinement"];
+        let rounds = refinement["rounds"].as_array().unwrap();
+        assert_eq!(refinement["state"], "met", "{}: {refinement:#}", t.backend);
+        assert!(rounds.len() >= 2 && rounds.len() <= 3, "{refinement:#}");
+        let first = &rounds[0]["checks"][0];
+        assert_eq!(
+            rounds[0]["outcome"], "missed",
+            "the first winner is 8% slow: {first}"
+        );
+        assert!(first["measured_ms"].as_f64().unwrap() > budget);
+        let last = &rounds.last().unwrap()["checks"][0];
+        assert_eq!(rounds.last().unwrap()["outcome"], "met");
+        assert!(last["measured_ms"].as_f64().unwrap() <= budget, "{last}");
+        assert!(last["limit_ms"].as_f64().unwrap() < budget, "{last}");
+        assert_ne!(
+            rounds[1]["fits"]["devices"][0]["latency_model"],
+            rounds[0]["fits"]["devices"][0]["latency_model"],
+            "round 2 searched with a refitted model"
+        );
+    }
+}
