@@ -93,7 +93,7 @@ pub fn run(config: &Config, shutdown: &Arc<AtomicBool>) -> anyhow::Result<Summar
 
     loop {
         match client.register(&config.device, &descriptor) {
-            Ok(_) => break,
+            Ok(()) => break,
             Err(ClientError::Unavailable(why)) => {
                 if shutdown.load(Ordering::Relaxed) {
                     return Ok(Summary::default());

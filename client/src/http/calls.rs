@@ -15,13 +15,20 @@ use crate::types::{
 };
 
 impl Client {
+    /// Sends `body` and checks only that it was taken: an agent depends on no more of the
+    /// reply than that, so a server that adds to the device record never breaks it.
+    fn taken(&self, method: &str, path: &str, body: &impl Serialize) -> Result<(), ClientError> {
+        let resp = self.send_json(method, path, Some(body))?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(refused(resp))
+        }
+    }
+
     /// `PUT /v1/devices/{name}`: registers or updates a device.
-    pub fn register(
-        &self,
-        name: &str,
-        descriptor: &DeviceDescriptor,
-    ) -> Result<Device, ClientError> {
-        self.put(&format!("/v1/devices/{name}"), descriptor)
+    pub fn register(&self, name: &str, descriptor: &DeviceDescriptor) -> Result<(), ClientError> {
+        self.taken(method::PUT, &format!("/v1/devices/{name}"), descriptor)
     }
 
     /// `GET /v1/devices/{name}`.
@@ -30,11 +37,9 @@ impl Client {
     }
 
     /// `POST /v1/devices/{name}/heartbeat`.
-    pub fn device_heartbeat(&self, name: &str) -> Result<Device, ClientError> {
-        self.post(
-            &format!("/v1/devices/{name}/heartbeat"),
-            &serde_json::json!({}),
-        )
+    pub fn device_heartbeat(&self, name: &str) -> Result<(), ClientError> {
+        let path = format!("/v1/devices/{name}/heartbeat");
+        self.taken(method::POST, &path, &serde_json::json!({}))
     }
 
     /// `POST /v1/jobs/claim`: the next job of `device`, or none.
