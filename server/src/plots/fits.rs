@@ -64,23 +64,12 @@ pub fn hardware_fit(m: &HardwareModelRecord, scale: Option<Scale>) -> String {
             });
         }
     }
-    layers.push(Layer::Points {
-        points: m
-            .samples
-            .iter()
-            .map(|s| (s.actual, s.loo_predicted))
-            .collect(),
-        names: m
-            .samples
-            .iter()
-            .map(|s| s.architecture_id.clone())
-            .collect(),
-        color: BLUE,
-        marker: Marker::Dot,
-        size: 4.0,
-        label: "architecture".into(),
-        class: "points",
-    });
+    let points = m
+        .samples
+        .iter()
+        .map(|s| (s.actual, s.loo_predicted))
+        .collect();
+    layers.push(sample_points(m, points));
     Figure {
         title: hardware_title(m),
         panels: vec![Panel {
@@ -91,6 +80,23 @@ pub fn hardware_fit(m: &HardwareModelRecord, scale: Option<Scale>) -> String {
         }],
     }
     .render()
+}
+
+/// One dot per fitted architecture at `points` (in sample order), named by its id.
+fn sample_points(m: &HardwareModelRecord, points: Vec<(f64, f64)>) -> Layer {
+    Layer::Points {
+        points,
+        names: m
+            .samples
+            .iter()
+            .map(|s| s.architecture_id.clone())
+            .collect(),
+        color: BLUE,
+        marker: Marker::Dot,
+        size: 4.0,
+        label: "architecture".into(),
+        class: "points",
+    }
 }
 
 /// Relative leave-one-out residuals against the measured value, with the +-10% band.
@@ -125,19 +131,7 @@ pub fn hardware_residuals(m: &HardwareModelRecord, scale: Option<Scale>) -> Stri
             color: GREY,
             label: None,
         },
-        Layer::Points {
-            points,
-            names: m
-                .samples
-                .iter()
-                .map(|s| s.architecture_id.clone())
-                .collect(),
-            color: BLUE,
-            marker: Marker::Dot,
-            size: 4.0,
-            label: "architecture".into(),
-            class: "points",
-        },
+        sample_points(m, points),
     ];
     Figure {
         title: hardware_title(m),

@@ -12,7 +12,7 @@ use flash_core::search::{DeviceModels, SearchError, SearchProblem, SearchResult,
 use flash_core::{FieldError, Space};
 
 use super::blocking;
-use super::fitting::{newest_fits, pinned_accuracy_model, pinned_hardware_model};
+use super::fitting::{Fits, newest_fits, pinned_accuracy_model, pinned_hardware_model};
 use super::validation::{none_failed, positive};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -73,7 +73,8 @@ fn check_limits(req: &SearchRequest) -> ApiResult<()> {
 async fn problem(state: &AppState, req: &SearchRequest) -> ApiResult<(SearchProblem, SearchFits)> {
     let mut fits = SearchFits::default();
     let mut devices = Vec::new();
-    let mut accuracy_model = None;
+    // The data set's fit, resolved once (at the first device, as the checks run in that order).
+    let mut accuracy: Option<Fits> = None;
     for (i, d) in req.devices.iter().enumerate() {
         if !state.store.device_exists(&d.device).await? {
             return Err(ApiError::field(
@@ -81,7 +82,11 @@ async fn problem(state: &AppState, req: &SearchRequest) -> ApiResult<(SearchProb
                 "no such device",
             ));
         }
-        let mut f = newest_fits(state, Some(&req.dataset), Some(&d.device), false).await?;
+        let newest_accuracy = match accuracy {
+            Some(_) => None,
+            None => Some(newest_fits(state, Some(&req.dataset), None, false).await?),
+        };
+        let mut f = newest_fits(state, None, Some(&d.device), false).await?;
         for (pinned, metric, name) in [
             (&d.latency_model, CostMetric::Latency, "latency_model"),
             (&d.energy_model, CostMetric::Energy, "energy_model"),
@@ -91,13 +96,14 @@ async fn problem(state: &AppState, req: &SearchRequest) -> ApiResult<(SearchProb
                 f.set_hardware(&pinned_hardware_model(state, &field, id, &d.device, metric).await?);
             }
         }
-        if let Some(id) = &req.accuracy_model {
-            f.set_accuracy(
-                &pinned_accuracy_model(state, "accuracy_model", id, &req.dataset).await?,
-            );
+        if let Some(mut a) = newest_accuracy {
+            if let Some(id) = &req.accuracy_model {
+                a.set_accuracy(
+                    &pinned_accuracy_model(state, "accuracy_model", id, &req.dataset).await?,
+                );
+            }
+            accuracy = Some(a);
         }
-        fits.accuracy_model = f.used.accuracy_model.clone().unwrap_or_default();
-        accuracy_model = f.accuracy;
         fits.devices.push(DeviceFits {
             device: d.device.clone(),
             latency_model: f.used.latency_model,
@@ -113,8 +119,10 @@ async fn problem(state: &AppState, req: &SearchRequest) -> ApiResult<(SearchProb
             max_area: d.max_area_mm2,
         });
     }
-    let accuracy = accuracy_model
-        .ok_or_else(|| ApiError::field("devices", format!("name 1 to {MAX_DEVICES} devices")))?;
+    let no_devices = || ApiError::field("devices", format!("name 1 to {MAX_DEVICES} devices"));
+    let accuracy = accuracy.ok_or_else(no_devices)?;
+    fits.accuracy_model = accuracy.used.accuracy_model.unwrap_or_default();
+    let accuracy = accuracy.accuracy.ok_or_else(no_devices)?;
     let problem = SearchProblem {
         accuracy,
         devices,

@@ -161,10 +161,9 @@ impl Store {
         let mut rounds = self.rounds_of(search_ids).await?;
         rows.into_iter()
             .map(|(id, max_rounds, state)| {
-                let state = serde_json::from_value(serde_json::Value::String(state.clone()))
-                    .map_err(|_| {
-                        StoreError::Corrupt(format!("refinement {id}: unknown state {state:?}"))
-                    })?;
+                let state = state.parse::<RefinementState>().map_err(|_| {
+                    StoreError::Corrupt(format!("refinement {id}: unknown state {state:?}"))
+                })?;
                 let refinement = Refinement {
                     state,
                     max_rounds: u32::try_from(max_rounds).unwrap_or(u32::MAX),
