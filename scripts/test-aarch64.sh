@@ -33,8 +33,8 @@ fi
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
 export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
-cargo build --release --locked -p flash-agent --target "$target"
-agent="target/$target/release/flash-agent"
+cargo build --profile cross-check --locked -p flash-agent --target "$target"
+agent="target/$target/cross-check/flash-agent"
 [[ $(od -An -tx1 -j18 -N2 "$agent" | tr -d " ") == b700 ]] || { echo "$agent is not an aarch64 ELF" >&2; exit 1; }
 
 library=$(scripts/fetch-onnxruntime.sh --arch aarch64)
