@@ -20,10 +20,13 @@
 //!   layers uses 1 for the denominator. On a cell network this is the closed form of
 //!   `ArchSpec::nn_mass`. Addition-type skips (ResNet, MobileNet blocks) count their operand's
 //!   channels as skip links, in both metrics.
+//! - A product (`Mul`) is not a link: a squeeze-and-excitation gate rescales its data operand,
+//!   whose provenance passes through; a product of one shape (SiLU) merges like an add. A channel
+//!   shuffle permutes the segments, so the slices ShuffleNet takes after it see both branches.
 
 use serde::{Deserialize, Serialize};
 
-use crate::ir::{Graph, Op, Shape};
+use crate::ir::{Graph, Mul, Op, Shape};
 
 mod counts;
 
@@ -43,7 +46,8 @@ pub struct Metrics {
     pub activation_bytes: u64,
     /// Bytes of float32 weights (4 x params).
     pub weight_bytes: u64,
-    /// Bytes written by concat and channel-slice copies (part of `activation_bytes`).
+    /// Bytes written by concat, channel-slice and channel-shuffle copies (part of
+    /// `activation_bytes`).
     pub concat_bytes: u64,
     /// Kernels launched after the usual Conv + BatchNorm + ReLU fusion (an estimate).
     pub kernels: u64,
@@ -108,6 +112,43 @@ fn slice(p: &Provenance, start: u64, end: u64) -> Provenance {
         offset += channels;
     }
     out
+}
+
+/// Channels beyond which a shuffle keeps its input's provenance order (the counts per source stay
+/// exact; only slices after it are approximate), so a hostile graph cannot make it quadratic.
+const MAX_SHUFFLED_CHANNELS: u64 = 1 << 16;
+
+/// `p` after a channel shuffle of `groups` groups: output channel `o` is input channel
+/// `(o % groups) * (C / groups) + o / groups`.
+fn shuffle(p: &Provenance, groups: u64) -> Provenance {
+    let channels: u64 = p.iter().map(|&(_, c)| c).sum();
+    if groups <= 1 || channels > MAX_SHUFFLED_CHANNELS || !channels.is_multiple_of(groups) {
+        return p.clone();
+    }
+    let mut source_of = Vec::with_capacity(channels as usize);
+    for &(source, c) in p {
+        source_of.extend(std::iter::repeat_n(source, c as usize));
+    }
+    let per_group = channels / groups;
+    let mut out = Vec::new();
+    for o in 0..channels {
+        let i = (o % groups) * per_group + o / groups;
+        push_segment(&mut out, source_of[i as usize], 1);
+    }
+    out
+}
+
+/// The union of the operands' provenance, each source once (an add's links).
+fn merge(provenance: &[Provenance], inputs: &[usize]) -> Provenance {
+    let mut p: Provenance = Vec::new();
+    for &j in inputs {
+        for &(s, c) in &provenance[j] {
+            if !p.iter().any(|&(q, _)| q == s) {
+                p.push((s, c));
+            }
+        }
+    }
+    p
 }
 
 /// Computes every metric of `graph` in one topological pass (and one reverse pass).
@@ -202,18 +243,13 @@ pub fn compute(graph: &Graph) -> Metrics {
                 }
                 p
             }
-            Op::Add => {
-                let mut p: Provenance = Vec::new();
-                for &j in &node.inputs {
-                    for &(s, c) in &provenance[j] {
-                        if !p.iter().any(|&(q, _)| q == s) {
-                            p.push((s, c));
-                        }
-                    }
-                }
-                p
-            }
+            Op::Add => merge(&provenance, &node.inputs),
+            Op::Mul => match Mul::of(&in_shapes) {
+                Some(Mul::Gate { gate }) => provenance[node.inputs[1 - gate]].clone(),
+                _ => merge(&provenance, &node.inputs),
+            },
             Op::ChannelSlice { start, end } => slice(&provenance[node.inputs[0]], *start, *end),
+            Op::ChannelShuffle { groups } => shuffle(&provenance[node.inputs[0]], *groups),
             Op::Flatten | Op::Linear { .. } => Vec::new(),
             _ => provenance[node.inputs[0]].clone(),
         };
@@ -251,14 +287,15 @@ pub fn compute(graph: &Graph) -> Metrics {
                 here.layers += 1;
             }
             Op::BatchNorm => params += 2 * shape.channels(),
-            Op::Concat | Op::ChannelSlice { .. } => {
+            Op::Concat | Op::ChannelSlice { .. } | Op::ChannelShuffle { .. } => {
                 concat_elems += out_elems;
                 layers.concat += 1;
                 here.concat_bytes += 4 * out_elems;
             }
             Op::MaxPool { .. } | Op::AvgPool { .. } | Op::GlobalAvgPool => layers.pool += 1,
             Op::Add => layers.add += 1,
-            Op::Relu | Op::Flatten => {}
+            Op::Mul => layers.mul += 1,
+            Op::Relu | Op::Activation { .. } | Op::Flatten => {}
         }
         if !matches!(node.op, Op::Input | Op::Flatten) {
             activation_elems += in_elems + out_elems;
@@ -266,7 +303,7 @@ pub fn compute(graph: &Graph) -> Metrics {
         }
         let follows_fusable = |j: usize| matches!(nodes[j].op, Op::Conv { .. }) || fused[j];
         fused[i] = match node.op {
-            Op::BatchNorm | Op::Relu => follows_fusable(node.inputs[0]),
+            Op::BatchNorm | Op::Relu | Op::Activation { .. } => follows_fusable(node.inputs[0]),
             _ => false,
         };
         if !fused[i] && !matches!(node.op, Op::Input | Op::Flatten) {
@@ -434,6 +471,7 @@ mod tests {
                         kernel: 2,
                         stride: 2,
                         padding: 0,
+                        ceil_mode: false,
                     },
                     vec![1],
                 ),
@@ -465,6 +503,7 @@ mod tests {
                 pool: 2,
                 add: 1,
                 concat: 0,
+                mul: 0,
             }
         );
         // The stride-2 pool opens stage 1; global pooling and the linear layer stay in it.

@@ -119,8 +119,12 @@ pub struct LayerCounts {
     pub pool: u64,
     /// Element-wise additions (residual joins).
     pub add: u64,
-    /// Concats and channel slices: the copies `concat_bytes` counts.
+    /// Concats, channel slices and channel shuffles: the copies `concat_bytes` counts.
     pub concat: u64,
+    /// Element-wise products (squeeze-and-excitation gates, SiLU); zero in rows stored before
+    /// it existed.
+    #[serde(default)]
+    pub mul: u64,
 }
 
 impl LayerCounts {
@@ -140,6 +144,7 @@ impl Fields for LayerCounts {
         |c| &mut c.pool,
         |c| &mut c.add,
         |c| &mut c.concat,
+        |c| &mut c.mul,
     ];
 }
 
@@ -219,7 +224,8 @@ mod tests {
                 linear: 1,
                 pool: 1,
                 add: 1,
-                concat: 1
+                concat: 1,
+                mul: 1
             }
         );
         let s: StageCounts = ones();

@@ -1,5 +1,5 @@
-//! IR -> ONNX (opset 17, IR version 8). One ONNX node per IR node, in the IR's order, so import
-//! gives back the same graph. Weights are drawn from [`SplitMix64`] (He-uniform, so activations stay
+//! IR -> ONNX (opset 17, IR version 8). One ONNX node per IR node, in the IR's order (a channel
+//! shuffle is PyTorch's three: reshape, transpose, reshape), so import gives back the same graph. Weights are drawn from [`SplitMix64`] (He-uniform, so activations stay
 //! finite); BatchNorm is the identity (scale 1, shift 0, running mean 0, variance 1). A channel
 //! slice becomes a `Slice` on axis 1 whose bounds are `Constant` nodes, so the initializers are
 //! exactly the parameters counted by `metrics::compute` plus the BatchNorm running statistics.
@@ -13,7 +13,7 @@ use super::proto::{
     TensorProto, TensorShapeProto, TypeProto, ValueInfoProto, data_type, tensor_shape_proto,
     type_proto,
 };
-use crate::ir::{Graph, Op, Shape};
+use crate::ir::{Activation, Graph, Op, Shape};
 use crate::rng::SplitMix64;
 use crate::space::ArchSpec;
 
@@ -107,38 +107,73 @@ pub fn to_model(graph: &Graph, seed: u64) -> ModelProto {
                 b.node("BatchNormalization", name, inputs, &out, vec![]);
             }
             Op::Relu => b.node("Relu", name, ins, &out, vec![]),
+            Op::Activation { function } => {
+                let (op_type, attributes) = match function {
+                    Activation::Sigmoid => ("Sigmoid", vec![]),
+                    Activation::HardSigmoid => ("HardSigmoid", vec![float("alpha", 1.0 / 6.0)]),
+                    Activation::HardSwish => ("HardSwish", vec![]),
+                    Activation::Softmax => ("Softmax", vec![int("axis", 1)]),
+                };
+                b.node(op_type, name, ins, &out, attributes);
+            }
+            // Broadcasting makes a [1, C, 1, 1] gate scale every position.
+            Op::Mul => b.node("Mul", name, ins, &out, vec![]),
             Op::Concat => b.node("Concat", name, ins, &out, vec![int("axis", 1)]),
             // ONNX Add is binary; Sum takes any number of operands.
             Op::Add if ins.len() == 2 => b.node("Add", name, ins, &out, vec![]),
             Op::Add => b.node("Sum", name, ins, &out, vec![]),
             Op::ChannelSlice { start, end } => {
-                let starts = b.constant(name, "starts", *start as i64);
-                let ends = b.constant(name, "ends", *end as i64);
-                let axes = b.constant(name, "axes", 1);
+                let starts = b.constant(name, "starts", &[*start as i64]);
+                let ends = b.constant(name, "ends", &[*end as i64]);
+                let axes = b.constant(name, "axes", &[1]);
                 let inputs = vec![ins[0].clone(), starts, ends, axes];
                 b.node("Slice", name, inputs, &out, vec![]);
+            }
+            // PyTorch's form, which the importer reads back as one shuffle: view as
+            // [1, groups, C / groups, H, W], swap the two channel axes, view as [1, C, H, W].
+            Op::ChannelShuffle { groups } => {
+                let Shape::Chw([c, h, w]) = graph.shape(i) else {
+                    unreachable!("a channel shuffle's output is CxHxW (shape inference)");
+                };
+                let dims = |v: &[u64]| v.iter().map(|&d| d as i64).collect::<Vec<_>>();
+                let grouped = b.constant(name, "grouped", &dims(&[1, *groups, c / groups, h, w]));
+                let flat = b.constant(name, "shape", &dims(&[1, c, h, w]));
+                let viewed = b.fresh(&format!("{name}.grouped"));
+                let swapped = b.fresh(&format!("{name}.swapped"));
+                b.node(
+                    "Reshape",
+                    &viewed,
+                    vec![ins[0].clone(), grouped],
+                    &viewed,
+                    vec![],
+                );
+                let perm = vec![ints("perm", vec![0, 2, 1, 3, 4])];
+                b.node("Transpose", &swapped, vec![viewed], &swapped, perm);
+                b.node("Reshape", name, vec![swapped, flat], &out, vec![]);
             }
             Op::MaxPool {
                 kernel,
                 stride,
                 padding,
+                ceil_mode,
             } => b.node(
                 "MaxPool",
                 name,
                 ins,
                 &out,
-                pool_attributes(*kernel, *stride, *padding),
+                pool_attributes(*kernel, *stride, *padding, *ceil_mode),
             ),
             Op::AvgPool {
                 kernel,
                 stride,
                 padding,
+                ceil_mode,
             } => b.node(
                 "AveragePool",
                 name,
                 ins,
                 &out,
-                pool_attributes(*kernel, *stride, *padding),
+                pool_attributes(*kernel, *stride, *padding, *ceil_mode),
             ),
             Op::GlobalAvgPool => b.node("GlobalAveragePool", name, ins, &out, vec![]),
             Op::Flatten => b.node("Flatten", name, ins, &out, vec![int("axis", 1)]),
@@ -259,13 +294,13 @@ impl Builder {
         self.initializer(node, part, &[len], raw)
     }
 
-    /// A `Constant` node holding the int64 vector `[value]`; returns its output.
-    fn constant(&mut self, node: &str, part: &str, value: i64) -> String {
+    /// A `Constant` node holding the int64 vector `values`; returns its output.
+    fn constant(&mut self, node: &str, part: &str, values: &[i64]) -> String {
         let name = self.fresh(&format!("{node}.{part}"));
         let tensor = TensorProto {
-            dims: vec![1],
+            dims: vec![values.len() as i64],
             data_type: Some(data_type::INT64),
-            raw_data: Some(value.to_le_bytes().to_vec()),
+            raw_data: Some(values.iter().flat_map(|v| v.to_le_bytes()).collect()),
             ..Default::default()
         };
         let attribute = AttributeProto {
@@ -297,12 +332,22 @@ fn ints(name: &str, values: Vec<i64>) -> AttributeProto {
     }
 }
 
-fn pool_attributes(kernel: u64, stride: u64, padding: u64) -> Vec<AttributeProto> {
+fn float(name: &str, value: f32) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Float as i32),
+        f: Some(value),
+        ..Default::default()
+    }
+}
+
+fn pool_attributes(kernel: u64, stride: u64, padding: u64, ceil: bool) -> Vec<AttributeProto> {
     let (k, s, p) = (kernel as i64, stride as i64, padding as i64);
     vec![
         ints("kernel_shape", vec![k, k]),
         ints("strides", vec![s, s]),
         ints("pads", vec![p, p, p, p]),
+        int("ceil_mode", i64::from(ceil)),
     ]
 }
 

@@ -3,3 +3,4 @@
 
 mod digits_predictor;
 mod onnx;
+mod zoo;

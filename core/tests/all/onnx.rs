@@ -328,6 +328,7 @@ fn reads_and_rewrites_a_model_from_the_reference_implementation() {
         kernel: 2,
         stride: 2,
         padding: 0,
+        ceil_mode: false,
     };
     let linear = Op::Linear {
         out_features: 4,
@@ -467,6 +468,9 @@ fn seed_models() -> Vec<Vec<u8>> {
         }])),
         model(nodes, initializers),
         hex::decode(PYTHON_ONNX_MODEL).unwrap(),
+        // Shape subgraphs, channel shuffles and splits; squeeze-and-excitation gates.
+        include_bytes!("../fixtures/zoo/shufflenet_v2_x1_0.onnx").to_vec(),
+        include_bytes!("../fixtures/zoo/mobilenet_v3_small.onnx").to_vec(),
     ]
 }
 
@@ -475,7 +479,7 @@ proptest! {
 
     #[test]
     fn mutated_bytes_never_panic(
-        which in 0usize..4,
+        which in 0usize..6,
         edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..4), 1..8),
         cut in any::<prop::sample::Index>(),
     ) {

@@ -1,28 +1,59 @@
 //! Converting ONNX nodes, one at a time, into IR nodes (the operator mapping of the module
-//! documentation).
+//! documentation). Each IR node's shape is inferred as it is made, so later nodes (a `Shape`,
+//! a reshape's `0` and `-1`) can read it.
 
 use std::collections::HashMap;
 
 use super::error::{ImportError, bad_attribute, invalid, unsupported};
-use super::read::{attr_int, attr_ints, int_values, label, matrix, op_type, to_dim, window};
-use crate::ir::{MAX_DIM, Node, Op};
+use super::read::{attr_int, int_values, label, matrix, op_type};
+use super::shapes::is_arithmetic;
+use crate::ir::{Activation, Node, Op, Shape, infer_shape};
 use crate::onnx::proto::{NodeProto, TensorProto};
 
+/// A tensor that is not an IR node: a view that only certain readers may take.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum View {
+    /// `[N, groups, C / groups, H, W]` of IR node `x` (a channel shuffle's first reshape).
+    Grouped { x: usize, groups: u64 },
+    /// The grouped view with its two channel axes swapped (the shuffle's transpose).
+    Swapped { x: usize, groups: u64 },
+    /// IR node `x` zero-padded by `padding` on each side of H and W, for a convolution to take.
+    Padded { x: usize, padding: u64 },
+}
+
 pub(super) struct Builder<'a> {
+    pub(super) input_shape: [u64; 3],
     pub(super) nodes: Vec<Node>,
-    /// Channels of each IR node's output when it is CxHxW (None when flat).
-    pub(super) channels: Vec<Option<u64>>,
+    /// Output shape of each IR node.
+    pub(super) shapes: Vec<Shape>,
     /// IR node computing each ONNX tensor.
     pub(super) values: HashMap<&'a str, usize>,
     pub(super) constants: HashMap<&'a str, &'a TensorProto>,
-    /// (IR node, element count its output must have, what requires it), checked after shape
-    /// inference.
-    pub(super) checks: Vec<(usize, u64, String)>,
+    /// Integer tensors computed from constants and shapes (the exporter's shape subgraphs).
+    pub(super) known: HashMap<&'a str, Vec<i64>>,
+    pub(super) views: HashMap<&'a str, View>,
     /// Linear layers made from a MatMul, by output tensor: an Add of a constant may be their bias.
     pub(super) biasable: HashMap<&'a str, usize>,
 }
 
 impl<'a> Builder<'a> {
+    pub(super) fn new(
+        input_name: &'a str,
+        input_shape: [u64; 3],
+        constants: HashMap<&'a str, &'a TensorProto>,
+    ) -> Self {
+        Builder {
+            input_shape,
+            nodes: vec![Node::new(input_name, Op::Input, vec![])],
+            shapes: vec![Shape::Chw(input_shape)],
+            values: HashMap::from([(input_name, 0)]),
+            constants,
+            known: HashMap::new(),
+            views: HashMap::new(),
+            biasable: HashMap::new(),
+        }
+    }
+
     pub(super) fn convert(
         &mut self,
         n: &'a NodeProto,
@@ -37,11 +68,18 @@ impl<'a> Builder<'a> {
             Some(out) if !out.is_empty() => out,
             _ => return Err(invalid(format!("node {name:?} has no output"))),
         };
+        if op == "Shape" || (is_arithmetic(op) && self.all_integer(n)) {
+            let values = self.evaluate(n)?;
+            self.known.insert(out, values);
+            return Ok(());
+        }
         let emitted = match op {
             "Identity" | "Dropout" => {
                 let src = self.input_name(n, 0)?;
                 if let Some(&t) = self.constants.get(src) {
                     self.constants.insert(out, t);
+                } else if let Some(v) = self.known.get(src) {
+                    self.known.insert(out, v.clone());
                 } else {
                     let x = self.data(n, 0)?;
                     self.values.insert(out, x);
@@ -50,14 +88,24 @@ impl<'a> Builder<'a> {
             }
             "Relu" | "Clip" => {
                 let x = self.data(n, 0)?;
-                self.push(name, Op::Relu, vec![x], self.channels[x])
+                self.push(name, Op::Relu, vec![x])?
             }
+            "Sigmoid" | "HardSigmoid" | "HardSwish" => {
+                let x = self.data(n, 0)?;
+                let function = match op {
+                    "Sigmoid" => Activation::Sigmoid,
+                    "HardSigmoid" => Activation::HardSigmoid,
+                    _ => Activation::HardSwish,
+                };
+                self.push(name, Op::Activation { function }, vec![x])?
+            }
+            "Softmax" => self.softmax(n)?,
             "BatchNormalization" => {
                 let x = self.data(n, 0)?;
                 for k in 1..5 {
                     self.constant(n, k)?;
                 }
-                self.push(name, Op::BatchNorm, vec![x], self.channels[x])
+                self.push(name, Op::BatchNorm, vec![x])?
             }
             "Conv" => self.conv(n)?,
             "Concat" => {
@@ -69,16 +117,8 @@ impl<'a> Builder<'a> {
                         "only the channel axis (1) is supported",
                     ));
                 }
-                let mut xs = Vec::with_capacity(n.input.len());
-                let mut channels = Some(0u64);
-                for k in 0..n.input.len() {
-                    let x = self.data(n, k)?;
-                    channels = channels
-                        .zip(self.channels[x])
-                        .map(|(a, b)| a.saturating_add(b));
-                    xs.push(x);
-                }
-                self.push(name, Op::Concat, xs, channels)
+                let xs = self.all_data(n)?;
+                self.push(name, Op::Concat, xs)?
             }
             "Add" | "Sum" => {
                 let operands: Vec<&str> = n.input.iter().map(String::as_str).collect();
@@ -91,66 +131,40 @@ impl<'a> Builder<'a> {
                     self.values.insert(out, linear);
                     return Ok(());
                 }
-                let mut xs = Vec::with_capacity(n.input.len());
-                for k in 0..n.input.len() {
-                    xs.push(self.data(n, k)?);
-                }
-                let channels = xs.first().and_then(|&x| self.channels[x]);
-                self.push(name, Op::Add, xs, channels)
+                let xs = self.all_data(n)?;
+                self.push(name, Op::Add, xs)?
             }
-            "MaxPool" | "AveragePool" => {
-                let x = self.data(n, 0)?;
-                if attr_int(n, "ceil_mode", Some(0))? != 0 {
-                    return Err(bad_attribute(name, "ceil_mode", "must be 0"));
+            "Mul" => {
+                let xs = self.all_data(n)?;
+                if xs.len() != 2 {
+                    return Err(invalid(format!("node {name:?} (Mul) needs 2 inputs")));
                 }
-                let (kernel, stride, padding) = window(n, None)?;
-                let pool = if op == "MaxPool" {
-                    Op::MaxPool {
-                        kernel,
-                        stride,
-                        padding,
-                    }
-                } else {
-                    Op::AvgPool {
-                        kernel,
-                        stride,
-                        padding,
-                    }
-                };
-                self.push(name, pool, vec![x], self.channels[x])
+                self.push(name, Op::Mul, xs)?
             }
+            "MaxPool" | "AveragePool" => self.pool(n)?,
             "GlobalAveragePool" => {
                 let x = self.data(n, 0)?;
-                self.push(name, Op::GlobalAvgPool, vec![x], self.channels[x])
+                self.push(name, Op::GlobalAvgPool, vec![x])?
             }
+            "ReduceMean" => self.reduce_mean(n)?,
             "Flatten" => {
                 let x = self.data(n, 0)?;
                 if attr_int(n, "axis", Some(1))? != 1 {
                     return Err(bad_attribute(name, "axis", "must be 1"));
                 }
-                self.push(name, Op::Flatten, vec![x], None)
+                self.push(name, Op::Flatten, vec![x])?
             }
-            "Reshape" => {
-                let x = self.data(n, 0)?;
-                let shape = self.ints(n, 1)?;
-                let features = match shape[..] {
-                    [0 | 1, -1] => None,
-                    [-1..=1, k] if k > 0 => Some(k as u64),
-                    _ => {
-                        return Err(unsupported(
-                            name,
-                            op,
-                            &format!(
-                                "only a flatten to [1, -1] or [1, K] is supported, got {shape:?}"
-                            ),
-                        ));
-                    }
-                };
-                let idx = self.push(name, Op::Flatten, vec![x], None);
-                if let Some(k) = features {
-                    self.checks.push((idx, k, format!("reshape {name:?}")));
-                }
-                idx
+            "Reshape" => match self.reshape(n)? {
+                Some(emitted) => emitted,
+                None => return Ok(()),
+            },
+            "Transpose" => {
+                self.transpose(n, out)?;
+                return Ok(());
+            }
+            "Pad" => {
+                self.pad(n, out)?;
+                return Ok(());
             }
             "Gemm" => {
                 let x = self.data(n, 0)?;
@@ -164,42 +178,45 @@ impl<'a> Builder<'a> {
                 if bias {
                     self.constant(n, 2)?;
                 }
-                let idx = self.push(name, Op::Linear { out_features, bias }, vec![x], None);
-                self.checks
-                    .push((x, in_features, format!("input of {name:?}")));
-                idx
+                self.expect_features(n, x, in_features)?;
+                self.push(name, Op::Linear { out_features, bias }, vec![x])?
             }
             "MatMul" => {
                 let x = self.data(n, 0)?;
                 let [in_features, out_features] = matrix(n, self.constant(n, 1)?)?;
-                let idx = self.push(
-                    name,
-                    Op::Linear {
-                        out_features,
-                        bias: false,
-                    },
-                    vec![x],
-                    None,
-                );
-                self.checks
-                    .push((x, in_features, format!("input of {name:?}")));
+                self.expect_features(n, x, in_features)?;
+                let linear = Op::Linear {
+                    out_features,
+                    bias: false,
+                };
+                let idx = self.push(name, linear, vec![x])?;
                 self.biasable.insert(out, idx);
                 idx
             }
             "Slice" => self.slice(n)?,
+            "Split" => return self.split(n),
             _ => return Err(unsupported(name, op, "")),
         };
         self.values.insert(out, emitted);
         Ok(())
     }
 
-    fn push(&mut self, name: &str, op: Op, inputs: Vec<usize>, channels: Option<u64>) -> usize {
-        self.nodes.push(Node::new(name, op, inputs));
-        self.channels.push(channels);
-        self.nodes.len() - 1
+    /// Appends an IR node, inferring its shape now.
+    pub(super) fn push(
+        &mut self,
+        name: &str,
+        op: Op,
+        inputs: Vec<usize>,
+    ) -> Result<usize, ImportError> {
+        let node = Node::new(name, op, inputs);
+        let in_shapes: Vec<Shape> = node.inputs.iter().map(|&j| self.shapes[j]).collect();
+        let shape = infer_shape(self.nodes.len(), &node, &in_shapes, self.input_shape)?;
+        self.nodes.push(node);
+        self.shapes.push(shape);
+        Ok(self.nodes.len() - 1)
     }
 
-    fn input_name(&self, n: &'a NodeProto, k: usize) -> Result<&'a str, ImportError> {
+    pub(super) fn input_name(&self, n: &'a NodeProto, k: usize) -> Result<&'a str, ImportError> {
         match n.input.get(k).map(String::as_str) {
             Some(name) if !name.is_empty() => Ok(name),
             _ => Err(invalid(format!(
@@ -211,19 +228,35 @@ impl<'a> Builder<'a> {
     }
 
     /// The IR node computing input `k` of `n`.
-    fn data(&self, n: &'a NodeProto, k: usize) -> Result<usize, ImportError> {
+    pub(super) fn data(&self, n: &'a NodeProto, k: usize) -> Result<usize, ImportError> {
         let name = self.input_name(n, k)?;
-        self.values.get(name).copied().ok_or_else(|| {
-            unsupported(
-                label(n),
-                op_type(n),
-                &format!("input {k} ({name:?}) is a constant, expected a computed tensor"),
-            )
-        })
+        if let Some(&x) = self.values.get(name) {
+            return Ok(x);
+        }
+        let detail = match self.views.get(name) {
+            Some(View::Grouped { .. } | View::Swapped { .. }) => format!(
+                "input {k} ({name:?}) is a 5-d view, which only a channel shuffle \
+                 (reshape, transpose [0, 2, 1, 3, 4], reshape) may read"
+            ),
+            Some(View::Padded { .. }) => {
+                format!("input {k} ({name:?}) is a padded tensor, which only a Conv may read")
+            }
+            None => format!("input {k} ({name:?}) is a constant, expected a computed tensor"),
+        };
+        Err(unsupported(label(n), op_type(n), &detail))
+    }
+
+    /// The IR nodes computing every input of `n`.
+    fn all_data(&self, n: &'a NodeProto) -> Result<Vec<usize>, ImportError> {
+        (0..n.input.len()).map(|k| self.data(n, k)).collect()
     }
 
     /// The constant tensor of input `k` of `n`.
-    fn constant(&self, n: &'a NodeProto, k: usize) -> Result<&'a TensorProto, ImportError> {
+    pub(super) fn constant(
+        &self,
+        n: &'a NodeProto,
+        k: usize,
+    ) -> Result<&'a TensorProto, ImportError> {
         let name = self.input_name(n, k)?;
         self.constants
             .get(name)
@@ -234,8 +267,13 @@ impl<'a> Builder<'a> {
             })
     }
 
-    /// The integers of constant input `k` of `n`.
-    fn ints(&self, n: &'a NodeProto, k: usize) -> Result<Vec<i64>, ImportError> {
+    /// The integers of input `k` of `n`: a short int32 or int64 constant, or an integer tensor
+    /// computed from shapes.
+    pub(super) fn ints(&self, n: &'a NodeProto, k: usize) -> Result<Vec<i64>, ImportError> {
+        let name = self.input_name(n, k)?;
+        if let Some(v) = self.known.get(name) {
+            return Ok(v.clone());
+        }
         let t = self.constant(n, k)?;
         int_values(t).ok_or_else(|| {
             invalid(format!(
@@ -243,6 +281,29 @@ impl<'a> Builder<'a> {
                 label(n)
             ))
         })
+    }
+
+    /// Whether every input of `n` is an integer tensor known here (so `n` is shape arithmetic).
+    fn all_integer(&self, n: &NodeProto) -> bool {
+        n.input.iter().filter(|i| !i.is_empty()).all(|i| {
+            self.known.contains_key(i.as_str())
+                || self
+                    .constants
+                    .get(i.as_str())
+                    .is_some_and(|t| int_values(t).is_some())
+        })
+    }
+
+    /// Checks that IR node `x` gives `features` elements, as the linear layer `n` reads it.
+    fn expect_features(&self, n: &NodeProto, x: usize, features: u64) -> Result<(), ImportError> {
+        let got = self.shapes[x].elements();
+        if got != features {
+            return Err(invalid(format!(
+                "input of {:?}: expected {features} features, the graph gives {got}",
+                label(n)
+            )));
+        }
+        Ok(())
     }
 
     /// The linear layer that `Add(operands)` gives a bias: one operand a MatMul's output read
@@ -258,108 +319,5 @@ impl<'a> Builder<'a> {
             return None;
         }
         Some(idx)
-    }
-
-    fn conv(&mut self, n: &'a NodeProto) -> Result<usize, ImportError> {
-        let name = label(n);
-        let x = self.data(n, 0)?;
-        let w = self.constant(n, 1)?;
-        let dims: Vec<u64> = w.dims.iter().filter_map(|&d| to_dim(d, 1)).collect();
-        let &[out_channels, per_group, kh, kw] = &dims[..] else {
-            return Err(invalid(format!(
-                "node {name:?}: the weight must have 4 dimensions in 1..={MAX_DIM}, got {:?}",
-                w.dims
-            )));
-        };
-        let (kernel, stride, padding) = window(n, Some([kh, kw]))?;
-        let group = attr_int(n, "group", Some(1))?;
-        let groups =
-            to_dim(group, 1).ok_or_else(|| bad_attribute(name, "group", "must be >= 1"))?;
-        if let Some(c) = self.channels[x]
-            && per_group.saturating_mul(groups) != c
-        {
-            return Err(invalid(format!(
-                "node {name:?}: the weight takes {per_group} x {groups} input channels, the input has {c}"
-            )));
-        }
-        let bias = n.input.get(2).is_some_and(|b| !b.is_empty());
-        if bias {
-            self.constant(n, 2)?;
-        }
-        let conv = Op::Conv {
-            out_channels,
-            kernel,
-            stride,
-            padding,
-            groups,
-            bias,
-        };
-        Ok(self.push(name, conv, vec![x], Some(out_channels)))
-    }
-
-    fn slice(&mut self, n: &'a NodeProto) -> Result<usize, ImportError> {
-        let (name, op) = (label(n), op_type(n));
-        let x = self.data(n, 0)?;
-        let optional = |k: usize| n.input.get(k).is_some_and(|s| !s.is_empty());
-        // Opset >= 10 takes bounds as inputs, earlier opsets as attributes.
-        let (starts, ends, axes, steps) = if n.input.len() >= 3 {
-            (
-                self.ints(n, 1)?,
-                self.ints(n, 2)?,
-                if optional(3) {
-                    Some(self.ints(n, 3)?)
-                } else {
-                    None
-                },
-                if optional(4) {
-                    Some(self.ints(n, 4)?)
-                } else {
-                    None
-                },
-            )
-        } else {
-            let ints = |a: &str| attr_ints(n, a).map(|v| v.map(<[i64]>::to_vec));
-            (
-                ints("starts")?.ok_or_else(|| bad_attribute(name, "starts", "is required"))?,
-                ints("ends")?.ok_or_else(|| bad_attribute(name, "ends", "is required"))?,
-                ints("axes")?,
-                None,
-            )
-        };
-        let only_channels = |v: &Option<Vec<i64>>, allowed: &[i64]| match v {
-            Some(v) => v.len() == 1 && allowed.contains(&v[0]),
-            None => false,
-        };
-        if !only_channels(&axes, &[1, -3])
-            || !(steps.is_none() || only_channels(&steps, &[1]))
-            || starts.len() != 1
-            || ends.len() != 1
-        {
-            return Err(unsupported(
-                name,
-                op,
-                "only a slice of the channel axis (axes [1], steps [1]) is supported",
-            ));
-        }
-        let Some(c) = self.channels[x] else {
-            return Err(unsupported(
-                name,
-                op,
-                "only a slice of a CxHxW tensor is supported",
-            ));
-        };
-        // ONNX semantics: negative bounds count from the end, then clamp to 0..=c.
-        let bound = |v: i64| -> u64 {
-            let c = c as i128;
-            let v = if v < 0 { v as i128 + c } else { v as i128 };
-            v.clamp(0, c) as u64
-        };
-        let (start, end) = (bound(starts[0]), bound(ends[0]));
-        Ok(self.push(
-            name,
-            Op::ChannelSlice { start, end },
-            vec![x],
-            Some(end.saturating_sub(start)),
-        ))
     }
 }

@@ -2,17 +2,29 @@
 //! are read: weight tensors contribute their dims, never their values.
 //!
 //! # Operator mapping
-//! - `Conv` (square kernel, equal strides, equal pads, no dilation, `auto_pad` NOTSET or VALID),
-//!   `BatchNormalization`, `Relu`, `Concat` (channel axis), `MaxPool` / `AveragePool` (same
-//!   window rules, `ceil_mode` 0), `GlobalAveragePool` and `Flatten` (axis 1) map one to one.
-//! - `Add` and `Sum` of computed tensors become an element-wise add.
-//! - `Clip` becomes ReLU: both are element-wise activations, and the metrics only see topology.
+//! - `Conv` (square kernel, equal strides, equal pads, no dilation, `auto_pad` NOTSET or VALID;
+//!   grouped and depthwise included), `BatchNormalization`, `Relu`, `Concat` (channel axis),
+//!   `MaxPool` / `AveragePool` (same window rules, `ceil_mode` 0 or 1), `GlobalAveragePool` and
+//!   `Flatten` (axis 1) map one to one.
+//! - `Sigmoid`, `HardSigmoid`, `HardSwish` and `Softmax` (channel or feature axis) become
+//!   activations; `Clip` (ReLU6) becomes ReLU: the metrics only see topology.
+//! - `Add` and `Sum` of computed tensors become an element-wise add; `Mul` of two computed
+//!   tensors an element-wise product (SiLU's `x * sigmoid(x)`, or a squeeze-and-excitation gate).
+//! - `ReduceMean` over H and W is global average pooling (then a flatten unless `keepdims`).
 //! - `Identity` and `Dropout` (inference) are transparent: their output is their input.
-//! - `Reshape` to `[1, -1]`, `[1, K]`, `[0, -1]` or `[-1, K]` with a constant shape is a flatten.
+//! - `Reshape` (to a constant or computed shape) is a flatten to `[N, K]`, no change, or, with
+//!   `Transpose` `[0, 2, 1, 3, 4]` between two of them, PyTorch's channel shuffle
+//!   (`[N, g, C / g, H, W]`, swap, `[N, C, H, W]`), which becomes one IR node.
 //! - `Gemm` (`transA` 0) and `MatMul` with a constant right operand become a linear layer; an `Add`
 //!   of a constant to a `MatMul` read nowhere else becomes that layer's bias.
-//! - `Slice` with constant bounds on the channel axis (steps 1) becomes a channel slice.
-//! - `Constant` nodes and initializers feed the constant inputs above.
+//! - `Slice` with constant or computed bounds on the channel axis (steps 1) becomes a channel
+//!   slice; `Split` of the channel axis one channel slice per output.
+//! - `Pad` with zeros, equal on every side of H and W, is folded into the `Conv` that reads it.
+//! - `Constant` nodes and initializers feed the constant inputs above. `Shape` and integer
+//!   `Gather`/`Unsqueeze`/`Squeeze`/`Concat`/`Slice`/`Cast`/`Add`/`Sub`/`Mul`/`Div` (the shape
+//!   subgraphs exporters emit) are evaluated at import, since every shape is known.
+//! - Initializers are read for their dims only, never their values (except small integer
+//!   tensors), so a model whose weights live in external data imports from its graph alone.
 //!
 //! Nodes may come in any order: they are sorted topologically (keeping the file's order where it
 //! is free), nodes the output does not depend on are dropped, and a cycle is an error. The graph
@@ -20,8 +32,10 @@
 
 mod builder;
 mod error;
+mod layers;
 mod order;
 mod read;
+mod shapes;
 
 use std::collections::HashMap;
 
@@ -32,7 +46,7 @@ use self::error::{bad_attribute, invalid};
 use self::order::sort;
 use self::read::{label, op_type, to_dim};
 use super::proto::{ModelProto, TensorProto, tensor_shape_proto::dimension, type_proto};
-use crate::ir::{Graph, Node, Op};
+use crate::ir::{Graph, Op};
 
 pub use self::error::ImportError;
 
@@ -127,14 +141,7 @@ pub fn import(bytes: &[u8]) -> Result<Graph, ImportError> {
         }
     }
 
-    let mut b = Builder {
-        nodes: vec![Node::new(input_name, Op::Input, vec![])],
-        channels: vec![Some(input_shape[0])],
-        values: HashMap::from([(input_name, 0)]),
-        constants,
-        checks: Vec::new(),
-        biasable: HashMap::new(),
-    };
+    let mut b = Builder::new(input_name, input_shape, constants);
     for &i in &order {
         b.convert(&graph.node[i], &uses)?;
     }
@@ -149,14 +156,6 @@ pub fn import(bytes: &[u8]) -> Result<Graph, ImportError> {
         )));
     }
     let ir = Graph::new(input_shape, b.nodes)?;
-    for (node, expected, what) in b.checks {
-        let got = ir.shape(node).elements();
-        if got != expected {
-            return Err(invalid(format!(
-                "{what}: expected {expected} features, the graph gives {got}"
-            )));
-        }
-    }
     check_size(&ir)?;
     Ok(ir)
 }

@@ -4,6 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
+mod shape;
+
+pub(crate) use shape::infer_shape;
+
 /// A tensor shape without the batch dimension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -46,24 +50,40 @@ pub enum Op {
     },
     BatchNorm,
     Relu,
+    /// An element-wise activation other than ReLU.
+    Activation {
+        function: Activation,
+    },
     /// Channel concatenation, inputs in order.
     Concat,
     /// Element-wise sum of inputs of one shape.
     Add,
+    /// Element-wise product of two inputs of one shape (SiLU's `x * sigmoid(x)`), or of a CxHxW
+    /// input and a Cx1x1 gate broadcast over it (squeeze-and-excitation), in either order.
+    Mul,
     /// Channels `start..end` of the input (how a cell layer takes part of an earlier output).
     ChannelSlice {
         start: u64,
         end: u64,
     },
+    /// ShuffleNet's channel shuffle: channel `g * (C / groups) + k` moves to `k * groups + g`.
+    ChannelShuffle {
+        groups: u64,
+    },
     MaxPool {
         kernel: u64,
         stride: u64,
         padding: u64,
+        /// Output sizes rounded up (ONNX `ceil_mode`); absent in graphs stored before it existed.
+        #[serde(default, skip_serializing_if = "is_false")]
+        ceil_mode: bool,
     },
     AvgPool {
         kernel: u64,
         stride: u64,
         padding: u64,
+        #[serde(default, skip_serializing_if = "is_false")]
+        ceil_mode: bool,
     },
     GlobalAvgPool,
     Flatten,
@@ -71,6 +91,64 @@ pub enum Op {
         out_features: u64,
         bias: bool,
     },
+}
+
+/// Skipped when false, so graphs without the field keep their canonical bytes (their identity).
+fn is_false(b: &bool) -> bool {
+    !b
+}
+
+/// The element-wise functions of [`Op::Activation`]. The IR keeps the function, not its
+/// constants: HardSigmoid is PyTorch's (`x / 6 + 1 / 2`, clipped to [0, 1]) on export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::IntoStaticStr)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Activation {
+    Sigmoid,
+    HardSigmoid,
+    HardSwish,
+    /// Over the channels (or features) of one sample.
+    Softmax,
+}
+
+/// How the two operands of an [`Op::Mul`] combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mul {
+    /// Both of one shape.
+    Same,
+    /// Operand `gate` (0 or 1) is Cx1x1, broadcast over the other's CxHxW.
+    Gate { gate: usize },
+}
+
+impl Mul {
+    /// How `inputs` multiply, or `None` when they cannot.
+    pub fn of(inputs: &[Shape]) -> Option<Mul> {
+        let [a, b] = inputs else {
+            return None;
+        };
+        if a == b {
+            return Some(Mul::Same);
+        }
+        let gates = |x: &Shape, g: &Shape| match (x, g) {
+            (Shape::Chw([c, _, _]), Shape::Chw([gc, 1, 1])) => c == gc,
+            _ => false,
+        };
+        if gates(a, b) {
+            Some(Mul::Gate { gate: 1 })
+        } else if gates(b, a) {
+            Some(Mul::Gate { gate: 0 })
+        } else {
+            None
+        }
+    }
+
+    /// The operand whose shape the product has.
+    pub fn data(self) -> usize {
+        match self {
+            Mul::Same => 0,
+            Mul::Gate { gate } => 1 - gate,
+        }
+    }
 }
 
 impl Op {
@@ -251,170 +329,11 @@ impl Graph {
     }
 }
 
-fn infer_shape(
-    i: usize,
-    node: &Node,
-    inputs: &[Shape],
-    input_shape: [u64; 3],
-) -> Result<Shape, GraphError> {
-    let name = &node.name;
-    let shape_err = |message: String| GraphError::Shape {
-        node: i,
-        name: name.clone(),
-        message,
-    };
-    let zero = |field: &'static str| GraphError::ZeroSize {
-        node: i,
-        name: name.clone(),
-        field,
-    };
-    let arity = |expected: &'static str| GraphError::Arity {
-        node: i,
-        name: name.clone(),
-        expected,
-        got: inputs.len(),
-    };
-    let one_chw = || -> Result<[u64; 3], GraphError> {
-        match inputs {
-            [Shape::Chw(chw)] => Ok(*chw),
-            [Shape::Flat(_)] => Err(shape_err("expects a CxHxW input, got a flat vector".into())),
-            _ => Err(arity("1")),
-        }
-    };
-    let check_dim = |field: &'static str, value: u64| -> Result<(), GraphError> {
-        if value == 0 {
-            Err(zero(field))
-        } else if value > MAX_DIM {
-            Err(shape_err(format!("{field} = {value} exceeds {MAX_DIM}")))
-        } else {
-            Ok(())
-        }
-    };
-    let window = |[c, h, w]: [u64; 3], kernel: u64, stride: u64, padding: u64| {
-        check_dim("kernel", kernel)?;
-        check_dim("stride", stride)?;
-        if padding > MAX_DIM {
-            return Err(shape_err(format!("padding {padding} exceeds {MAX_DIM}")));
-        }
-        let (hp, wp) = (h + 2 * padding, w + 2 * padding);
-        if kernel > hp || kernel > wp {
-            return Err(shape_err(format!(
-                "kernel {kernel} is larger than the padded input {hp}x{wp}"
-            )));
-        }
-        Ok([c, (hp - kernel) / stride + 1, (wp - kernel) / stride + 1])
-    };
-    match &node.op {
-        Op::Input => {
-            if !inputs.is_empty() {
-                return Err(arity("0"));
-            }
-            Ok(Shape::Chw(input_shape))
-        }
-        Op::Conv {
-            out_channels,
-            kernel,
-            stride,
-            padding,
-            groups,
-            ..
-        } => {
-            let chw = one_chw()?;
-            check_dim("out_channels", *out_channels)?;
-            check_dim("groups", *groups)?;
-            if chw[0] % groups != 0 || out_channels % groups != 0 {
-                return Err(shape_err(format!(
-                    "groups {groups} must divide input channels {} and output channels {out_channels}",
-                    chw[0]
-                )));
-            }
-            let [_, h, w] = window(chw, *kernel, *stride, *padding)?;
-            Ok(Shape::Chw([*out_channels, h, w]))
-        }
-        Op::BatchNorm | Op::Relu => match inputs {
-            [s] => Ok(*s),
-            _ => Err(arity("1")),
-        },
-        Op::Concat => {
-            let first = match inputs.first() {
-                Some(Shape::Chw(chw)) => *chw,
-                Some(Shape::Flat(_)) => {
-                    return Err(shape_err("concat expects CxHxW inputs".into()));
-                }
-                None => return Err(arity(">= 1")),
-            };
-            let mut channels = 0u64;
-            for s in inputs {
-                match s {
-                    Shape::Chw([c, h, w]) if [*h, *w] == [first[1], first[2]] => channels += c,
-                    other => {
-                        return Err(shape_err(format!(
-                            "concat inputs must share height and width {}x{}, got {other:?}",
-                            first[1], first[2]
-                        )));
-                    }
-                }
-            }
-            if channels > MAX_DIM {
-                return Err(shape_err(format!("{channels} channels exceed {MAX_DIM}")));
-            }
-            Ok(Shape::Chw([channels, first[1], first[2]]))
-        }
-        Op::Add => {
-            let first = *inputs.first().ok_or_else(|| arity(">= 2"))?;
-            if inputs.len() < 2 {
-                return Err(arity(">= 2"));
-            }
-            if let Some(other) = inputs.iter().find(|s| **s != first) {
-                return Err(shape_err(format!(
-                    "add inputs must share one shape: {first:?} vs {other:?}"
-                )));
-            }
-            Ok(first)
-        }
-        Op::ChannelSlice { start, end } => {
-            let [c, h, w] = one_chw()?;
-            if start >= end || *end > c {
-                return Err(shape_err(format!(
-                    "channel slice {start}..{end} is empty or outside 0..{c}"
-                )));
-            }
-            Ok(Shape::Chw([end - start, h, w]))
-        }
-        Op::MaxPool {
-            kernel,
-            stride,
-            padding,
-        }
-        | Op::AvgPool {
-            kernel,
-            stride,
-            padding,
-        } => Ok(Shape::Chw(window(one_chw()?, *kernel, *stride, *padding)?)),
-        Op::GlobalAvgPool => {
-            let [c, _, _] = one_chw()?;
-            Ok(Shape::Chw([c, 1, 1]))
-        }
-        Op::Flatten => match inputs {
-            [s] => Ok(Shape::Flat(s.elements())),
-            _ => Err(arity("1")),
-        },
-        Op::Linear { out_features, .. } => {
-            check_dim("out_features", *out_features)?;
-            match inputs {
-                [Shape::Flat(_)] => Ok(Shape::Flat(*out_features)),
-                [Shape::Chw(_)] => Err(shape_err(
-                    "linear expects a flat input (flatten first)".into(),
-                )),
-                _ => Err(arity("1")),
-            }
-        }
-    }
-}
-
 /// A small reference network that uses every operator of the IR: biased, grouped and pointwise
-/// convolutions, both poolings, two- and three-operand adds, a channel slice, a concat and two
-/// linear layers (with and without bias). The ONNX conformance checks export and import it.
+/// convolutions, both poolings (floor and ceil sizes), two- and three-operand adds, a channel
+/// slice, a concat, a channel shuffle, every activation, both kinds of product (SiLU and a
+/// squeeze-and-excitation gate) and two linear layers (with and without bias). The ONNX
+/// conformance checks export and import it.
 pub fn every_operator() -> Graph {
     let conv = |out_channels, kernel, groups, bias| Op::Conv {
         out_channels,
@@ -425,6 +344,7 @@ pub fn every_operator() -> Graph {
         bias,
     };
     let linear = |out_features, bias| Op::Linear { out_features, bias };
+    let activation = |function| Op::Activation { function };
     Graph::new(
         [4, 16, 16],
         vec![
@@ -444,23 +364,34 @@ pub fn every_operator() -> Graph {
                     kernel: 3,
                     stride: 2,
                     padding: 1,
+                    ceil_mode: false,
                 },
                 vec![9],
             ),
             Node::new(
                 "avg",
                 Op::AvgPool {
-                    kernel: 2,
+                    kernel: 3,
                     stride: 2,
                     padding: 0,
+                    ceil_mode: true,
                 },
                 vec![10],
             ),
-            Node::new("gap", Op::GlobalAvgPool, vec![11]),
-            Node::new("flatten", Op::Flatten, vec![12]),
-            Node::new("hidden", linear(16, false), vec![13]),
-            Node::new("hidden.relu", Op::Relu, vec![14]),
-            Node::new("classifier", linear(10, true), vec![15]),
+            Node::new("shuffle", Op::ChannelShuffle { groups: 3 }, vec![11]),
+            Node::new("sigmoid", activation(Activation::Sigmoid), vec![12]),
+            Node::new("silu", Op::Mul, vec![12, 13]),
+            Node::new("se.pool", Op::GlobalAvgPool, vec![14]),
+            Node::new("se.fc", conv(12, 1, 1, true), vec![15]),
+            Node::new("se.gate", activation(Activation::HardSigmoid), vec![16]),
+            Node::new("se.scale", Op::Mul, vec![17, 14]),
+            Node::new("hard_swish", activation(Activation::HardSwish), vec![18]),
+            Node::new("gap", Op::GlobalAvgPool, vec![19]),
+            Node::new("flatten", Op::Flatten, vec![20]),
+            Node::new("hidden", linear(16, false), vec![21]),
+            Node::new("hidden.relu", Op::Relu, vec![22]),
+            Node::new("classifier", linear(10, true), vec![23]),
+            Node::new("softmax", activation(Activation::Softmax), vec![24]),
         ],
     )
     .expect("the reference graph is valid")
@@ -560,6 +491,60 @@ mod tests {
             Graph::new([3, 8, 8], vec![]),
             Err(GraphError::Empty)
         ));
+    }
+
+    #[test]
+    fn ceil_mode_rounds_up_but_never_starts_a_window_in_the_padding() {
+        let pool = |size, kernel, stride, padding, ceil_mode| {
+            let op = Op::MaxPool {
+                kernel,
+                stride,
+                padding,
+                ceil_mode,
+            };
+            let nodes = vec![
+                Node::new("in", Op::Input, vec![]),
+                Node::new("pool", op, vec![0]),
+            ];
+            Graph::new([1, size, size], nodes).unwrap().output_shape()
+        };
+        // SqueezeNet's first pooling: 111 -> 55 either way; 112 -> 56 with ceil, 55 without.
+        assert_eq!(pool(111, 3, 2, 0, true), Shape::Chw([1, 55, 55]));
+        assert_eq!(pool(112, 3, 2, 0, true), Shape::Chw([1, 56, 56]));
+        assert_eq!(pool(112, 3, 2, 0, false), Shape::Chw([1, 55, 55]));
+        // 5 padded to 7, kernel 2, stride 2: ceil gives 4 windows, but the fourth would start
+        // at 6, inside the right padding, so ONNX Runtime (and PyTorch) keep 3.
+        assert_eq!(pool(5, 2, 2, 1, true), Shape::Chw([1, 3, 3]));
+        // Stored graphs without the field read as floor mode, and floor mode writes no field.
+        let stored: Op =
+            serde_json::from_str(r#"{"op":"avg_pool","kernel":2,"stride":2,"padding":0}"#).unwrap();
+        assert!(matches!(
+            stored,
+            Op::AvgPool {
+                ceil_mode: false,
+                ..
+            }
+        ));
+        assert!(!serde_json::to_string(&stored).unwrap().contains("ceil"));
+    }
+
+    #[test]
+    fn products_take_one_shape_or_a_channel_gate_in_either_order() {
+        let (x, gate) = (Shape::Chw([8, 4, 4]), Shape::Chw([8, 1, 1]));
+        assert_eq!(Mul::of(&[x, x]), Some(Mul::Same));
+        assert_eq!(Mul::of(&[x, gate]), Some(Mul::Gate { gate: 1 }));
+        assert_eq!(Mul::of(&[gate, x]).map(Mul::data), Some(1));
+        assert_eq!(Mul::of(&[x, Shape::Chw([4, 1, 1])]), None);
+        assert_eq!(Mul::of(&[x, Shape::Flat(8)]), None);
+        assert_eq!(Mul::of(&[x]), None);
+        let bad = Graph::new(
+            [8, 4, 4],
+            vec![
+                Node::new("in", Op::Input, vec![]),
+                Node::new("shuffle", Op::ChannelShuffle { groups: 3 }, vec![0]),
+            ],
+        );
+        assert!(matches!(bad, Err(GraphError::Shape { node: 1, .. })));
     }
 
     #[test]
