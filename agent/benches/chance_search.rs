@@ -33,6 +33,8 @@ fn accuracy_model() -> AccuracyModel {
         residual_std: 0.01,
         t_quantile: 2.07,
         inverse_gram: vec![4.0, -0.5, -0.2, -0.5, 0.1, 0.01, -0.2, 0.01, 0.02],
+        fitted_nn_degree: None,
+        fitted_params: None,
     }
 }
 

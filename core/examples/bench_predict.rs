@@ -19,6 +19,8 @@ fn main() {
         residual_std: 0.01,
         t_quantile: 2.07,
         inverse_gram: vec![4.0, -0.7, 0.1, -0.7, 0.12, 0.0, 0.1, 0.0, 0.01],
+        fitted_nn_degree: None,
+        fitted_params: None,
     };
     let features = vec![
         Feature::Macs,

@@ -505,3 +505,23 @@ fn space(command: SpaceCommand) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inspect_reads_a_zoo_network_from_its_graph_alone() {
+        // torchvision's MobileNetV3-Small, weights left out (core's zoo fixtures).
+        let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../core/tests/fixtures/zoo/mobilenet_v3_small.onnx");
+        let value = inspect(&file).unwrap();
+        assert_eq!(value["params"], 2_529_712);
+        assert_eq!(value["in_space"], false);
+        assert!(
+            value["nn_degree"].as_f64().is_some_and(|g| g > 0.0),
+            "{value}"
+        );
+        assert_eq!(value["metrics"]["layers_by_kind"]["mul"], 9);
+    }
+}

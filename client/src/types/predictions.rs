@@ -43,6 +43,12 @@ pub struct PredictionItem {
     pub energy: Option<Interval>,
     /// Analytic accelerators only.
     pub area_mm2: Option<f64>,
+    /// Each prediction that is an extrapolation, with the features beyond what its fit was
+    /// fitted on (`latency: macs = 4.1e9 is outside the fitted range [1.2e7, 9.8e8]`): an
+    /// ImageNet network priced by a fit on CIFAR cells, say. Empty (left out) when every
+    /// prediction lies inside its fit's data.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::FitError;
+use super::extrapolation::{FittedRange, range_of};
 use super::linalg::{Matrix, least_squares};
 use super::stats;
 use crate::features::Counts;
@@ -165,6 +166,13 @@ pub struct AccuracyModel {
     pub t_quantile: f64,
     /// `(X^T X)^-1` of the fit, row-major.
     pub inverse_gram: Vec<f64>,
+    /// NN-Degree range of the records fitted on, when the form uses it (absent in models
+    /// stored before ranges were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fitted_nn_degree: Option<FittedRange>,
+    /// Parameter range of the records fitted on, when the form uses parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fitted_params: Option<FittedRange>,
 }
 
 impl AccuracyModel {
@@ -308,6 +316,12 @@ fn fit_form(form: AccuracyForm, records: &[AccuracyRecord]) -> Option<FormFit> {
         residual_std: (sse / dof).sqrt(),
         t_quantile: stats::student_t_quantile(0.5 + INTERVAL_LEVEL / 2.0, dof),
         inverse_gram: full.inverse_gram,
+        fitted_nn_degree: form
+            .degree
+            .map(|_| range_of(records.iter().map(|r| r.nn_degree))),
+        fitted_params: form
+            .log_params
+            .then(|| range_of(records.iter().map(|r| r.params as f64))),
     };
     let errors = AccuracyErrors {
         loo_rmse: stats::rmse(&loo, &ys),

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use strum::VariantArray;
 
+use super::extrapolation::{FittedRange, fitted_ranges};
 use super::feature_set::FeatureSet;
 use super::interval::PredictionInterval;
 use super::select::{self, CrossValidation, Design};
@@ -55,6 +56,10 @@ pub struct HardwareModel {
     /// from given coefficients.
     #[serde(default)]
     pub interval: Option<PredictionInterval>,
+    /// The range of each feature (in `features` order) over the samples fitted on; empty for a
+    /// model written down from coefficients.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fitted_ranges: Vec<FittedRange>,
 }
 
 impl HardwareModel {
@@ -81,6 +86,7 @@ impl HardwareModel {
             features,
             coefficients,
             interval: None,
+            fitted_ranges: Vec::new(),
         })
     }
 
@@ -276,6 +282,7 @@ pub fn fit_hardware(
             .filter(|(f, _)| used.contains(f))
             .map(|(_, c)| *c)
             .collect(),
+        fitted_ranges: fitted_ranges(&xs, &used),
         features: used,
         interval: PredictionInterval::from_predictions(&nested, &ys),
     };

@@ -2,6 +2,7 @@
 //! accuracy predictor, and batch scoring of many architectures with them.
 
 mod accuracy;
+mod extrapolation;
 mod feature_set;
 mod hardware;
 mod interval;
@@ -13,6 +14,7 @@ pub use accuracy::{
     AccuracyErrors, AccuracyFit, AccuracyForm, AccuracyModel, AccuracyRecord, DegreeTerm,
     FormScore, INTERVAL_LEVEL, Interval, fit_accuracy,
 };
+pub use extrapolation::{Extrapolation, FittedRange};
 pub use feature_set::FeatureSet;
 pub use hardware::{
     CostErrors, CostMetric, FeatureSetScore, HardwareFit, HardwareModel, fit_hardware,

@@ -83,6 +83,8 @@ fn accuracy(r: &mut SplitMix64) -> AccuracyModel {
         residual_std: 0.01,
         t_quantile: 2.0,
         inverse_gram: vec![0.0; coefficients.len().pow(2)],
+        fitted_nn_degree: None,
+        fitted_params: None,
     }
 }
 

@@ -254,6 +254,8 @@ mod tests {
                 residual_std: 0.01,
                 t_quantile: 2.0,
                 inverse_gram: vec![0.0; 9],
+                fitted_nn_degree: None,
+                fitted_params: None,
             },
             devices: vec![device("cpu"), device("gpu")],
             max_params: None,

@@ -167,6 +167,16 @@ fn with_ints(mut n: NodeProto, name: &str, values: &[i64]) -> NodeProto {
     n
 }
 
+fn with_int(mut n: NodeProto, name: &str, value: i64) -> NodeProto {
+    n.attribute.push(AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Int as i32),
+        i: Some(value),
+        ..Default::default()
+    });
+    n
+}
+
 fn value_info(name: &str, dims: &[tensor_shape_proto::dimension::Value]) -> ValueInfoProto {
     let dim = dims
         .iter()
@@ -284,6 +294,69 @@ fn imports_graphs_written_by_other_exporters() {
     .unwrap();
     assert_eq!(g, expected);
     assert_eq!(metrics::compute(&g).params, 6 * 27 + 6 + 6 * 5 + 5);
+}
+
+#[test]
+fn zero_pads_fold_into_their_conv_and_splits_become_channel_slices() {
+    let mut split = with_int(node("Split", "split", &["c", "sizes"], "s0"), "axis", 1);
+    split.output.push("s1".into());
+    let nodes = vec![
+        node("Pad", "pad", &["x", "pads"], "padded"),
+        node("Conv", "conv", &["padded", "w"], "c"),
+        split,
+        with_int(node("Concat", "swap", &["s1", "s0"], "cat"), "axis", 1),
+        node("GlobalAveragePool", "gap", &["cat"], "pooled"),
+        node("Flatten", "flatten", &["pooled"], "flat"),
+        with_int(
+            node("Gemm", "fc", &["flat", "fc.w", "fc.b"], "y"),
+            "transB",
+            1,
+        ),
+    ];
+    let initializers = vec![
+        ints_tensor("pads", &[0, 0, 1, 1, 0, 0, 1, 1]),
+        tensor("w", data_type::FLOAT, &[6, 3, 3, 3]),
+        ints_tensor("sizes", &[2, 4]),
+        tensor("fc.w", data_type::FLOAT, &[5, 6]),
+        tensor("fc.b", data_type::FLOAT, &[5]),
+    ];
+    let g = import(&model(nodes.clone(), initializers.clone())).unwrap();
+    let ops: Vec<&Op> = g.nodes().iter().map(|n| &n.op).collect();
+    assert_eq!(
+        ops[1],
+        &Op::Conv {
+            out_channels: 6,
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+            groups: 1,
+            bias: false,
+        }
+    );
+    assert_eq!(ops[2], &Op::ChannelSlice { start: 0, end: 2 });
+    assert_eq!(ops[3], &Op::ChannelSlice { start: 2, end: 6 });
+    assert_eq!(g.nodes()[4].inputs, vec![3, 2]);
+    assert_eq!(g.output_shape(), flash_core::ir::Shape::Flat(5));
+
+    // Without sizes the channels split into equal parts.
+    let mut equal = nodes.clone();
+    equal[2].input.truncate(1);
+    let g = import(&model(equal, initializers.clone())).unwrap();
+    assert_eq!(g.nodes()[3].op, Op::ChannelSlice { start: 3, end: 6 });
+
+    // A pad that is not the same on every side, or that something other than a Conv reads,
+    // is named.
+    let mut lopsided = initializers.clone();
+    lopsided[0] = ints_tensor("pads", &[0, 0, 1, 0, 0, 0, 1, 0]);
+    let err = import(&model(nodes.clone(), lopsided)).unwrap_err();
+    assert!(
+        matches!(&err, ImportError::Unsupported { node, op_type, .. } if node == "pad" && op_type == "Pad"),
+        "{err}"
+    );
+    let mut pooled = nodes;
+    pooled[4].input[0] = "padded".into();
+    let err = import(&model(pooled, initializers)).unwrap_err();
+    assert!(err.to_string().contains("padded"), "{err}");
 }
 
 /// A model written by the Python `onnx` package (`onnx.helper`, opset 17, checked with

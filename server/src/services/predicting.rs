@@ -2,6 +2,7 @@
 //! fits, each naming the fit it came from.
 
 use flash_client::{PredictionItem, PredictionRequest, PredictionResponse};
+use flash_core::features::{Counts, FeatureVector};
 use flash_core::fit::{HardwareModel, INTERVAL_LEVEL, Interval, predict_batch};
 use flash_core::metrics::Metrics;
 use flash_core::{ArchSpec, FieldError};
@@ -103,6 +104,30 @@ fn factors(model: Option<&HardwareModel>) -> Option<(f64, f64)> {
     Some(model?.interval?.factors(INTERVAL_LEVEL))
 }
 
+/// `what: feature = value is outside the fitted range [..]` for each prediction of `subject`
+/// that extrapolates beyond the data its fit was fitted on.
+fn extrapolations(subject: &Subject, fits: &Fits, hardware: &[HardwareModel]) -> Vec<String> {
+    let (nn_degree, params, x) = match subject {
+        Subject::Spec(spec) => (
+            spec.nn_degree(),
+            Counts::of_spec(spec).params,
+            FeatureVector::of_spec(spec),
+        ),
+        Subject::Metrics(_, m) => (m.nn_degree, m.params, FeatureVector::from_metrics(m)),
+    };
+    let accuracy = fits
+        .accuracy
+        .iter()
+        .flat_map(|a| a.extrapolations(nn_degree, params as f64))
+        .map(|e| format!("accuracy: {e}"));
+    let costs = hardware.iter().flat_map(|h| {
+        h.extrapolations(&x)
+            .into_iter()
+            .map(move |e| format!("{}: {e}", h.metric))
+    });
+    accuracy.chain(costs).collect()
+}
+
 fn predict_all(subjects: &[Subject], fits: Fits) -> PredictionResponse {
     let hardware: Vec<HardwareModel> = fits
         .latency
@@ -147,6 +172,7 @@ fn predict_all(subjects: &[Subject], fits: Fits) -> PredictionResponse {
                     )
                 }
             };
+            let warnings = extrapolations(subject, &fits, &hardware);
             let mut costs = costs.into_iter();
             let latency_ms = fits.latency.as_ref().and_then(|_| costs.next());
             let energy_mj = fits.energy.as_ref().and_then(|_| costs.next());
@@ -158,6 +184,7 @@ fn predict_all(subjects: &[Subject], fits: Fits) -> PredictionResponse {
                 latency_ms,
                 energy_mj,
                 area_mm2: fits.area.as_ref().and_then(|_| costs.next()),
+                warnings,
             }
         })
         .collect();

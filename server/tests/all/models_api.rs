@@ -192,6 +192,48 @@ async fn fits_are_stored_versioned_and_used_for_predictions() {
             a["lower"].as_f64().unwrap() <= a["value"].as_f64().unwrap()
                 && a["value"].as_f64().unwrap() <= a["upper"].as_f64().unwrap()
         );
+        // A sample the fits were made on is no extrapolation.
+        assert!(first.get("warnings").is_none(), "{first}");
+        // ResNet-18 on ImageNet-sized input, imported from its graph, lies outside fits made on
+        // CIFAR-sized cells (its NN-Degree, its weights): the prediction says so, feature by
+        // feature.
+        let req = Request::post("/v1/architectures")
+            .header("authorization", format!("Bearer {w}"))
+            .header("content-type", "application/onnx")
+            .body(Body::from(
+                include_bytes!("../../../core/tests/fixtures/zoo/resnet18.onnx").to_vec(),
+            ))
+            .unwrap();
+        let resp = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let resnet: Value = serde_json::from_slice(&bytes).unwrap();
+        let (s, pred) = post(
+            &app,
+            "/v1/predictions",
+            &tokens.read,
+            json!({"architectures": [resnet["id"]], "device": "bench-1", "dataset": "law"}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{pred}");
+        let warnings: Vec<&str> = pred["items"][0]["warnings"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no warnings: {pred}"))
+            .iter()
+            .map(|w| w.as_str().unwrap())
+            .collect();
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.starts_with("latency: ") && w.contains("is outside the fitted range")),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.starts_with("accuracy: nn_degree")),
+            "{warnings:?}"
+        );
         // So does every cost of a search's winner.
         let (s, found) = post(
             &app,
