@@ -52,28 +52,43 @@ impl Bench {
     /// Measures each spec paired with its space's reference network, one after the other, with
     /// a progress line each on stderr.
     pub fn measure(&self, specs: &[ArchSpec], label: &str) -> Vec<MeasurementResult> {
-        specs
+        let models: Vec<(String, Vec<u8>, Reference)> = specs
             .iter()
-            .enumerate()
-            .map(|(i, spec)| {
+            .map(|spec| {
                 let space = spec.space().expect("a spec of a known space");
                 let reference = Reference::of_spec(&space.reference_spec());
+                (spec.id(), onnx::export_spec(spec), reference)
+            })
+            .collect();
+        self.measure_models(&models, label)
+    }
+
+    /// Measures each (name, ONNX model, reference) paired with its reference, one after the
+    /// other, with a progress line each on stderr.
+    pub fn measure_models(
+        &self,
+        models: &[(String, Vec<u8>, Reference)],
+        label: &str,
+    ) -> Vec<MeasurementResult> {
+        models
+            .iter()
+            .enumerate()
+            .map(|(i, (name, model, reference))| {
                 let r = measure_model(
                     self.runtime,
-                    &onnx::export_spec(spec),
-                    Some(&reference),
+                    model,
+                    Some(reference),
                     &self.protocol,
                     self.agent(),
                     Path::new("/sys"),
                     &AtomicBool::new(false),
                 )
-                .unwrap_or_else(|e| panic!("measuring {}: {e}", spec.id()));
+                .unwrap_or_else(|e| panic!("measuring {name}: {e}"));
                 let ratio = r.ratio.as_ref().expect("paired");
                 eprintln!(
-                    "  {label} {}/{}: {} raw p50 {:.3} ms, ratio {:.4} (CI +-{:.2}%, n {}), reference p50 {:.3} ms [{:.0} s]",
+                    "  {label} {}/{}: {name} raw p50 {:.3} ms, ratio {:.4} (CI +-{:.2}%, n {}), reference p50 {:.3} ms [{:.0} s]",
                     i + 1,
-                    specs.len(),
-                    spec.id(),
+                    models.len(),
                     r.latency.p50_ms,
                     ratio.p50,
                     100.0 * ratio.relative_ci(),
