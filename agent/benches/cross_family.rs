@@ -140,10 +140,7 @@ fn main() {
         Ok(on_zoo) => {
             line("zoo, nested cross-validation", &on_zoo.loo);
             println!("across families:");
-            line(
-                "densenet fit -> zoo",
-                &judge(&on_densenet.model, &zoo_data),
-            );
+            line("densenet fit -> zoo", &judge(&on_densenet.model, &zoo_data));
             line(
                 "zoo fit -> densenet held out",
                 &judge(&on_zoo.model, &densenet_held),
@@ -152,10 +149,7 @@ fn main() {
         Err(e) => {
             println!("  zoo: no fit of its own ({e})");
             println!("across families:");
-            line(
-                "densenet fit -> zoo",
-                &judge(&on_densenet.model, &zoo_data),
-            );
+            line("densenet fit -> zoo", &judge(&on_densenet.model, &zoo_data));
         }
     }
     println!("\nper zoo network (densenet fit):");

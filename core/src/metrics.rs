@@ -18,8 +18,11 @@
 //! - NN-Mass is the sum over stages of `rho_s w_s d_s` with `rho_s = skips_s / (w_s (d_s-2)(d_s-1)/2)`,
 //!   which is `2 d_s skips_s / ((d_s-2)(d_s-1))` whatever the width; a stage with fewer than 3
 //!   layers uses 1 for the denominator. On a cell network this is the closed form of
-//!   `ArchSpec::nn_mass`. Addition-type skips (ResNet, MobileNet blocks) count their operand's
-//!   channels as skip links, in both metrics.
+//!   `ArchSpec::nn_mass`, counting the skip channels that arrive by concatenation. Addition-type
+//!   skips (ResNet, MobileNet blocks) add the reference notes' per-block NN-Mass instead: see
+//!   `blocks` for the rule per block kind.
+//! - In NN-Degree, the channels an add merges in count as skip links like concatenated ones: a
+//!   convolution after a residual join receives the branch (regular) and the shortcut (skip).
 //! - A product (`Mul`) is not a link: a squeeze-and-excitation gate rescales its data operand,
 //!   whose provenance passes through; a product of one shape (SiLU) merges like an add. A channel
 //!   shuffle permutes the segments, so the slices ShuffleNet takes after it see both branches.
@@ -28,10 +31,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::ir::{Graph, Mul, Op, Shape};
 
+mod blocks;
 mod counts;
+mod provenance;
 
 use counts::{ConvKind, PerKind};
 pub use counts::{LayerCounts, MacCounts, StageCounts};
+use provenance::Provenance;
 
 /// Everything computed from a graph.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,66 +97,6 @@ fn log_add(a: f64, b: f64) -> f64 {
     hi + (lo - hi).exp().ln_1p()
 }
 
-/// Channel provenance: (source node, channels) segments in channel order.
-type Provenance = Vec<(usize, u64)>;
-
-fn push_segment(p: &mut Provenance, source: usize, channels: u64) {
-    match p.last_mut() {
-        Some((s, c)) if *s == source => *c += channels,
-        _ => p.push((source, channels)),
-    }
-}
-
-fn slice(p: &Provenance, start: u64, end: u64) -> Provenance {
-    let mut out = Vec::new();
-    let mut offset = 0;
-    for &(source, channels) in p {
-        let (lo, hi) = (offset.max(start), (offset + channels).min(end));
-        if lo < hi {
-            push_segment(&mut out, source, hi - lo);
-        }
-        offset += channels;
-    }
-    out
-}
-
-/// Channels beyond which a shuffle keeps its input's provenance order (the counts per source stay
-/// exact; only slices after it are approximate), so a hostile graph cannot make it quadratic.
-const MAX_SHUFFLED_CHANNELS: u64 = 1 << 16;
-
-/// `p` after a channel shuffle of `groups` groups: output channel `o` is input channel
-/// `(o % groups) * (C / groups) + o / groups`.
-fn shuffle(p: &Provenance, groups: u64) -> Provenance {
-    let channels: u64 = p.iter().map(|&(_, c)| c).sum();
-    if groups <= 1 || channels > MAX_SHUFFLED_CHANNELS || !channels.is_multiple_of(groups) {
-        return p.clone();
-    }
-    let mut source_of = Vec::with_capacity(channels as usize);
-    for &(source, c) in p {
-        source_of.extend(std::iter::repeat_n(source, c as usize));
-    }
-    let per_group = channels / groups;
-    let mut out = Vec::new();
-    for o in 0..channels {
-        let i = (o % groups) * per_group + o / groups;
-        push_segment(&mut out, source_of[i as usize], 1);
-    }
-    out
-}
-
-/// The union of the operands' provenance, each source once (an add's links).
-fn merge(provenance: &[Provenance], inputs: &[usize]) -> Provenance {
-    let mut p: Provenance = Vec::new();
-    for &j in inputs {
-        for &(s, c) in &provenance[j] {
-            if !p.iter().any(|&(q, _)| q == s) {
-                p.push((s, c));
-            }
-        }
-    }
-    p
-}
-
 /// Computes every metric of `graph` in one topological pass (and one reverse pass).
 pub fn compute(graph: &Graph) -> Metrics {
     let nodes = graph.nodes();
@@ -163,7 +109,7 @@ pub fn compute(graph: &Graph) -> Metrics {
     let mut fused = vec![false; n];
     let mut provenance: Vec<Provenance> = Vec::with_capacity(n);
     let mut stage = vec![0usize; n];
-    // per stage: (convolutions, sum of degrees, sum of skip channels)
+    // per stage: (convolutions, sum of degrees, sum of concatenated skip channels)
     let mut topology: Vec<(u64, u64, u64)> = Vec::new();
     let mut longest = vec![0u64; n];
     // log number of paths from the input, mean parametrised layers over them, log number of
@@ -216,40 +162,30 @@ pub fn compute(graph: &Graph) -> Metrics {
         stage[i] =
             node.inputs.iter().map(|&j| stage[j]).max().unwrap_or(0) + usize::from(downsamples);
         let prov: Provenance = match &node.op {
-            Op::Input => vec![(0, shape.channels())],
+            Op::Input => provenance::own(0, shape.channels()),
             Op::Conv { out_channels, .. } => {
-                let input = &provenance[node.inputs[0]];
-                let regular = input.iter().map(|&(s, _)| s).max().unwrap_or(0);
-                let skip: u64 = input
-                    .iter()
-                    .filter(|&&(s, _)| s != regular)
-                    .map(|&(_, c)| c)
-                    .sum();
+                let skips = provenance::skips(&provenance[node.inputs[0]]);
                 if topology.len() <= stage[i] {
                     topology.resize(stage[i] + 1, (0, 0, 0));
                 }
                 let st = &mut topology[stage[i]];
                 st.0 += 1;
-                st.1 += out_channels + skip;
-                st.2 += skip;
-                vec![(i, *out_channels)]
+                st.1 += out_channels + skips.concatenated + skips.added;
+                st.2 += skips.concatenated;
+                provenance::own(i, *out_channels)
             }
-            Op::Concat => {
-                let mut p = Vec::new();
-                for &j in &node.inputs {
-                    for &(s, c) in &provenance[j] {
-                        push_segment(&mut p, s, c);
-                    }
-                }
-                p
-            }
-            Op::Add => merge(&provenance, &node.inputs),
+            Op::Concat => provenance::concat(node.inputs.iter().map(|&j| &provenance[j])),
+            Op::Add => provenance::merge(node.inputs.iter().map(|&j| &provenance[j])),
             Op::Mul => match Mul::of(&in_shapes) {
                 Some(Mul::Gate { gate }) => provenance[node.inputs[1 - gate]].clone(),
-                _ => merge(&provenance, &node.inputs),
+                _ => provenance::merge(node.inputs.iter().map(|&j| &provenance[j])),
             },
-            Op::ChannelSlice { start, end } => slice(&provenance[node.inputs[0]], *start, *end),
-            Op::ChannelShuffle { groups } => shuffle(&provenance[node.inputs[0]], *groups),
+            Op::ChannelSlice { start, end } => {
+                provenance::slice(&provenance[node.inputs[0]], *start, *end)
+            }
+            Op::ChannelShuffle { groups } => {
+                provenance::shuffle(&provenance[node.inputs[0]], *groups)
+            }
             Op::Flatten | Op::Linear { .. } => Vec::new(),
             _ => provenance[node.inputs[0]].clone(),
         };
@@ -348,6 +284,7 @@ pub fn compute(graph: &Graph) -> Metrics {
         };
         nn_mass += 2.0 * d * skip_sum as f64 / denominator;
     }
+    nn_mass += blocks::addition_mass(graph);
 
     let out = n - 1;
     let effective_depth = mean_layers[out];
@@ -544,7 +481,7 @@ mod tests {
     }
 
     #[test]
-    fn residual_additions_count_as_skip_links() {
+    fn residual_additions_are_skip_links_in_nn_degree_and_blocks_in_nn_mass() {
         let conv = |c| Op::Conv {
             out_channels: c,
             kernel: 3,
@@ -578,7 +515,8 @@ mod tests {
         let m = compute(&g);
         // 4 convs of width 8 in one stage; c3 gets 8 skip channels from c0
         assert!((m.nn_degree - (8.0 + 8.0 / 4.0)).abs() < 1e-12);
-        assert!((m.nn_mass - 2.0 * 4.0 * 8.0 / 6.0).abs() < 1e-12);
+        // One basic block (c1, c2 on the branch, c0 the block input): in + out.
+        assert!((m.nn_mass - 16.0).abs() < 1e-12, "{}", m.nn_mass);
         assert!((m.log_paths - 2f64.ln()).abs() < 1e-12);
     }
 

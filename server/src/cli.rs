@@ -516,7 +516,7 @@ mod tests {
         let file = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../core/tests/fixtures/zoo/mobilenet_v3_small.onnx");
         let value = inspect(&file).unwrap();
-        assert_eq!(value["params"], 2_529_712);
+        assert_eq!(value["params"], 2_536_800);
         assert_eq!(value["in_space"], false);
         assert!(
             value["nn_degree"].as_f64().is_some_and(|g| g > 0.0),

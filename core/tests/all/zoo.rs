@@ -198,3 +198,53 @@ fn a_shape_that_cannot_be_inferred_names_its_node() {
         "{err}"
     );
 }
+
+#[test]
+fn residual_blocks_add_the_reference_nn_mass_per_block_kind() {
+    let mass = |name: &str| metrics::compute(&import(&bytes(name)).unwrap()).nn_mass;
+    // ResNet-18: basic blocks, in + out each: (64->64) x2, 64->128, 128->128, 128->256,
+    // 256->256, 256->512, 512->512. No concatenations, so nothing else.
+    let basic = [
+        (64, 64),
+        (64, 64),
+        (64, 128),
+        (128, 128),
+        (128, 256),
+        (256, 256),
+        (256, 512),
+    ];
+    let expected: f64 = basic.iter().map(|&(i, o)| f64::from(i + o)).sum::<f64>() + 1024.0;
+    assert!(
+        (mass("resnet18") - expected).abs() < 1e-9,
+        "{}",
+        mass("resnet18")
+    );
+    // ResNet-50: bottlenecks, (in + 2 mid) in / (2 in + mid), per stage (blocks, first block's
+    // input, later blocks' input, mid).
+    let bottleneck = |i: f64, mid: f64| (i + 2.0 * mid) * i / (2.0 * i + mid);
+    let expected: f64 = [
+        (3, 64.0, 256.0, 64.0),
+        (4, 256.0, 512.0, 128.0),
+        (6, 512.0, 1024.0, 256.0),
+        (3, 1024.0, 2048.0, 512.0),
+    ]
+    .iter()
+    .map(|&(blocks, first, rest, mid)| {
+        bottleneck(first, mid) + f64::from(blocks - 1) * bottleneck(rest, mid)
+    })
+    .sum();
+    assert!(
+        (mass("resnet50") - expected).abs() < 1e-6,
+        "{}",
+        mass("resnet50")
+    );
+    // Inverted residuals are bottlenecks too; their gates' convolutions are not on the branch.
+    for name in [
+        "mobilenet_v2",
+        "mobilenet_v3_large",
+        "efficientnet_b0",
+        "regnet_y_400mf",
+    ] {
+        assert!(mass(name) > 0.0, "{name}");
+    }
+}

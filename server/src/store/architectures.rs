@@ -112,23 +112,39 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
-    /// Recomputes the metrics of architectures stored before metrics had per-stage counts
-    /// (their stage features would read as zeros in fits and predictions); runs at start until
-    /// it has once completed, which `maintenance` records. Returns how many rows it rewrote.
+    /// Recomputes the metrics of architectures stored before a change to how metrics are
+    /// computed; each task runs at start until it has once completed, which `maintenance`
+    /// records. Returns how many rows it rewrote.
+    /// - `stage-metrics`: rows without per-stage counts (their stage features would read as zeros
+    ///   in fits and predictions);
+    /// - `block-mass`: imported networks (no spec), whose NN-Mass now counts residual blocks by
+    ///   the reference rule per block kind.
     pub(super) async fn refresh_old_metrics(&self) -> StoreResult<usize> {
-        const TASK: &str = "stage-metrics";
+        const TASKS: [(&str, &str); 2] = [
+            ("stage-metrics", r#"metrics NOT LIKE '%"stages":[{%'"#),
+            ("block-mass", "spec IS NULL"),
+        ];
+        let mut rewritten = 0;
+        for (task, filter) in TASKS {
+            rewritten += self.refresh_metrics_once(task, filter).await?;
+        }
+        Ok(rewritten)
+    }
+
+    async fn refresh_metrics_once(&self, task: &str, filter: &str) -> StoreResult<usize> {
         let done: Option<(i64,)> =
             sqlx::query_as("SELECT done_at FROM maintenance WHERE task = $1")
-                .bind(TASK)
+                .bind(task)
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(StoreError::from_sqlx)?;
         if done.is_some() {
             return Ok(0);
         }
-        let rows: Vec<(String, Option<String>, Option<Vec<u8>>)> = sqlx::query_as(
-            r#"SELECT architecture_id, spec, onnx FROM architecture WHERE metrics NOT LIKE '%"stages":[{%'"#,
-        )
+        // `filter` is one of the constant TASKS above, never input.
+        let rows: Vec<(String, Option<String>, Option<Vec<u8>>)> = sqlx::query_as(sql!(
+            "SELECT architecture_id, spec, onnx FROM architecture WHERE {filter}"
+        ))
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::from_sqlx)?;
@@ -155,7 +171,7 @@ impl Store {
             "INSERT INTO maintenance (task, done_at) VALUES ($1, {now}) ON CONFLICT DO NOTHING",
             now = self.backend.now_ms()
         ))
-        .bind(TASK)
+        .bind(task)
         .execute(&self.pool)
         .await
         .map_err(StoreError::from_sqlx)?;
