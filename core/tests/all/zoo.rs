@@ -140,7 +140,7 @@ fn what_cannot_be_imported_names_its_node_and_operator() {
 }
 
 #[test]
-fn a_shape_that_cannot_be_inferred_names_its_node() {
+fn a_shape_that_cannot_be_inferred_names_its_node_and_tensor() {
     // The classifier's weight made to disagree with the features it reads.
     let mut m = decoded("resnet18");
     let graph = m.graph.as_mut().unwrap();
@@ -193,8 +193,12 @@ fn a_shape_that_cannot_be_inferred_names_its_node() {
     }
     let err = import(&m.encode_to_vec()).unwrap_err();
     assert!(
-        matches!(&err, ImportError::Graph(_))
-            && err.to_string().contains(add.name.as_deref().unwrap()),
+        matches!(&err, ImportError::Shape { node, tensor, .. }
+            if Some(node.as_str()) == add.name.as_deref() && *tensor == add.output[0]),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("add inputs must share one shape"),
         "{err}"
     );
 }

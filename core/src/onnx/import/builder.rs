@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use super::error::{ImportError, bad_attribute, invalid, unsupported};
 use super::read::{attr_int, int_values, label, matrix, op_type};
 use super::shapes::is_arithmetic;
-use crate::ir::{Activation, Node, Op, Shape, infer_shape};
+use crate::ir::{Activation, GraphError, Node, Op, Shape, infer_shape};
 use crate::onnx::proto::{NodeProto, TensorProto};
 
 /// A tensor that is not an IR node: a view that only certain readers may take.
@@ -54,7 +54,30 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// Converts `n`; a shape that cannot be inferred is reported with the tensor it is for.
     pub(super) fn convert(
+        &mut self,
+        n: &'a NodeProto,
+        uses: &HashMap<&str, usize>,
+    ) -> Result<(), ImportError> {
+        self.convert_node(n, uses).map_err(|e| match e {
+            ImportError::Graph(
+                ref g @ (GraphError::Shape { .. }
+                | GraphError::Arity { .. }
+                | GraphError::ZeroSize { .. }),
+            ) => ImportError::Shape {
+                node: label(n).to_string(),
+                tensor: n.output.first().cloned().unwrap_or_default(),
+                message: match g {
+                    GraphError::Shape { message, .. } => message.clone(),
+                    other => other.to_string(),
+                },
+            },
+            other => other,
+        })
+    }
+
+    fn convert_node(
         &mut self,
         n: &'a NodeProto,
         uses: &HashMap<&str, usize>,

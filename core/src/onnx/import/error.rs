@@ -26,6 +26,12 @@ pub enum ImportError {
         attribute: String,
         message: String,
     },
+    #[error("node {node:?}: cannot infer the shape of tensor {tensor:?}: {message}")]
+    Shape {
+        node: String,
+        tensor: String,
+        message: String,
+    },
     #[error("the graph has a cycle through node {node:?}")]
     Cycle { node: String },
     #[error("model too large: {0}")]
