@@ -46,9 +46,11 @@ const _: () = assert!(NUM_FEATURES == 11 + 8 + 4 * MAX_STAGES);
     Deserialize,
     EnumCount,
     VariantArray,
+    strum::IntoStaticStr,
 )]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Feature {
     /// All multiply-accumulates.
     Macs,
@@ -185,5 +187,8 @@ mod tests {
         assert_eq!(Feature::stage_concat_bytes(3), Feature::Stage3ConcatBytes);
         let names = serde_json::to_string(&[Feature::Stage2Macs, Feature::Conv3x3Layers]).unwrap();
         assert_eq!(names, r#"["stage2_macs","conv3x3_layers"]"#);
+        for &f in Feature::VARIANTS {
+            assert_eq!(serde_json::to_value(f).unwrap(), <&str>::from(f));
+        }
     }
 }

@@ -84,10 +84,7 @@ impl HardwareModel {
         self.features
             .iter()
             .zip(&self.fitted_ranges)
-            .filter_map(|(&feature, range)| {
-                let name = serde_json::to_value(feature).expect("features serialise");
-                range.check(name.as_str().unwrap_or_default(), x.get(feature))
-            })
+            .filter_map(|(&feature, range)| range.check(feature.into(), x.get(feature)))
             .collect()
     }
 }
@@ -151,16 +148,7 @@ mod tests {
             .copied()
             .filter(|&f| f != Feature::Constant)
             .collect();
-        let named: Vec<String> = used
-            .iter()
-            .map(|f| {
-                serde_json::to_value(f)
-                    .unwrap()
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            })
-            .collect();
+        let named: Vec<String> = used.iter().map(|&f| <&str>::from(f).to_string()).collect();
         assert_eq!(
             beyond.iter().map(|e| e.feature.clone()).collect::<Vec<_>>(),
             named

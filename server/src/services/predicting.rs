@@ -107,12 +107,19 @@ fn factors(model: Option<&HardwareModel>) -> Option<(f64, f64)> {
 /// `what: feature = value is outside the fitted range [..]` for each prediction of `subject`
 /// that extrapolates beyond the data its fit was fitted on.
 fn extrapolations(subject: &Subject, fits: &Fits, hardware: &[HardwareModel]) -> Vec<String> {
+    let ranged = fits
+        .accuracy
+        .as_ref()
+        .is_some_and(|a| a.fitted_nn_degree.is_some() || a.fitted_params.is_some())
+        || hardware.iter().any(|h| !h.fitted_ranges.is_empty());
+    if !ranged {
+        return Vec::new();
+    }
     let (nn_degree, params, x) = match subject {
-        Subject::Spec(spec) => (
-            spec.nn_degree(),
-            Counts::of_spec(spec).params,
-            FeatureVector::of_spec(spec),
-        ),
+        Subject::Spec(spec) => {
+            let counts = Counts::of_spec(spec);
+            (spec.nn_degree(), counts.params, counts.features(1.0))
+        }
         Subject::Metrics(_, m) => (m.nn_degree, m.params, FeatureVector::from_metrics(m)),
     };
     let accuracy = fits

@@ -4,7 +4,8 @@ pub use flash_client::{Architecture, Source};
 use flash_core::{ArchSpec, Metrics};
 
 use super::{
-    Page, Store, StoreError, StoreResult, json, page_of, parse_json, placeholders, rfc3339,
+    Page, Store, StoreError, StoreResult, bind_all, json, page_of, parse_json, placeholders,
+    rfc3339,
 };
 
 /// What is stored for a new architecture (computed by the caller from a spec or ONNX bytes).
@@ -279,13 +280,13 @@ impl Store {
     ) -> StoreResult<std::collections::HashMap<String, Architecture>> {
         let mut out = std::collections::HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
-            let mut query = sqlx::query_as::<_, Row>(sql!(
-                "SELECT {COLUMNS} FROM architecture WHERE architecture_id IN ({})",
-                placeholders(1, chunk.len())
-            ));
-            for id in chunk {
-                query = query.bind(id);
-            }
+            let query = bind_all(
+                chunk,
+                sqlx::query_as::<_, Row>(sql!(
+                    "SELECT {COLUMNS} FROM architecture WHERE architecture_id IN ({})",
+                    placeholders(1, chunk.len())
+                )),
+            );
             for row in query
                 .fetch_all(&self.pool)
                 .await

@@ -4,7 +4,8 @@ use flash_client::Device;
 use flash_core::measurement::DeviceDescriptor;
 
 use super::{
-    Page, Store, StoreError, StoreResult, json, page_of, parse_json, placeholders, rfc3339,
+    Page, Store, StoreError, StoreResult, bind_all, json, page_of, parse_json, placeholders,
+    rfc3339,
 };
 
 /// A device counts as online when it heartbeated within this window.
@@ -123,10 +124,10 @@ impl Store {
             "SELECT name, profile FROM device WHERE name IN ({})",
             placeholders(1, names.len())
         );
-        let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
-        for name in names {
-            query = query.bind(name);
-        }
+        let query = bind_all(
+            names,
+            sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql)),
+        );
         let rows = query
             .fetch_all(&self.pool)
             .await

@@ -6,7 +6,8 @@ use flash_client::{DeviceReference, Measurement, ReferencePoint};
 use flash_core::measurement::{MeasurementResult, REFERENCE_HISTORY, reference_latency};
 
 use super::{
-    Page, Store, StoreError, StoreResult, json, page_of, parse_json, placeholders, rfc3339,
+    Page, Store, StoreError, StoreResult, bind_all, json, page_of, parse_json, placeholders,
+    rfc3339,
 };
 
 pub struct NewMeasurement {
@@ -134,11 +135,11 @@ impl Store {
              ) recent WHERE recency <= $1 ORDER BY device, reference_id, recency",
             placeholders(2, devices.len())
         );
-        let mut query = sqlx::query_as::<_, (String, String, f64, i64)>(sqlx::AssertSqlSafe(sql))
-            .bind(REFERENCE_HISTORY as i64);
-        for device in &devices {
-            query = query.bind(*device);
-        }
+        let query = bind_all(
+            &devices,
+            sqlx::query_as::<_, (String, String, f64, i64)>(sqlx::AssertSqlSafe(sql))
+                .bind(REFERENCE_HISTORY as i64),
+        );
         let rows = query
             .fetch_all(&mut *conn)
             .await
@@ -266,10 +267,7 @@ impl Store {
             "SELECT {COLUMNS} FROM measurement WHERE job_id IN ({})",
             placeholders(1, job_ids.len())
         );
-        let mut query = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql));
-        for id in job_ids {
-            query = query.bind(id);
-        }
+        let query = bind_all(job_ids, sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql)));
         let rows = query
             .fetch_all(&self.pool)
             .await

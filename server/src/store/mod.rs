@@ -306,6 +306,18 @@ fn placeholders(first: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// `query` with every value of an `IN (...)` list bound in order (after whatever the caller
+/// bound first), the list whose placeholders [`placeholders`] wrote.
+fn bind_all<'q, O, V>(
+    values: &'q [V],
+    query: sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments>,
+) -> sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments>
+where
+    V: sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + Sync + 'q,
+{
+    values.iter().fold(query, |q, v| q.bind(v))
+}
+
 fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("stored types serialise")
 }

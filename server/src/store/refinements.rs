@@ -7,7 +7,8 @@ use flash_client::{Refinement, RefinementRound, RefinementState};
 use flash_core::measurement::Protocol;
 
 use super::{
-    NewArchitecture, NewJobs, Store, StoreError, StoreResult, json, parse_json, placeholders,
+    NewArchitecture, NewJobs, Store, StoreError, StoreResult, bind_all, json, parse_json,
+    placeholders,
 };
 
 /// A loop to start with a search's verification: its first round, whose checks get the job
@@ -150,10 +151,10 @@ impl Store {
             "SELECT search_id, max_rounds, state FROM refinement WHERE search_id IN ({})",
             placeholders(1, search_ids.len())
         );
-        let mut query = sqlx::query_as::<_, (String, i64, String)>(sqlx::AssertSqlSafe(sql));
-        for id in search_ids {
-            query = query.bind(id);
-        }
+        let query = bind_all(
+            search_ids,
+            sqlx::query_as::<_, (String, i64, String)>(sqlx::AssertSqlSafe(sql)),
+        );
         let rows = query
             .fetch_all(&self.pool)
             .await
@@ -183,10 +184,10 @@ impl Store {
              ORDER BY search_id, round",
             placeholders(1, search_ids.len())
         );
-        let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
-        for id in search_ids {
-            query = query.bind(id);
-        }
+        let query = bind_all(
+            search_ids,
+            sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql)),
+        );
         let mut out: HashMap<String, Vec<RefinementRound>> = HashMap::new();
         for (id, record) in query
             .fetch_all(&self.pool)

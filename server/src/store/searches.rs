@@ -7,8 +7,8 @@ use flash_core::search::SearchResult;
 
 use super::refinements::NewRefinement;
 use super::{
-    NewArchitecture, NewJobs, Page, Store, StoreError, StoreResult, json, page_of, parse_json,
-    placeholders, rfc3339,
+    NewArchitecture, NewJobs, Page, Store, StoreError, StoreResult, bind_all, json, page_of,
+    parse_json, placeholders, rfc3339,
 };
 
 /// A stored search, decoded.
@@ -174,12 +174,12 @@ impl Store {
              WHERE v.search_id IN ({}) ORDER BY v.search_id, v.rank, v.device",
             placeholders(1, search_ids.len())
         );
-        let mut query = sqlx::query_as::<_, (String, String, String, i64, String, String)>(
-            sqlx::AssertSqlSafe(sql),
+        let query = bind_all(
+            search_ids,
+            sqlx::query_as::<_, (String, String, String, i64, String, String)>(
+                sqlx::AssertSqlSafe(sql),
+            ),
         );
-        for id in search_ids {
-            query = query.bind(id);
-        }
         let rows = query
             .fetch_all(&self.pool)
             .await
