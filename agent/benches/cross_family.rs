@@ -2,14 +2,16 @@
 //! every network is measured under the agent's paired protocol against one reference (the
 //! default space's), so normalized latencies of all families share a scale. Families:
 //! - `flash-densenet`: 25 architectures stratified over NN-Degree to fit on, 25 uniform others;
+//! - `flash-resnet` and `flash-mobilenet`: 25 architectures each, stratified over NN-Degree;
 //! - the zoo: torchvision's CNNs as the importer reads them (core/tests/fixtures/zoo, graphs
 //!   only), exported with random weights by core's exporter (latency does not depend on the
 //!   values).
 //!
-//! Printed: within-family figures (the densenet fit on its held-out networks; the zoo's own
-//! nested cross-validation) and cross-family ones (the densenet fit on the zoo and the zoo fit
-//! on the densenet held-out set), as shares within +-10% and +-5%, with each zoo network's
-//! prediction, measurement and how many of its features the densenet fit never saw.
+//! Printed: within-family figures (the densenet fit on its held-out networks; the other
+//! families' own nested cross-validation) and cross-family ones (each family's fit on every other
+//! family's networks, and the three spaces pooled on the zoo), as shares within +-10% and +-5%,
+//! with each zoo network's prediction, measurement and how many of its features the densenet fit
+//! never saw.
 //! Asserts nothing.
 //!
 //! `cargo bench -p flash-agent --bench cross_family` (ONNX Runtime from
@@ -70,6 +72,16 @@ fn zoo() -> Vec<(String, FeatureVector, Vec<u8>)> {
         .collect()
 }
 
+/// A family's data: what a fit on it is judged on by the others, and its own fit.
+struct Family {
+    name: String,
+    /// The networks the family's fit is judged on by the other families' fits.
+    data: Vec<(FeatureVector, f64)>,
+    fit: Result<HardwareFit, String>,
+    /// How the family's own fit does on it: held-out networks, or nested cross-validation.
+    within: Option<(String, CostErrors)>,
+}
+
 fn main() {
     let (n_fit, budget, threads): (usize, f64, u32) = (
         env("FLASH_BENCH_FIT", 25),
@@ -87,19 +99,32 @@ fn main() {
         .filter(|s| !fit_specs.contains(s))
         .take(n_fit)
         .collect();
+    let others: Vec<(&str, Vec<ArchSpec>)> = ["flash-resnet", "flash-mobilenet"]
+        .into_iter()
+        .map(|name| (name, space(name).sample_stratified(n_fit, 1)))
+        .collect();
     let zoo = zoo();
     println!(
         "cross-family latency on this CPU: {threads} thread(s), at most {budget} s timed per model, every network paired with {}",
         reference_spec.id()
     );
     println!(
-        "flash-densenet: {} to fit, {} held out; zoo: {} networks",
+        "flash-densenet: {} to fit, {} held out; {}; zoo: {} networks",
         fit_specs.len(),
         held.len(),
+        others
+            .iter()
+            .map(|(name, specs)| format!("{name}: {}", specs.len()))
+            .collect::<Vec<_>>()
+            .join("; "),
         zoo.len()
     );
     let fit_results = bench.measure(&fit_specs, "densenet fit");
     let held_results = bench.measure(&held, "densenet held-out");
+    let other_results: Vec<Vec<MeasurementResult>> = others
+        .iter()
+        .map(|(name, specs)| bench.measure(specs, name))
+        .collect();
     let zoo_models: Vec<(String, Vec<u8>, Reference)> = zoo
         .iter()
         .map(|(name, _, model)| (name.clone(), model.clone(), reference()))
@@ -108,6 +133,7 @@ fn main() {
     let history: Vec<&MeasurementResult> = fit_results
         .iter()
         .chain(&held_results)
+        .chain(other_results.iter().flatten())
         .chain(&zoo_results)
         .collect();
     let r = device_reference_latency(&history);
@@ -118,48 +144,90 @@ fn main() {
             .map(|(s, m)| (FeatureVector::of_spec(s), m.normalized_latency_ms(Some(r))))
             .collect::<Vec<_>>()
     };
+    let fit = |data: &[(FeatureVector, f64)]| {
+        fit_hardware(CostMetric::Latency, data, &[]).map_err(|e| e.to_string())
+    };
+    let own = |fit: &Result<HardwareFit, String>| {
+        fit.as_ref()
+            .ok()
+            .map(|f| ("nested cross-validation".to_string(), f.loo.clone()))
+    };
     let densenet_fit = of_specs(&fit_specs, &fit_results);
     let densenet_held = of_specs(&held, &held_results);
+    let on_densenet = fit(&densenet_fit);
+    let mut families = vec![Family {
+        name: "flash-densenet".into(),
+        within: on_densenet.as_ref().ok().map(|f| {
+            let held_out = judge(&f.model, &densenet_held);
+            ("held-out networks".to_string(), held_out)
+        }),
+        data: densenet_held,
+        fit: on_densenet,
+    }];
+    let mut pooled = densenet_fit.clone();
+    for ((name, specs), results) in others.iter().zip(&other_results) {
+        let data = of_specs(specs, results);
+        pooled.extend_from_slice(&data);
+        let fit = fit(&data);
+        families.push(Family {
+            name: name.to_string(),
+            within: own(&fit),
+            data,
+            fit,
+        });
+    }
     let zoo_data: Vec<(FeatureVector, f64)> = zoo
         .iter()
         .zip(&zoo_results)
         .map(|((_, x, _), m)| (*x, m.normalized_latency_ms(Some(r))))
         .collect();
+    let on_zoo = fit(&zoo_data);
+    families.push(Family {
+        name: "zoo".into(),
+        within: own(&on_zoo),
+        data: zoo_data.clone(),
+        fit: on_zoo,
+    });
 
-    let on_densenet: HardwareFit = fit_hardware(CostMetric::Latency, &densenet_fit, &[]).unwrap();
-    println!(
-        "\ndevice reference latency {r:.4} ms; densenet fit: {:?}",
-        on_densenet.feature_set
-    );
+    println!("\ndevice reference latency {r:.4} ms");
     println!("within family:");
-    line(
-        "densenet fit -> densenet held out",
-        &judge(&on_densenet.model, &densenet_held),
-    );
-    match fit_hardware(CostMetric::Latency, &zoo_data, &[]) {
-        Ok(on_zoo) => {
-            line("zoo, nested cross-validation", &on_zoo.loo);
-            println!("across families:");
-            line("densenet fit -> zoo", &judge(&on_densenet.model, &zoo_data));
-            line(
-                "zoo fit -> densenet held out",
-                &judge(&on_zoo.model, &densenet_held),
-            );
-        }
-        Err(e) => {
-            println!("  zoo: no fit of its own ({e})");
-            println!("across families:");
-            line("densenet fit -> zoo", &judge(&on_densenet.model, &zoo_data));
+    for f in &families {
+        match (&f.fit, &f.within) {
+            (Ok(fit), Some((how, errors))) => {
+                line(&format!("{} ({how})", f.name), errors);
+                println!("      features: {:?}", fit.feature_set);
+            }
+            (Err(e), _) => println!("  {}: no fit of its own ({e})", f.name),
+            _ => {}
         }
     }
-    println!("\nper zoo network (densenet fit):");
-    for ((name, x, _), (_, measured)) in zoo.iter().zip(&zoo_data) {
-        let predicted = on_densenet.model.predict(x);
-        println!(
-            "  {name:<22} predicted {predicted:>10.3} ms   measured {measured:>10.3} ms   error {:>+7.1}%   features outside the fit: {}",
-            100.0 * (predicted / measured - 1.0),
-            on_densenet.model.extrapolations(x).len()
-        );
+    println!("across families (fitted on -> judged on; densenet judged on its held-out set):");
+    for from in &families {
+        let Ok(fit) = &from.fit else { continue };
+        for to in families.iter().filter(|t| t.name != from.name) {
+            line(
+                &format!("{} -> {}", from.name, to.name),
+                &judge(&fit.model, &to.data),
+            );
+        }
+    }
+    match fit(&pooled) {
+        Ok(p) => line(
+            "the three spaces pooled -> zoo",
+            &judge(&p.model, &zoo_data),
+        ),
+        Err(e) => println!("  the three spaces pooled: no fit ({e})"),
+    }
+    if let Ok(on_densenet) = &families[0].fit {
+        println!("\nper zoo network (densenet fit):");
+        for ((name, x, _), (_, measured)) in zoo.iter().zip(&zoo_data) {
+            let predicted = on_densenet.model.predict(x);
+            println!(
+                "  {name:<22} predicted {predicted:>10.3} ms   measured {measured:>10.3} ms   error {:>+7.1}%   features outside the fit: {}",
+                100.0 * (predicted / measured - 1.0),
+                on_densenet.model.extrapolations(x).len()
+            );
+        }
     }
     println!(
         "the whole run took {:.0} s",

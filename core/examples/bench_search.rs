@@ -6,7 +6,7 @@
 //! real digits accuracies of `examples/data` in every form a fit can choose (the six candidates
 //! and the params-only baseline), as the demo's predictor is used on this space. Problems:
 //! every form, one, two and three devices, the three objective kinds, and without and with a
-//! confidence of 0.95. Prints the median search time of each problem and the pruning figures,
+//! confidence of 0.95; and one problem on each ResNet and MobileNet space. Prints the median search time of each problem and the pruning figures,
 //! then a table of medians against the targets (10 ms up to two devices, 30 ms with three).
 //! `--runs N` sets the runs per problem (21), `--only NAME` times only that problem (for example
 //! `2dev-trade-off-recip-params-conf`; the others run once, for their floors), and
@@ -23,11 +23,10 @@ use flash_core::fit::{
 };
 use flash_core::rng::SplitMix64;
 use flash_core::search::{DeviceModels, Objective, SearchProblem, SearchResult, search};
-use flash_core::space::Space;
+use flash_core::space::{Family, Space};
 
 /// Synthetic per-count costs of a device: (MACs, activation bytes, concat bytes, kernels, constant).
-fn fitted(metric: CostMetric, truth: [f64; 5], seed: u64) -> HardwareModel {
-    let space = Space::default_space();
+fn fitted(space: &Space, metric: CostMetric, truth: [f64; 5], seed: u64) -> HardwareModel {
     let mut rng = SplitMix64::new(seed);
     let samples: Vec<(FeatureVector, f64)> = space
         .sample_stratified(25, seed)
@@ -46,15 +45,17 @@ fn fitted(metric: CostMetric, truth: [f64; 5], seed: u64) -> HardwareModel {
     fit_hardware(metric, &samples, &[]).expect("fit").model
 }
 
-fn device(name: &str, scale: f64, seed: u64) -> DeviceModels {
+fn device(space: &Space, name: &str, scale: f64, seed: u64) -> DeviceModels {
     DeviceModels {
         device: name.into(),
         latency: Some(fitted(
+            space,
             CostMetric::Latency,
             [2e-8 * scale, 2e-10, 1e-9, 0.004 / scale, 0.05],
             seed,
         )),
         energy: Some(fitted(
+            space,
             CostMetric::Energy,
             [3e-7 * scale, 5e-9, 1e-8, 0.02, 0.5],
             seed + 1,
@@ -117,7 +118,7 @@ fn main() {
     let only = flag("--only");
     let space = Space::default_space();
     let limited = |name: &str, scale: f64, seed: u64, max_latency: f64| {
-        let mut d = device(name, scale, seed);
+        let mut d = device(space, name, scale, seed);
         d.max_latency = Some(max_latency);
         d
     };
@@ -133,7 +134,8 @@ fn main() {
     );
     let mut written = Vec::new();
     let mut figures: Vec<Figure> = Vec::new();
-    for (form, accuracy) in accuracy_models() {
+    let models = accuracy_models();
+    for (form, accuracy) in &models {
         println!("accuracy {} ({form})", accuracy.form);
         for devices in [
             vec![cpu.clone()],
@@ -205,6 +207,48 @@ fn main() {
                 }
             }
         }
+    }
+    // One problem per other space: the log-params form (the demo's), one device, its latency
+    // limit at the median over a uniform sample of the space.
+    let (form, accuracy) = models
+        .iter()
+        .find(|(name, _)| name == "log-params")
+        .expect("the log-params form");
+    println!(
+        "\nthe other spaces: accuracy {} ({form}), one device",
+        accuracy.form
+    );
+    for other in Space::all().iter().filter(|s| s.family != Family::Densenet) {
+        let label = format!("{}-1dev-max-accuracy", other.name);
+        if only.as_ref().is_some_and(|o| *o != label) {
+            continue;
+        }
+        let mut cpu = device(other, "cpu", 1.0, 1);
+        let latency = cpu.latency.as_ref().expect("latency model");
+        let predicted = other
+            .sample_uniform(201, 3)
+            .iter()
+            .map(|s| latency.predict_spec(s))
+            .collect();
+        cpu.max_latency = Some(median(predicted));
+        let problem = SearchProblem {
+            accuracy: accuracy.clone(),
+            devices: vec![cpu],
+            max_params: None,
+            max_macs: None,
+            objective: Objective::MaxAccuracy,
+            confidence: None,
+        };
+        let mut times = Vec::new();
+        let mut last = None;
+        for _ in 0..runs {
+            let t = Instant::now();
+            last = Some(search(other, &problem).expect("search"));
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        let med = median(times);
+        report(&label, med, &last.expect("ran"));
+        figures.push((label, 1, med));
     }
     summary(&figures);
     if let Some(path) = write {

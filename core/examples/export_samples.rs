@@ -2,12 +2,14 @@
 //!
 //!     cargo run -p flash-core --example export_samples -- DIR [N]
 //!
-//! DIR gets the issue's example spec, N (default 4) specs sampled from `flash-densenet` with seed
-//! 1, the largest spec of the space, and a small graph using every exported operator.
+//! DIR gets the README's example spec; for every space of CIFAR-sized input, N (default 4) specs
+//! sampled with seed 1 and the spec whose every cell is the grid's last (the largest); for the
+//! ImageNet-sized spaces (whose largest networks run to gigabytes), the smallest spec; and a small
+//! graph using every exported operator.
 
 use flash_core::ir::every_operator;
 use flash_core::onnx::{DEFAULT_SEED, export, export_spec};
-use flash_core::space::{ArchSpec, CellSpec, Space};
+use flash_core::space::{ArchSpec, Space};
 
 const EXAMPLE: &str = r#"{"space":"flash-densenet","input_shape":[3,32,32],"num_classes":10,"cells":[{"width":32,"depth":8,"tc":16},{"width":64,"depth":8,"tc":32},{"width":128,"depth":8,"tc":64}]}"#;
 
@@ -17,23 +19,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: usize = args.next().map_or(Ok(4), |s| s.parse())?;
     std::fs::create_dir_all(&dir)?;
 
-    let space = Space::default_space();
     let mut models = vec![(
         "example".to_string(),
         export_spec(&ArchSpec::from_json(EXAMPLE)?),
     )];
-    for (i, spec) in space.sample_uniform(n, 1).iter().enumerate() {
-        models.push((format!("sample{i}"), export_spec(spec)));
+    for space in Space::all() {
+        let name = space.name;
+        let cell = |i: u64| vec![space.cell_at(i); space.num_cells];
+        if space.input_shape[1] <= 64 {
+            for (i, spec) in space.sample_uniform(n, 1).iter().enumerate() {
+                models.push((format!("{name}-sample{i}"), export_spec(spec)));
+            }
+            let largest = space.spec(cell(space.cell_choices() - 1));
+            models.push((format!("{name}-largest"), export_spec(&largest)));
+        } else {
+            models.push((
+                format!("{name}-smallest"),
+                export_spec(&space.spec(cell(0))),
+            ));
+        }
     }
-    let largest = CellSpec {
-        width: *space.widths.last().ok_or("empty grid")?,
-        depth: *space.depths.last().ok_or("empty grid")?,
-        tc: *space.tcs.last().ok_or("empty grid")?,
-    };
-    models.push((
-        "largest".into(),
-        export_spec(&space.spec(vec![largest; space.num_cells])),
-    ));
     models.push(("all_ops".into(), export(&every_operator(), DEFAULT_SEED)));
 
     for (name, bytes) in models {

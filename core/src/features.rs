@@ -14,8 +14,10 @@ use strum::{EnumCount, VariantArray};
 use crate::metrics::Metrics;
 use crate::space::ArchSpec;
 
+mod cell_terms;
 mod closed_form;
 
+pub use cell_terms::{REFERENCE_CHANNELS, cell_term};
 pub use closed_form::{Counts, Layout, cell_nn_degree};
 
 /// Stage slots of the per-stage features; a network's stages from the last slot on share it.

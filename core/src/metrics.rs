@@ -12,7 +12,9 @@
 //! - Stages are the stretches between downsamplings: a stride > 1 convolution or pooling starts
 //!   a new stage (stage = the largest stage among the inputs, plus one if downsampling). Global
 //!   average pooling does not start one, so a classifier head belongs to the last stage.
-//! - A layer's degree is its output channels (its regular width) plus its skip input channels.
+//! - A layer's degree is its output channels (its regular width) plus its skip input channels;
+//!   a downsampling convolution opens its stage and receives no skip links (those into it come
+//!   from the previous stage).
 //!   NN-Degree is the sum over stages of the mean degree of the stage's convolutions. On a cell
 //!   network this is exactly `sum_c (w_c + (1/d_c) sum_j t_{c,j})`.
 //! - NN-Mass is the sum over stages of `rho_s w_s d_s` with `rho_s = skips_s / (w_s (d_s-2)(d_s-1)/2)`,
@@ -164,7 +166,13 @@ pub fn compute(graph: &Graph) -> Metrics {
         let prov: Provenance = match &node.op {
             Op::Input => provenance::own(0, shape.channels()),
             Op::Conv { out_channels, .. } => {
-                let skips = provenance::skips(&provenance[node.inputs[0]]);
+                // The links into a downsampling convolution cross from the previous stage: a
+                // stage's degree counts the skips within it.
+                let skips = if downsamples {
+                    provenance::Skips::NONE
+                } else {
+                    provenance::skips(&provenance[node.inputs[0]])
+                };
                 if topology.len() <= stage[i] {
                     topology.resize(stage[i] + 1, (0, 0, 0));
                 }
@@ -331,7 +339,7 @@ mod tests {
         Space::default_space().spec(
             cells
                 .iter()
-                .map(|&(width, depth, tc)| CellSpec { width, depth, tc })
+                .map(|&(width, depth, tc)| CellSpec::dense(width, depth, tc))
                 .collect(),
         )
     }
@@ -342,16 +350,7 @@ mod tests {
         let m = compute(&s.to_graph());
         // params by hand: per cell, layer 0 conv + layers 1..7 convs + 8 BN layers
         let cell = |cin: u64, w: u64, tc: u64| -> u64 {
-            let skips: u64 = (1..8)
-                .map(|j| {
-                    CellSpec {
-                        width: w,
-                        depth: 8,
-                        tc,
-                    }
-                    .skips(j)
-                })
-                .sum();
+            let skips: u64 = (1..8).map(|j| CellSpec::dense(w, 8, tc).skips(j)).sum();
             cin * w * 9 + (7 * w + skips) * w * 9 + 8 * 2 * w
         };
         let expected = cell(3, 32, 16) + cell(32, 64, 32) + cell(64, 128, 64) + 128 * 10 + 10;

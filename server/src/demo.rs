@@ -1,10 +1,11 @@
 //! `flash demo`: the FLASH loop end to end on this machine, through the API as a user would drive
 //! it. It starts the service on the embedded store and a local agent, then: stores the committed
-//! digits accuracy data and samples architectures of the digits-shaped space (the space the
-//! accuracy predictor is fitted on) and of the default CIFAR-shaped space; measures them with
-//! ONNX Runtime on this CPU; fits latency and (estimated) energy models and the accuracy
-//! predictor; searches the digits space exactly under a latency budget derived from the
-//! measurements; re-measures the winner; prints a report; and leaves the dashboard up.
+//! digits accuracy data and samples architectures of the chosen space (by default the
+//! digits-shaped space the accuracy predictor is fitted on, and then also of the default
+//! CIFAR-shaped space, for comparison); measures them with ONNX Runtime on this CPU; fits latency
+//! and (estimated) energy models and the accuracy predictor; searches the chosen space exactly
+//! under a latency budget derived from the measurements; re-measures the winner; prints a report;
+//! and leaves the dashboard up.
 //! A second run reuses what the store already holds (nothing is measured twice).
 
 use std::io::{IsTerminal, Write};
@@ -17,10 +18,10 @@ use flash_client::{
     AccuracyModelRequest, AccuracyUpload, Client, DeviceConstraint, HardwareModelRequest,
     JobRequest, JobState, RetryPolicy, SampleRequest, SearchRequest, VerifyRequest,
 };
-use flash_core::ArchSpec;
 use flash_core::fit::CostMetric;
 use flash_core::measurement::Protocol;
 use flash_core::search::Objective;
+use flash_core::{ArchSpec, Space};
 use serde::Deserialize;
 
 use crate::store::Scope;
@@ -34,6 +35,8 @@ pub struct DemoConfig {
     pub profiles_dir: PathBuf,
     pub agent_binary: PathBuf,
     pub samples: usize,
+    /// The space measured, fitted and searched.
+    pub space: &'static Space,
     /// Protocol overrides of every measurement job (time budget, threads).
     pub protocol: Protocol,
 }
@@ -285,20 +288,31 @@ fn run_loop(config: &DemoConfig, client: &Client) -> anyhow::Result<()> {
         "      {} trained digits architectures with their test accuracies",
         records.len()
     );
-    let digits_sample = sample(client, DIGITS_SPACE, config.samples)?;
-    let cifar_sample = sample(client, CIFAR_SPACE, config.samples)?;
+    let space = config.space.name;
+    // With the digits space, the CIFAR-shaped one too: the same cells at another size.
+    let compared = (space == DIGITS_SPACE).then_some(CIFAR_SPACE);
+    let space_sample = sample(client, space, config.samples)?;
+    let compared_sample = match compared {
+        Some(other) => sample(client, other, config.samples)?,
+        None => Vec::new(),
+    };
     println!(
-        "      {} architectures of {DIGITS_SPACE} and {} of {CIFAR_SPACE} (stratified over NN-Degree, seed 1)",
-        digits_sample.len(),
-        cifar_sample.len()
+        "      {} architectures of {space}{} (stratified over NN-Degree, seed 1)",
+        space_sample.len(),
+        compared.map_or(String::new(), |other| format!(
+            " and {} of {other}",
+            compared_sample.len()
+        ))
     );
 
     step(
         3,
         "exporting to ONNX and measuring with ONNX Runtime (the agent downloads each model)",
     );
-    measure(client, DIGITS_SPACE, &digits_sample, &config.protocol)?;
-    measure(client, CIFAR_SPACE, &cifar_sample, &config.protocol)?;
+    measure(client, space, &space_sample, &config.protocol)?;
+    if let Some(other) = compared {
+        measure(client, other, &compared_sample, &config.protocol)?;
+    }
 
     step(
         4,
@@ -312,20 +326,22 @@ fn run_loop(config: &DemoConfig, client: &Client) -> anyhow::Result<()> {
             feature_sets: Vec::new(),
         })
     };
-    let latency = hardware(CostMetric::Latency, &digits_sample)?;
-    let cifar_latency = hardware(CostMetric::Latency, &cifar_sample)?;
-    let energy = hardware(CostMetric::Energy, &digits_sample)?;
+    let latency = hardware(CostMetric::Latency, &space_sample)?;
+    let compared_latency = match compared {
+        Some(other) => Some((other, hardware(CostMetric::Latency, &compared_sample)?)),
+        None => None,
+    };
+    let energy = hardware(CostMetric::Energy, &space_sample)?;
     let accuracy = client.fit_accuracy_model(&AccuracyModelRequest {
         dataset: "digits".into(),
         space: Some(DIGITS_SPACE.into()),
         forms: Vec::new(),
     })?;
-    for (name, fit) in [
-        ("latency, digits space", &latency.fit),
-        ("latency, CIFAR space", &cifar_latency.fit),
-    ] {
+    let fits = std::iter::once((space, &latency.fit))
+        .chain(compared_latency.as_ref().map(|(other, m)| (*other, &m.fit)));
+    for (name, fit) in fits {
         println!(
-            "      {name}: n={} features={}  LOO MAPE {:.1}%  within 10% {}  within 5% {}  Spearman {:.3}  (MACs only: MAPE {:.1}%, within 10% {})",
+            "      latency, {name}: n={} features={}  LOO MAPE {:.1}%  within 10% {}  within 5% {}  Spearman {:.3}  (MACs only: MAPE {:.1}%, within 10% {})",
             fit.n,
             fit.feature_set,
             fit.loo.mape,
@@ -362,9 +378,16 @@ fn run_loop(config: &DemoConfig, client: &Client) -> anyhow::Result<()> {
         a.baseline_params.errors.loo_rmse,
     );
 
+    if space != DIGITS_SPACE {
+        println!(
+            "      (the predictor is fitted on {DIGITS_SPACE} architectures: on {space} its \
+             accuracies extrapolate, and rank networks by NN-Degree and params only)"
+        );
+    }
+
     step(
         5,
-        "searching the whole digits space exactly under a latency budget",
+        &format!("searching the whole {space} space exactly under a latency budget"),
     );
     let mut measured: Vec<f64> = latency.samples.iter().map(|s| s.actual).collect();
     measured.sort_by(f64::total_cmp);
@@ -374,7 +397,7 @@ fn run_loop(config: &DemoConfig, client: &Client) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow!("no latency samples"))?;
     println!("      budget: {budget:.3} ms (the median measured latency of the sample)");
     let search = client.search(&SearchRequest {
-        space: DIGITS_SPACE.into(),
+        space: space.into(),
         dataset: "digits".into(),
         accuracy_model: Some(accuracy.id.clone()),
         devices: vec![DeviceConstraint {

@@ -23,8 +23,8 @@ pub use interval::PredictionInterval;
 
 use serde::{Deserialize, Serialize};
 
-use crate::features::{Layout, cell_nn_degree};
-use crate::space::ArchSpec;
+use crate::features::{Counts, Layout, cell_nn_degree};
+use crate::space::{ArchSpec, Family};
 
 /// Why a model could not be fitted or built.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -49,8 +49,9 @@ pub struct Prediction {
     pub costs: Vec<f64>,
 }
 
-/// Scores cell specs with closed-form counts only (no graph is built): predicted accuracy and
-/// every hardware model's cost, in input order.
+/// Scores specs, DenseNet cells with closed-form counts only (no graph is built), other
+/// families from their graphs: predicted accuracy and every hardware model's cost, in input
+/// order.
 pub fn predict_batch(
     specs: &[ArchSpec],
     accuracy: Option<&AccuracyModel>,
@@ -62,21 +63,29 @@ pub fn predict_batch(
     specs
         .iter()
         .map(|spec| {
-            let layout = match &layout {
-                Some(l) if l.fits(spec) => l,
-                _ => layout.insert(Layout::of_spec(spec)),
+            let (counts, degree) = match spec.family() {
+                Family::Densenet => {
+                    let layout = match &layout {
+                        Some(l) if l.fits(spec) => l,
+                        _ => layout.insert(Layout::of_spec(spec)),
+                    };
+                    (layout.counts(spec), nn_degree(spec))
+                }
+                _ => {
+                    let m = crate::metrics::compute(&spec.to_graph());
+                    (Counts::from_metrics(&m), m.nn_degree)
+                }
             };
-            let counts = layout.counts(spec);
             let x = counts.features(1.0);
             Prediction {
-                accuracy: accuracy.map(|m| m.predict(nn_degree(spec), counts.params as f64)),
+                accuracy: accuracy.map(|m| m.predict(degree, counts.params as f64)),
                 costs: weights.iter().map(|w| x.dot(w)).collect(),
             }
         })
         .collect()
 }
 
-/// NN-Degree of a cell spec in O(cells), without the per-layer sum of `ArchSpec::nn_degree`.
+/// NN-Degree of a DenseNet spec in O(cells), without the per-layer sum of `ArchSpec::nn_degree`.
 fn nn_degree(spec: &ArchSpec) -> f64 {
     spec.cells.iter().map(cell_nn_degree).sum()
 }

@@ -120,6 +120,13 @@ pub(super) struct Skips {
     pub added: u64,
 }
 
+impl Skips {
+    pub const NONE: Skips = Skips {
+        concatenated: 0,
+        added: 0,
+    };
+}
+
 pub(super) fn skips(p: &Provenance) -> Skips {
     let regular = p.iter().map(|s| s.source).max().unwrap_or(0);
     let mut skips = Skips {

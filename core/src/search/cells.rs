@@ -5,8 +5,8 @@
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
-use crate::features::{FeatureVector, Layout, cell_nn_degree};
-use crate::space::Space;
+use crate::features::{FeatureVector, Layout, REFERENCE_CHANNELS, cell_nn_degree, cell_term};
+use crate::space::{CellSpec, Family, Space};
 
 /// Per cell: each grid candidate's features and NN-Degree, and each coupling's features.
 #[derive(Clone)]
@@ -14,13 +14,21 @@ pub(super) struct CellFeatures {
     /// Per cell, per grid candidate: its features at a zero-channel input (the last cell's
     /// with the head and the constant) and its NN-Degree.
     pub(super) candidates: Vec<Vec<(FeatureVector, f64)>>,
-    /// Per cell, per (previous width index, width index), row-major (cell 0: only row 0): the
-    /// coupling's features.
+    /// Per cell, per (previous width index, coupling group), row-major (cell 0: only row 0): the
+    /// coupling's features. A DenseNet cell's groups are its widths.
     pub(super) couplings: Vec<Vec<FeatureVector>>,
 }
 
 impl CellFeatures {
     fn of(space: &Space) -> Self {
+        match space.family {
+            Family::Densenet => Self::closed_form(space),
+            _ => Self::from_cell_graphs(space),
+        }
+    }
+
+    /// DenseNet cells: every term in closed form, candidates at a zero-channel input.
+    fn closed_form(space: &Space) -> Self {
         let layout = Layout::new(space.input_shape, space.num_classes, space.num_cells);
         let last = space.num_cells - 1;
         let nw = space.widths.len();
@@ -50,6 +58,57 @@ impl CellFeatures {
                             .widths
                             .iter()
                             .map(move |&w| layout.coupling(c, pw, w).features(0.0))
+                    })
+                    .collect()
+            })
+            .collect();
+        CellFeatures {
+            candidates,
+            couplings,
+        }
+    }
+
+    /// ResNet and MobileNet cells: every term from the cell's own graph (`cell_term`),
+    /// candidates at [`REFERENCE_CHANNELS`] input channels and couplings as differences from
+    /// them. A group's candidates differ in depth only, which the first block does not see, so
+    /// one candidate stands for its group.
+    fn from_cell_graphs(space: &Space) -> Self {
+        let last = space.num_cells - 1;
+        let term = |c: usize, cin: u64, cell: &CellSpec| {
+            let (counts, degree) = cell_term(space, c, cin, cell);
+            (counts.features(if c == last { 1.0 } else { 0.0 }), degree)
+        };
+        let candidates = (0..space.num_cells)
+            .map(|c| {
+                (0..space.cell_choices())
+                    .map(|i| term(c, REFERENCE_CHANNELS, &space.cell_at(i)))
+                    .collect()
+            })
+            .collect();
+        let groups = space.num_groups();
+        let couplings = (0..space.num_cells)
+            .map(|c| {
+                if c == 0 {
+                    // The first cell reads the stem or the image: nothing varies.
+                    return vec![FeatureVector::default(); groups];
+                }
+                let reps: Vec<(CellSpec, FeatureVector)> = (0..groups)
+                    .map(|g| {
+                        let cell = space.cell_at(g as u64 * space.group_size());
+                        (cell, term(c, REFERENCE_CHANNELS, &cell).0)
+                    })
+                    .collect();
+                space
+                    .widths
+                    .iter()
+                    .flat_map(|&pw| {
+                        reps.iter().map(move |(cell, at_reference)| {
+                            let mut x = term(c, pw, cell).0;
+                            for (v, r) in x.0.iter_mut().zip(at_reference.0) {
+                                *v -= r;
+                            }
+                            x
+                        })
                     })
                     .collect()
             })

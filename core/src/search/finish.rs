@@ -19,7 +19,7 @@ fn front_bit(i: usize) -> u32 {
     2 << i
 }
 
-/// A run of last-cell candidates of one width (positions in their sorted list) with the
+/// A run of last-cell candidates of one coupling group (positions in their sorted list) with the
 /// per-quantity extremes of their values and the consumers (bits) any of them may matter to.
 struct Block {
     range: std::ops::Range<usize>,
@@ -69,10 +69,10 @@ fn wanted_by(consumers: &[Consumer], rows: &[&[f64]]) -> Vec<u32> {
     wanted
 }
 
-/// The last cell's candidates of one width, by NN-Degree, with the consumers each may matter
-/// to, their blocks and the box of them all, and the networks entering that width: values
+/// The last cell's candidates of one coupling group, by NN-Degree, with the consumers each may matter
+/// to, their blocks and the box of them all, and the networks entering that group: values
 /// and states.
-struct LastWidth {
+struct LastGroup {
     sorted: Vec<u32>,
     wanted: Vec<u32>,
     blocks: Vec<Block>,
@@ -109,7 +109,7 @@ struct Kept {
     evaluated: usize,
 }
 
-/// The last cell's search: the widths' candidates and entries, and what it keeps.
+/// The last cell's search: the groups' candidates and entries, and what it keeps.
 struct LastCell<'a> {
     d: usize,
     /// Every candidate's values (the cell table's).
@@ -117,7 +117,7 @@ struct LastCell<'a> {
     zero: Vec<f64>,
     limit_of: Vec<Option<f64>>,
     value: Value<'a>,
-    widths: Vec<LastWidth>,
+    groups: Vec<LastGroup>,
     kept: Kept,
     pair_bit: u32,
 }
@@ -130,10 +130,10 @@ impl LastCell<'_> {
         }
     }
 
-    /// Entry `e` of `width` extended by the box of `block`, into `lo` and `hi`.
-    fn bounds(width: &LastWidth, e: usize, block: &Block, lo: &mut [f64], hi: &mut [f64]) {
+    /// Entry `e` of `group` extended by the box of `block`, into `lo` and `hi`.
+    fn bounds(group: &LastGroup, e: usize, block: &Block, lo: &mut [f64], hi: &mut [f64]) {
         let d = lo.len();
-        let base = &width.entries.values[e * d..(e + 1) * d];
+        let base = &group.entries.values[e * d..(e + 1) * d];
         Self::shift(base, &block.min, lo);
         Self::shift(base, &block.max, hi);
     }
@@ -142,9 +142,9 @@ impl LastCell<'_> {
     fn optimum(&mut self) {
         let (mut lo, mut hi, mut row) = (self.zero.clone(), self.zero.clone(), self.zero.clone());
         let mut entries: Vec<(f64, u32, u32)> = Vec::new();
-        for (w, width) in self.widths.iter().enumerate() {
-            for e in 0..width.entries.states.len() {
-                Self::bounds(width, e, &width.all, &mut lo, &mut hi);
+        for (w, group) in self.groups.iter().enumerate() {
+            for e in 0..group.entries.states.len() {
+                Self::bounds(group, e, &group.all, &mut lo, &mut hi);
                 if within(&self.limit_of, &lo, &self.zero) {
                     entries.push((self.value.bound(&lo, &hi), w as u32, e as u32));
                 }
@@ -156,15 +156,15 @@ impl LastCell<'_> {
                 break;
             }
             let (w, e) = (w as usize, e as usize);
-            let width = &self.widths[w];
-            Self::bounds(width, e, &width.all, &mut lo, &mut hi);
+            let group = &self.groups[w];
+            Self::bounds(group, e, &group.all, &mut lo, &mut hi);
             let chords = self.value.chords(&lo, &hi);
-            for b in 0..self.widths[w].blocks.len() {
-                let block = &self.widths[w].blocks[b];
+            for b in 0..self.groups[w].blocks.len() {
+                let block = &self.groups[w].blocks[b];
                 if block.wanted & OPTIMUM == 0 {
                     continue;
                 }
-                Self::bounds(&self.widths[w], e, block, &mut lo, &mut hi);
+                Self::bounds(&self.groups[w], e, block, &mut lo, &mut hi);
                 let acc = self.value.accuracy(&lo, &hi);
                 if within(&self.limit_of, &lo, &self.zero)
                     && self.value.min_accuracy.is_none_or(|m| acc >= m)
@@ -182,13 +182,13 @@ impl LastCell<'_> {
             return;
         }
         let (mut lo, mut hi, mut row) = (self.zero.clone(), self.zero.clone(), self.zero.clone());
-        // (merit bound as a key that sorts best first, width | block | entry): integers sort
-        // fastest. Widths and blocks per width fit 16 bits in every space (a few dozen each).
+        // (merit bound as a key that sorts best first, group | block | entry): integers sort
+        // fastest. Groups and blocks per group fit 16 bits in every space (a few dozen each).
         let mut boxes: Vec<(u64, u64)> = Vec::new();
-        for (w, width) in self.widths.iter().enumerate() {
-            for e in 0..width.entries.states.len() {
-                for (b, block) in width.blocks.iter().enumerate() {
-                    Self::bounds(width, e, block, &mut lo, &mut hi);
+        for (w, group) in self.groups.iter().enumerate() {
+            for e in 0..group.entries.states.len() {
+                for (b, block) in group.blocks.iter().enumerate() {
+                    Self::bounds(group, e, block, &mut lo, &mut hi);
                     if block.wanted & !OPTIMUM != 0 && within(&self.limit_of, &lo, &self.zero) {
                         debug_assert!(w < 1 << 16 && b < 1 << 16 && e < 1 << 32);
                         let at = (w as u64) << 48 | (b as u64) << 32 | e as u64;
@@ -205,8 +205,8 @@ impl LastCell<'_> {
                 (at >> 32 & 0xffff) as usize,
                 at as u32 as usize,
             );
-            let block = &self.widths[w].blocks[b];
-            Self::bounds(&self.widths[w], e, block, &mut lo, &mut hi);
+            let block = &self.groups[w].blocks[b];
+            Self::bounds(&self.groups[w], e, block, &mut lo, &mut hi);
             if self
                 .value
                 .min_accuracy
@@ -232,7 +232,7 @@ impl LastCell<'_> {
         }
     }
 
-    /// Offers the networks of entry `e` of width `w` with the candidates of block `b` to the
+    /// Offers the networks of entry `e` of group `w` with the candidates of block `b` to the
     /// consumers in `open` (`chords`: the entry's, for the optimum; `row`: scratch).
     fn visit(
         &mut self,
@@ -244,16 +244,16 @@ impl LastCell<'_> {
         row: &mut [f64],
     ) {
         let d = self.d;
-        let width = &self.widths[w];
-        let base = &width.entries.values[e * d..(e + 1) * d];
+        let group = &self.groups[w];
+        let base = &group.entries.values[e * d..(e + 1) * d];
         let value = &self.value;
         let kept = &mut self.kept;
-        for j in width.blocks[b].range.clone() {
-            let want = width.wanted[j] & open;
+        for j in group.blocks[b].range.clone() {
+            let want = group.wanted[j] & open;
             if want == 0 {
                 continue;
             }
-            let cand = width.sorted[j];
+            let cand = group.sorted[j];
             Self::shift(base, &self.values[cand as usize * d..][..d], row);
             let row = &*row;
             if !within(&self.limit_of, row, &self.zero) {
@@ -271,7 +271,7 @@ impl LastCell<'_> {
                 continue;
             }
             let network = Network {
-                state: width.entries.states[e],
+                state: group.entries.states[e],
                 candidate: cand,
             };
             if want & OPTIMUM != 0
@@ -310,9 +310,9 @@ impl LastCell<'_> {
 impl Engine<'_> {
     /// The last cell without a full merge: only the optimum and the front points are wanted.
     /// Each of them (a consumer) looks at a few quantities only: the limited ones, those that
-    /// accuracy depends on, and its own cost(s). Per width, a candidate matters to a consumer
-    /// only if no other candidate of that width is at least as good in those quantities (the
-    /// coupling adds the same to every candidate). The candidates of a width are grouped in
+    /// accuracy depends on, and its own cost(s). Per coupling group, a candidate matters to a consumer
+    /// only if no other candidate of that group is at least as good in those quantities (the
+    /// coupling adds the same to every candidate). The candidates of a group are grouped in
     /// blocks of similar NN-Degree; every (entry, block) pair, an entry being a network before
     /// the last cell, is a box of networks bounded by the per-quantity extremes.
     ///
@@ -389,18 +389,18 @@ impl Engine<'_> {
             keys.dedup();
         }
         let sort_key = self.plan.degree().unwrap_or(0);
-        let widths: Vec<LastWidth> = table
+        let groups: Vec<LastGroup> = table
             .groups
             .iter()
             .enumerate()
             .filter(|(_, group)| !group.is_empty())
-            .map(|(wi, group)| {
+            .map(|(g, group)| {
                 let at = |cand: u32| &table.values[cand as usize * d..(cand as usize + 1) * d];
                 let mut sorted = group.clone();
                 sorted.sort_unstable_by(|&a, &b| at(a)[sort_key].total_cmp(&at(b)[sort_key]));
-                let all_entries = self.entries(stages, c, wi, &limit_of, &here);
+                let all_entries = self.entries(stages, c, g, &limit_of, &here);
                 // Entries not dominated; then, where it applies, the exchange test against
-                // what this width's candidates add, and the candidates against the entries
+                // what this group's candidates add, and the candidates against the entries
                 // left.
                 let all = (0..all_entries.states.len() as u32).collect();
                 let keep = match self.plan.exchange {
@@ -442,7 +442,7 @@ impl Engine<'_> {
                     .filter(|b| b.wanted != 0)
                     .collect();
                 let all = Block::new(0..n, &wanted, &candidates, d);
-                LastWidth {
+                LastGroup {
                     sorted,
                     wanted,
                     blocks,
@@ -457,7 +457,7 @@ impl Engine<'_> {
             zero: vec![0.0; d],
             limit_of,
             value,
-            widths,
+            groups,
             kept: Kept {
                 best: Incumbent {
                     objective: f64::NEG_INFINITY,

@@ -2,18 +2,20 @@
 //!
 //! Every hardware cost, params and MACs is a linear function of the feature vector, which is a
 //! head term plus one term per cell (see `features`); NN-Degree is a sum over cells too. A cell's
-//! term depends on the previous cell's width only through its first convolution, so it splits
-//! into a part that depends on the cell alone and a coupling that depends on the pair of widths.
+//! term depends on the previous cell's width only through its first convolution (a ResNet or
+//! MobileNet cell: its first block), so it splits into a part that depends on the cell alone and
+//! a coupling that depends on the previous width and the cell's coupling group (its width, and
+//! for those families its kind: see `Space::group_size`).
 //! Every predicted accuracy form is monotone in NN-Degree and in params, and every objective is
 //! monotone in accuracy and in each cost. So a partial network (cells 0..=c) can be dropped when
-//! another with the same last width is no worse in every summed quantity: whatever cells follow,
+//! another with the same last group is no worse in every summed quantity: whatever cells follow,
 //! the other one's completion is at least as good and as feasible. The search keeps, per cell
-//! and per last width, only the non-dominated partial networks (dynamic programming over cells),
+//! and per last group, only the non-dominated partial networks (dynamic programming over cells),
 //! drops those that cannot meet a limit even with the cheapest remaining cells, and evaluates
 //! the objective on the survivors. The result is the optimum of the whole grid, not a sample.
 //!
 //! The last cell needs no merge: a complete network only matters if it is the optimum or on a
-//! front. The last cell's candidates of each width are grouped in blocks of similar NN-Degree,
+//! front. The last cell's candidates of each coupling group are grouped in blocks of similar NN-Degree,
 //! and each pair of a network before the last cell and a block is a box bounded by the
 //! per-quantity extremes. A trade-off optimum is searched best bound first and stops at the
 //! first box that cannot beat the incumbent (the trade-off bounded with chords of the

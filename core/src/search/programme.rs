@@ -18,7 +18,7 @@ pub(super) struct Stage {
     pub(super) values: Vec<f64>,
     /// Each state's network: a state of the previous stage and this cell's candidate.
     pub(super) parent: Vec<Network>,
-    /// State index ranges per width index of the last cell.
+    /// State index ranges per coupling group of the last cell.
     groups: Vec<std::ops::Range<usize>>,
 }
 
@@ -29,21 +29,21 @@ pub(super) struct Entries {
 }
 
 impl Engine<'_> {
-    /// Networks of cells `..c` extended by the coupling into width `wi` of cell `c`, kept when
+    /// Networks of cells `..c` extended by the coupling into group `g` of cell `c`, kept when
     /// they can still meet the limits with `rest` added.
     pub(super) fn entries(
         &self,
         stages: &[Stage],
         c: usize,
-        wi: usize,
+        g: usize,
         limit_of: &[Option<f64>],
         rest: &[f64],
     ) -> Entries {
-        let (d, nw) = (self.dims, self.space.widths.len());
+        let (d, ng) = (self.dims, self.space.num_groups());
         let table = &self.tables[c];
         if c == 0 {
             return Entries {
-                values: table.coupling[wi * d..(wi + 1) * d].to_vec(),
+                values: table.coupling[g * d..(g + 1) * d].to_vec(),
                 states: vec![0],
             };
         }
@@ -53,8 +53,9 @@ impl Engine<'_> {
         };
         let prev = &stages[c - 1];
         let mut row = vec![0.0; d];
-        for (pi, range) in prev.groups.iter().enumerate() {
-            let coup = &table.coupling[(pi * nw + wi) * d..(pi * nw + wi + 1) * d];
+        for (pg, range) in prev.groups.iter().enumerate() {
+            let at = self.space.group_width(pg) * ng + g;
+            let coup = &table.coupling[at * d..(at + 1) * d];
             for s in range.clone() {
                 let base = &prev.values[s * d..(s + 1) * d];
                 for k in 0..d {
@@ -73,7 +74,7 @@ impl Engine<'_> {
     /// prunes (for the closest miss).
     pub(super) fn run(&self, limits: bool, cells: usize) -> Vec<Stage> {
         let d = self.dims;
-        let nw = self.space.widths.len();
+        let ng = self.space.num_groups();
         let limit_of = self.limits(limits);
         let mut stages: Vec<Stage> = Vec::with_capacity(cells);
         for (c, table) in self.tables.iter().enumerate().take(cells) {
@@ -91,19 +92,19 @@ impl Engine<'_> {
             });
             let mut values = Vec::new();
             let mut parent = Vec::new();
-            let mut groups = Vec::with_capacity(nw);
+            let mut groups = Vec::with_capacity(ng);
             let mut row = vec![0.0; d];
-            for wi in 0..nw {
-                // The coupling depends on the two widths only, so entries are pruned before the
-                // cell's candidates are added.
-                let entries = self.entries(&stages, c, wi, &limit_of, &rest_here);
+            for g in 0..ng {
+                // The coupling depends on the previous width and the group only, so entries are
+                // pruned before the cell's candidates are added.
+                let entries = self.entries(&stages, c, g, &limit_of, &rest_here);
                 let mut local: Vec<f64> = Vec::new();
                 let mut local_parent: Vec<Network> = Vec::new();
                 let all = (0..entries.states.len() as u32).collect();
                 for e in pareto(&entries.values, d, all) {
                     let e = e as usize;
                     let (base, state) = (&entries.values[e * d..(e + 1) * d], entries.states[e]);
-                    for &cand in &table.groups[wi] {
+                    for &cand in &table.groups[g] {
                         let cv = &table.values[cand as usize * d..(cand as usize + 1) * d];
                         for k in 0..d {
                             row[k] = base[k] + cv[k];

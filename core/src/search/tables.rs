@@ -1,4 +1,4 @@
-//! Per-cell tables: every candidate's quantities and the couplings between widths, and the
+//! Per-cell tables: every candidate's quantities and the couplings between cells, and the
 //! bounds the other modules take from them.
 
 use super::cells::CellFeatures;
@@ -10,11 +10,12 @@ use crate::space::Space;
 
 /// Per-cell candidate values and couplings.
 pub(super) struct CellTable {
-    /// Candidate grid indices of this cell surviving pruning, grouped by width index.
+    /// Candidate grid indices of this cell surviving pruning, per coupling group (see
+    /// `Space::group_size`; a DenseNet cell's groups are its widths).
     pub(super) groups: Vec<Vec<u32>>,
     /// Quantity values of every grid candidate at a zero-channel input (row-major, `dims`).
     pub(super) values: Vec<f64>,
-    /// Coupling of (previous width index, width index), `dims` each; for cell 0 only row 0.
+    /// Coupling of (previous width index, group), `dims` each; for cell 0 only row 0.
     pub(super) coupling: Vec<f64>,
 }
 
@@ -48,7 +49,7 @@ impl<'a> Engine<'a> {
         let dims = plan.quantities.len().max(1);
         let features = CellFeatures::of_space(space);
         let n = space.cell_choices() as usize;
-        let nw = space.widths.len();
+        let group_size = space.group_size() as usize;
         let mut tables = Vec::with_capacity(space.num_cells);
         for c in 0..space.num_cells {
             let mut values = vec![0.0; n * dims];
@@ -63,10 +64,9 @@ impl<'a> Engine<'a> {
             for (x, row) in couplings.iter().zip(coupling.chunks_exact_mut(dims)) {
                 eval(&plan.quantities, x, 0.0, row);
             }
-            let per_width = n / nw;
-            let groups = (0..nw)
-                .map(|wi| {
-                    let idx = (wi * per_width) as u32..((wi + 1) * per_width) as u32;
+            let groups = (0..space.num_groups())
+                .map(|g| {
+                    let idx = (g * group_size) as u32..((g + 1) * group_size) as u32;
                     pareto(&values, dims, idx.collect())
                 })
                 .collect();
@@ -174,22 +174,21 @@ impl<'a> Engine<'a> {
 mod tests {
     use super::*;
     use crate::rng::SplitMix64;
-    use crate::search::oracle::{problem, random_spec, small_space, stored};
+    use crate::search::oracle::{problem, random_spec, small_space_of, stored};
+    use crate::space::Family;
 
     /// The decomposition the search rests on: a network's quantities are the sum over its
-    /// cells of the candidate's values and the coupling of the pair of widths.
+    /// cells of the candidate's values and the coupling of the previous width and the group.
     #[test]
     fn tables_and_couplings_sum_to_each_network() {
         let mut r = SplitMix64::new(15);
-        for case in 0..40 {
-            let space = small_space(&mut r);
+        for case in 0..60 {
+            let family = [Family::Densenet, Family::Resnet, Family::Mobilenet][case % 3];
+            let space = small_space_of(&mut r, family);
             let sample: Vec<_> = (0..50).map(|_| random_spec(&mut r, &space)).collect();
             let engine = Engine::new(&space, Plan::new(&problem(&mut r, &sample)).unwrap());
-            let (d, nw) = (engine.dims, space.widths.len());
-            let width_index = |i: u64| {
-                let w = space.cell_at(i).width;
-                space.widths.iter().position(|&x| x == w).unwrap()
-            };
+            let (d, ng, size) = (engine.dims, space.num_groups(), space.group_size());
+            let group = |i: u64| (i / size) as usize;
             for _ in 0..50 {
                 let cands: Vec<u64> = (0..space.num_cells)
                     .map(|_| r.below(space.cell_choices()))
@@ -198,8 +197,12 @@ mod tests {
                 let mut sum = vec![0.0; d];
                 for (c, &i) in cands.iter().enumerate() {
                     let t = &engine.tables[c];
-                    let prev = if c == 0 { 0 } else { width_index(cands[c - 1]) };
-                    let at = (prev * nw + width_index(i)) * d;
+                    let prev = if c == 0 {
+                        0
+                    } else {
+                        space.group_width(group(cands[c - 1]))
+                    };
+                    let at = (prev * ng + group(i)) * d;
                     let (values, coupling) = (&t.values[i as usize * d..], &t.coupling[at..]);
                     for ((s, v), c) in sum.iter_mut().zip(values).zip(coupling) {
                         *s += v + c;

@@ -1,6 +1,6 @@
 //! Parsing a spec from JSON, reporting every invalid field by path.
 
-use super::{ArchSpec, CellSpec, FieldError, Space, SpecError};
+use super::{ArchSpec, Block, CellSpec, Family, FieldError, Space, SpecError};
 use crate::ir::MAX_DIM;
 
 /// Largest cell count a spec may have.
@@ -28,6 +28,93 @@ fn uint(
     };
     errors.push(FieldError::new(field, problem));
     None
+}
+
+/// Largest ResNet inner width multiplier and MobileNet expansion ratio.
+pub const MAX_MULTIPLIER: u64 = 8;
+/// Largest MobileNet depthwise kernel.
+pub const MAX_KERNEL: u64 = 7;
+
+/// The fields a cell of `family` has.
+fn cell_fields(family: Family) -> &'static [&'static str] {
+    match family {
+        Family::Densenet => &["width", "depth", "tc"],
+        Family::Resnet => &["width", "depth", "block", "multiplier"],
+        Family::Mobilenet => &["width", "depth", "expansion", "kernel"],
+    }
+}
+
+/// Reads cell `i` of a spec of `family`, recording what is wrong with it.
+fn parse_cell(
+    errors: &mut Vec<FieldError>,
+    i: usize,
+    cell: &serde_json::Value,
+    family: Family,
+) -> Option<CellSpec> {
+    let Some(c) = cell.as_object() else {
+        errors.push(FieldError::new(format!("cells[{i}]"), "must be an object"));
+        return None;
+    };
+    let fields = cell_fields(family);
+    for key in c.keys().filter(|k| !fields.contains(&k.as_str())) {
+        let family: &str = family.into();
+        errors.push(FieldError::new(
+            format!("cells[{i}].{key}"),
+            format!("unknown field (a {family} cell has {})", fields.join(", ")),
+        ));
+    }
+    let before = errors.len();
+    let mut field = |name: &str, min: u64, max: u64| {
+        uint(errors, format!("cells[{i}].{name}"), c.get(name), min, max)
+    };
+    let width = field("width", 1, MAX_WIDTH);
+    let min_depth = if family == Family::Densenet { 3 } else { 1 };
+    let depth = field("depth", min_depth, MAX_DEPTH);
+    let cell = match family {
+        Family::Densenet => {
+            let tc = field("tc", 0, MAX_WIDTH * MAX_DEPTH);
+            CellSpec::dense(width?, depth?, tc?)
+        }
+        Family::Resnet => {
+            let multiplier = field("multiplier", 1, MAX_MULTIPLIER);
+            let block = match c.get("block").map(|b| serde_json::from_value(b.clone())) {
+                Some(Ok(block)) => Some(block),
+                Some(Err(_)) => {
+                    errors.push(FieldError::new(
+                        format!("cells[{i}].block"),
+                        "must be \"basic\" or \"bottleneck\"",
+                    ));
+                    None
+                }
+                None => {
+                    errors.push(FieldError::new(format!("cells[{i}].block"), "is required"));
+                    None
+                }
+            };
+            let (width, multiplier) = (width?, multiplier?);
+            if block == Some(Block::Bottleneck) && (width * multiplier) % 4 != 0 {
+                errors.push(FieldError::new(
+                    format!("cells[{i}].width"),
+                    "a bottleneck's inner width, multiplier * width / 4, must be a whole number",
+                ));
+            }
+            CellSpec::residual(width, depth?, block?, multiplier)
+        }
+        Family::Mobilenet => {
+            // An expansion of 1 would run the first depthwise convolution on the previous
+            // cell's channels, making a cell's NN-Degree depend on its neighbour.
+            let expansion = field("expansion", 2, MAX_MULTIPLIER);
+            let kernel = field("kernel", 1, MAX_KERNEL);
+            if kernel.is_some_and(|k| k % 2 == 0) {
+                errors.push(FieldError::new(
+                    format!("cells[{i}].kernel"),
+                    "must be odd (1, 3, 5 or 7)",
+                ));
+            }
+            CellSpec::inverted(width?, depth?, expansion?, kernel?)
+        }
+    };
+    (errors.len() == before).then_some(cell)
 }
 
 impl ArchSpec {
@@ -114,49 +201,17 @@ impl ArchSpec {
                 ));
             }
             Some(serde_json::Value::Array(list)) => {
+                let family = default.map_or(Family::Densenet, |s| s.family);
                 for (i, cell) in list.iter().enumerate() {
-                    let Some(c) = cell.as_object() else {
-                        errors.push(FieldError::new(format!("cells[{i}]"), "must be an object"));
-                        continue;
-                    };
-                    for key in c.keys() {
-                        if !["width", "depth", "tc"].contains(&key.as_str()) {
-                            errors.push(FieldError::new(
-                                format!("cells[{i}].{key}"),
-                                "unknown field",
-                            ));
-                        }
-                    }
-                    let width = uint(
-                        &mut errors,
-                        format!("cells[{i}].width"),
-                        c.get("width"),
-                        1,
-                        MAX_WIDTH,
-                    );
-                    let depth = uint(
-                        &mut errors,
-                        format!("cells[{i}].depth"),
-                        c.get("depth"),
-                        3,
-                        MAX_DEPTH,
-                    );
-                    let tc = uint(
-                        &mut errors,
-                        format!("cells[{i}].tc"),
-                        c.get("tc"),
-                        0,
-                        MAX_WIDTH * MAX_DEPTH,
-                    );
-                    if let (Some(width), Some(depth), Some(tc)) = (width, depth, tc) {
-                        cells.push(CellSpec { width, depth, tc });
+                    if let Some(cell) = parse_cell(&mut errors, i, cell, family) {
+                        cells.push(cell);
                     }
                 }
             }
             Some(_) => errors.push(FieldError::new("cells", "must be a list of cells")),
             None => errors.push(FieldError::new("cells", "is required")),
         }
-        // Every shape is fine: a stride-2 3x3 conv with pad 1 maps n to (n - 1) / 2 + 1 >= 1.
+        // Every shape is fine: stems and stride-2 convolutions map any n >= 1 to at least 1.
         match (errors.is_empty(), input_shape, num_classes) {
             (true, Some(input_shape), Some(num_classes)) => Ok(ArchSpec {
                 space,
@@ -204,5 +259,53 @@ mod tests {
         assert_eq!(err.0[0].field, "space");
         assert_eq!(err.0[1].field, "cells");
         assert!(ArchSpec::from_json("{").is_err());
+    }
+
+    #[test]
+    fn resnet_and_mobilenet_cells_parse_with_their_own_fields() {
+        let resnet = r#"{"space":"flash-resnet","input_shape":[3,32,32],"num_classes":10,"cells":[{"width":16,"depth":2,"block":"basic","multiplier":1},{"width":32,"depth":1,"block":"bottleneck","multiplier":2},{"width":64,"depth":3,"block":"basic","multiplier":2}]}"#;
+        let spec = ArchSpec::from_json(resnet).unwrap();
+        assert!(spec.in_space());
+        assert_eq!(spec.canonical_json(), resnet);
+        assert_eq!(spec.family(), Family::Resnet);
+        let mobilenet = r#"{"space":"flash-mobilenet","cells":[{"width":16,"depth":1,"expansion":3,"kernel":3},{"width":24,"depth":2,"expansion":6,"kernel":5},{"width":32,"depth":4,"expansion":6,"kernel":3},{"width":64,"depth":1,"expansion":3,"kernel":5}]}"#;
+        let spec = ArchSpec::from_json(mobilenet).unwrap();
+        assert!(spec.in_space());
+        assert_eq!(spec.family(), Family::Mobilenet);
+    }
+
+    #[test]
+    fn a_cell_of_the_wrong_family_or_with_bad_fields_is_named() {
+        let fields = |text: &str| -> Vec<String> {
+            let err = ArchSpec::from_json(text).unwrap_err();
+            err.0.iter().map(|e| e.to_string()).collect()
+        };
+        assert_eq!(
+            fields(r#"{"space":"flash-resnet","cells":[{"width":16,"depth":2,"tc":8}]}"#),
+            [
+                "cells[0].tc: unknown field (a resnet cell has width, depth, block, multiplier)",
+                "cells[0].multiplier: is required",
+                "cells[0].block: is required"
+            ]
+        );
+        assert_eq!(
+            fields(
+                r#"{"space":"flash-resnet","cells":[{"width":6,"depth":0,"block":"wide","multiplier":1},{"width":6,"depth":1,"block":"bottleneck","multiplier":1}]}"#
+            ),
+            [
+                "cells[0].depth: must be >= 1",
+                "cells[0].block: must be \"basic\" or \"bottleneck\"",
+                "cells[1].width: a bottleneck's inner width, multiplier * width / 4, must be a whole number"
+            ]
+        );
+        assert_eq!(
+            fields(
+                r#"{"space":"flash-mobilenet","cells":[{"width":16,"depth":1,"expansion":1,"kernel":4}]}"#
+            ),
+            [
+                "cells[0].expansion: must be >= 2",
+                "cells[0].kernel: must be odd (1, 3, 5 or 7)"
+            ]
+        );
     }
 }

@@ -48,16 +48,18 @@ impl Space {
     /// drawn with `seed`, and for each of `n` evenly spaced NN-Degree targets between the pool's
     /// lowest and highest value the nearest unused candidate is taken.
     pub fn sample_stratified(&self, n: usize, seed: u64) -> Vec<ArchSpec> {
-        let mut pool = self.sample_uniform(n.saturating_mul(64).max(n), seed);
+        let pool = self.sample_uniform(n.saturating_mul(64).max(n), seed);
         if pool.len() <= n {
             return pool;
         }
-        pool.sort_by(|a, b| {
-            a.nn_degree()
-                .total_cmp(&b.nn_degree())
-                .then_with(|| a.id().cmp(&b.id()))
-        });
-        let degrees: Vec<f64> = pool.iter().map(ArchSpec::nn_degree).collect();
+        // Each key once: outside DenseNet cells NN-Degree takes a graph.
+        let mut keyed: Vec<(f64, String, ArchSpec)> = pool
+            .into_iter()
+            .map(|s| (s.nn_degree(), s.id(), s))
+            .collect();
+        keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+        let degrees: Vec<f64> = keyed.iter().map(|k| k.0).collect();
+        let pool: Vec<ArchSpec> = keyed.into_iter().map(|k| k.2).collect();
         let (lo, hi) = (degrees[0], degrees[degrees.len() - 1]);
         let mut used = vec![false; pool.len()];
         let mut picked = Vec::with_capacity(n);

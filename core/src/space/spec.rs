@@ -1,33 +1,121 @@
-//! Specs: a network of a cell space as users write it, its identity and its closed-form
-//! topology metrics.
+//! Specs: a network of a cell space as users write it, its identity and its topology metrics.
 
 use serde::{Deserialize, Serialize};
 
-use super::grid::Space;
+use super::grid::{Family, Space};
 
-/// One cell of a spec.
+/// The block a `flash-resnet` cell repeats.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Block {
+    /// Two 3x3 convolutions (ResNet-18/34).
+    Basic,
+    /// 1x1 reduce, 3x3, 1x1 expand (ResNet-50, Wide-ResNet-50).
+    Bottleneck,
+}
+
+/// One cell of a spec. `width` and `depth` are common to every family; the other fields belong to
+/// one family each and are absent in the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CellSpec {
-    /// Channels of every layer of the cell.
+    /// Output channels of the cell (of every layer, in a DenseNet cell).
     pub width: u64,
-    /// Number of layers (>= 3).
+    /// Layers of a DenseNet cell (>= 3); blocks of a ResNet or MobileNet cell (>= 1).
     pub depth: u64,
-    /// Skip budget: the most skip channels one layer receives.
-    pub tc: u64,
+    /// DenseNet cells: the skip budget, the most skip channels one layer receives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tc: Option<u64>,
+    /// ResNet cells: the block kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block: Option<Block>,
+    /// ResNet cells: the inner width multiplier (Wide-ResNet's k): a basic block's first
+    /// convolution has `multiplier * width` channels, a bottleneck's inner ones
+    /// `multiplier * width / 4`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multiplier: Option<u64>,
+    /// MobileNet cells: the expansion ratio (>= 2): inner channels `expansion * width`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expansion: Option<u64>,
+    /// MobileNet cells: the depthwise kernel size (odd).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<u64>,
 }
 
 impl CellSpec {
-    /// Skip channels received by layer `j` (0-based) of this cell.
+    /// A DenseNet cell.
+    pub fn dense(width: u64, depth: u64, tc: u64) -> Self {
+        CellSpec {
+            width,
+            depth,
+            tc: Some(tc),
+            block: None,
+            multiplier: None,
+            expansion: None,
+            kernel: None,
+        }
+    }
+
+    /// A ResNet cell.
+    pub fn residual(width: u64, depth: u64, block: Block, multiplier: u64) -> Self {
+        CellSpec {
+            block: Some(block),
+            multiplier: Some(multiplier),
+            tc: None,
+            ..CellSpec::dense(width, depth, 0)
+        }
+    }
+
+    /// A MobileNet cell.
+    pub fn inverted(width: u64, depth: u64, expansion: u64, kernel: u64) -> Self {
+        CellSpec {
+            expansion: Some(expansion),
+            kernel: Some(kernel),
+            tc: None,
+            ..CellSpec::dense(width, depth, 0)
+        }
+    }
+
+    /// The family whose fields the cell has.
+    pub fn family(&self) -> Family {
+        if self.block.is_some() {
+            Family::Resnet
+        } else if self.expansion.is_some() {
+            Family::Mobilenet
+        } else {
+            Family::Densenet
+        }
+    }
+
+    /// The skip budget of a DenseNet cell (0 for other families).
+    pub fn tc(&self) -> u64 {
+        self.tc.unwrap_or(0)
+    }
+
+    /// Skip channels received by layer `j` (0-based) of a DenseNet cell.
     pub fn skips(&self, j: u64) -> u64 {
         if j < 2 {
             0
         } else {
-            self.tc.min((j - 1) * self.width)
+            self.tc().min((j - 1) * self.width)
         }
     }
 
-    /// Sum of skip channels over the cell's layers.
+    /// Sum of skip channels over a DenseNet cell's layers.
     pub fn total_skips(&self) -> u64 {
         (2..self.depth).map(|j| self.skips(j)).sum()
     }
@@ -51,8 +139,15 @@ impl ArchSpec {
         Space::by_name(&self.space)
     }
 
+    /// The family of the spec's cells.
+    pub fn family(&self) -> Family {
+        self.cells
+            .first()
+            .map_or(Family::Densenet, CellSpec::family)
+    }
+
     /// Whether the spec is a point of its space's grid (its input shape, class count, cell count
-    /// and every cell's width, depth and tc on the grid).
+    /// and every cell on the grid).
     pub fn in_space(&self) -> bool {
         self.space().is_some_and(|s| s.contains(self))
     }
@@ -67,25 +162,37 @@ impl ArchSpec {
         crate::identity::architecture_id(self.canonical_json().as_bytes())
     }
 
-    /// NN-Degree in closed form: sum over cells of `w_c + (1/d_c) sum_{j=2}^{d_c-1} t_{c,j}`.
+    /// NN-Degree: for DenseNet cells in closed form, the sum over cells of
+    /// `w_c + (1/d_c) sum_{j=2}^{d_c-1} t_{c,j}`; for the other families the graph rule of
+    /// `metrics` on the spec's network (which is a sum of per-cell terms there too: see
+    /// [`Space::cell_term`]).
     pub fn nn_degree(&self) -> f64 {
-        self.cells
-            .iter()
-            .map(|c| c.width as f64 + c.total_skips() as f64 / c.depth as f64)
-            .sum()
+        match self.family() {
+            Family::Densenet => self
+                .cells
+                .iter()
+                .map(|c| c.width as f64 + c.total_skips() as f64 / c.depth as f64)
+                .sum(),
+            _ => crate::metrics::compute(&self.to_graph()).nn_degree,
+        }
     }
 
-    /// NN-Mass in closed form: sum over cells of `rho_c w_c d_c`, with density
-    /// `rho_c = sum_j t_{c,j} / (w_c (d_c-2)(d_c-1)/2)`.
+    /// NN-Mass: for DenseNet cells in closed form, the sum over cells of `rho_c w_c d_c`, with
+    /// density `rho_c = sum_j t_{c,j} / (w_c (d_c-2)(d_c-1)/2)`; for the other families the
+    /// per-block rule of `metrics` on the spec's network.
     pub fn nn_mass(&self) -> f64 {
-        self.cells
-            .iter()
-            .map(|c| {
-                let (w, d) = (c.width as f64, c.depth as f64);
-                let rho = c.total_skips() as f64 / (w * (d - 2.0) * (d - 1.0) / 2.0);
-                rho * w * d
-            })
-            .sum()
+        match self.family() {
+            Family::Densenet => self
+                .cells
+                .iter()
+                .map(|c| {
+                    let (w, d) = (c.width as f64, c.depth as f64);
+                    let rho = c.total_skips() as f64 / (w * (d - 2.0) * (d - 1.0) / 2.0);
+                    rho * w * d
+                })
+                .sum(),
+            _ => crate::metrics::compute(&self.to_graph()).nn_mass,
+        }
     }
 }
 

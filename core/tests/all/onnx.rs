@@ -24,11 +24,7 @@ fn small_specs(n: usize, seed: u64) -> Vec<ArchSpec> {
     (0..n)
         .map(|_| {
             let cells = (0..1 + rng.below(3))
-                .map(|_| CellSpec {
-                    width: 1 + rng.below(47),
-                    depth: 3 + rng.below(6),
-                    tc: rng.below(200),
-                })
+                .map(|_| CellSpec::dense(1 + rng.below(47), 3 + rng.below(6), rng.below(200)))
                 .collect();
             Space::default_space().spec(cells)
         })
@@ -114,11 +110,7 @@ fn round_trip_gives_the_same_graph_and_metrics() {
 #[test]
 fn the_largest_spec_of_the_space_exports_and_round_trips() {
     let space = Space::default_space();
-    let cell = CellSpec {
-        width: 128,
-        depth: 12,
-        tc: 392,
-    };
+    let cell = CellSpec::dense(128, 12, 392);
     let spec = space.spec(vec![cell; 3]);
     assert!(spec.in_space());
     let graph = spec.to_graph();
@@ -534,11 +526,7 @@ fn seed_models() -> Vec<Vec<u8>> {
     let (nodes, initializers) = foreign_model();
     vec![
         export(&flash_core::ir::every_operator(), DEFAULT_SEED),
-        export_spec(&Space::default_space().spec(vec![CellSpec {
-            width: 3,
-            depth: 4,
-            tc: 5,
-        }])),
+        export_spec(&Space::default_space().spec(vec![CellSpec::dense(3, 4, 5)])),
         model(nodes, initializers),
         hex::decode(PYTHON_ONNX_MODEL).unwrap(),
         // Shape subgraphs, channel shuffles and splits; squeeze-and-excitation gates.

@@ -38,6 +38,8 @@ struct Reference {
 struct Figures {
     params: u64,
     macs: u64,
+    /// PyTorch's own count, BatchNorm weights and biases included (the export folds them).
+    torchvision_params: u64,
 }
 
 fn dir() -> PathBuf {
@@ -250,5 +252,39 @@ fn residual_blocks_add_the_reference_nn_mass_per_block_kind() {
         "regnet_y_400mf",
     ] {
         assert!(mass(name) > 0.0, "{name}");
+    }
+}
+
+/// ResNet-18 is a point of `flash-resnet-imagenet` (basic blocks, the stride on the first
+/// convolution as torchvision has it): its parameters (BatchNorm unfolded) and MACs are
+/// PyTorch's. ResNet-50 and Wide-ResNet-50-2 differ only in where the stride sits (torchvision's
+/// v1.5 puts it on the 3x3), which moves MACs but no parameter.
+#[test]
+fn torchvision_resnets_are_points_of_the_imagenet_resnet_space() {
+    use flash_core::space::{Block, CellSpec, Space};
+    let reference = reference();
+    let space = Space::by_name("flash-resnet-imagenet").unwrap();
+    let resnet = |block: Block, multiplier: u64, widths: [u64; 4], depths: [u64; 4]| {
+        let cells = widths
+            .iter()
+            .zip(depths)
+            .map(|(&w, d)| CellSpec::residual(w, d, block, multiplier))
+            .collect();
+        let spec = space.spec(cells);
+        assert!(spec.in_space(), "{spec:?}");
+        metrics::compute(&spec.to_graph())
+    };
+    let r18 = resnet(Block::Basic, 1, [64, 128, 256, 512], [2; 4]);
+    let torch = &reference.models["resnet18"];
+    assert_eq!(
+        (r18.params, r18.macs),
+        (torch.torchvision_params, torch.macs)
+    );
+    let bottleneck = [256, 512, 1024, 2048];
+    for (name, multiplier) in [("resnet50", 1), ("wide_resnet50_2", 2)] {
+        let m = resnet(Block::Bottleneck, multiplier, bottleneck, [3, 4, 6, 3]);
+        let torch = &reference.models[name];
+        assert_eq!(m.params, torch.torchvision_params, "{name}");
+        assert!(m.macs < torch.macs, "{name}: the stride comes first here");
     }
 }

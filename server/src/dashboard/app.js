@@ -126,6 +126,19 @@ async function request(method, path, body) {
 const api = async (path) => (await request("GET", path)).json();
 const post = async (path, body) => (await request("POST", path, body)).json();
 
+// A spec's cells in one line, whatever the family: width/depth, then the family's fields
+// (DenseNet: skip budget tc; ResNet: block and multiplier; MobileNet: expansion and kernel).
+function cellsText(cells) {
+  const one = (c) => {
+    const parts = [`w${c.width}`, `d${c.depth}`];
+    if (c.tc !== undefined) parts.push(`tc${c.tc}`);
+    if (c.block !== undefined) parts.push(c.block, `x${c.multiplier}`);
+    if (c.expansion !== undefined) parts.push(`e${c.expansion}`, `k${c.kernel}`);
+    return parts.join(" ");
+  };
+  return cells.map(one).join(" | ");
+}
+
 // Fetches a plot and appends it as SVG nodes (parsed as XML, so text stays text).
 async function plot(container, path) {
   const box = h("div", { class: "plot", "data-src": path }, h("span", { class: "muted" }, "loading plot…"));
@@ -268,7 +281,7 @@ pages.architectures = async (el, params) => {
       { label: "MACs", value: (a) => a.metrics.macs, num: true },
       { label: "NN-Degree", value: (a) => a.metrics.nn_degree, num: true },
       { label: "Depth", value: (a) => a.metrics.depth, num: true },
-      { label: "Cells (width/depth/tc)", value: (a) => (a.spec ? a.spec.cells.map((c) => `${c.width}/${c.depth}/${c.tc}`).join("  ") : "–"), sort: false },
+      { label: "Cells", value: (a) => (a.spec ? cellsText(a.spec.cells) : "–"), sort: false },
       { label: "Created", value: (a) => a.created_at },
     ], page.items, { class: "architectures", empty: "no architectures match" }),
     h("div", { class: "pager" },
@@ -462,7 +475,7 @@ async function showSearch(el, s) {
     plots,
     best ? h("div", { class: "winner" }, h("h3", {}, "Winner"), figures([
       ["Architecture", best.id],
-      ["Cells (width/depth/tc)", best.spec.cells.map((c) => `${c.width}/${c.depth}/${c.tc}`).join("  ")],
+      ["Cells", cellsText(best.spec.cells)],
       ["Predicted accuracy", `${fmt(best.accuracy.value)} (95%: ${fmt(best.accuracy.lower)} – ${fmt(best.accuracy.upper)})`],
       ["NN-Degree", fmt(best.nn_degree)],
       ["Params", fmt(best.params)],

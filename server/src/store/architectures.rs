@@ -119,11 +119,14 @@ impl Store {
     /// - `stage-metrics`: rows without per-stage counts (their stage features would read as zeros
     ///   in fits and predictions);
     /// - `block-mass`: imported networks (no spec), whose NN-Mass now counts residual blocks by
-    ///   the reference rule per block kind.
+    ///   the reference rule per block kind;
+    /// - `downsampling-degree`: imported networks, whose NN-Degree no longer counts skip links
+    ///   into a downsampling convolution (cell specs never had any).
     pub(super) async fn refresh_old_metrics(&self) -> StoreResult<usize> {
-        const TASKS: [(&str, &str); 2] = [
+        const TASKS: [(&str, &str); 3] = [
             ("stage-metrics", r#"metrics NOT LIKE '%"stages":[{%'"#),
             ("block-mass", "spec IS NULL"),
+            ("downsampling-degree", "spec IS NULL"),
         ];
         let mut rewritten = 0;
         for (task, filter) in TASKS {
@@ -161,12 +164,16 @@ impl Store {
                     )));
                 }
             };
-            sqlx::query("UPDATE architecture SET metrics = $2 WHERE architecture_id = $1")
-                .bind(id)
-                .bind(json(&flash_core::metrics::compute(&graph)))
-                .execute(&self.pool)
-                .await
-                .map_err(StoreError::from_sqlx)?;
+            let metrics = flash_core::metrics::compute(&graph);
+            sqlx::query(
+                "UPDATE architecture SET metrics = $2, nn_degree = $3 WHERE architecture_id = $1",
+            )
+            .bind(id)
+            .bind(json(&metrics))
+            .bind(metrics.nn_degree)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::from_sqlx)?;
         }
         sqlx::query(sql!(
             "INSERT INTO maintenance (task, done_at) VALUES ($1, {now}) ON CONFLICT DO NOTHING",

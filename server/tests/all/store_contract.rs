@@ -430,6 +430,7 @@ async fn metrics_stored_by_an_earlier_version_are_recomputed_when_the_store_open
     drop(store);
     let mut old = serde_json::to_value(&metrics).unwrap();
     old["nn_mass"] = serde_json::json!(0.0);
+    old["nn_degree"] = serde_json::json!(0.0);
     let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
     sqlx::query("UPDATE architecture SET metrics = $1 WHERE architecture_id = $2")
         .bind(old.to_string())
@@ -437,7 +438,7 @@ async fn metrics_stored_by_an_earlier_version_are_recomputed_when_the_store_open
         .execute(&mut conn)
         .await
         .unwrap();
-    sqlx::query("DELETE FROM maintenance WHERE task = 'block-mass'")
+    sqlx::query("DELETE FROM maintenance WHERE task IN ('block-mass', 'downsampling-degree')")
         .execute(&mut conn)
         .await
         .unwrap();
