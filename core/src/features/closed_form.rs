@@ -223,6 +223,18 @@ impl Counts {
         }
     }
 
+    /// The counts and NN-Degree of a whole spec, building its graph at most once: DenseNet cells
+    /// in closed form, the other families from the graph's metrics.
+    pub fn and_degree(spec: &ArchSpec) -> (Self, f64) {
+        match spec.family() {
+            Family::Densenet => (Layout::of_spec(spec).counts(spec), spec.nn_degree()),
+            _ => {
+                let m = crate::metrics::compute(&spec.to_graph());
+                (Counts::from_metrics(&m), m.nn_degree)
+            }
+        }
+    }
+
     /// The counts of any graph's metrics, its stages merged into their slots.
     pub fn from_metrics(m: &Metrics) -> Self {
         Counts::from_metrics_at(m, 0)

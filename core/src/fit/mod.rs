@@ -71,10 +71,7 @@ pub fn predict_batch(
                     };
                     (layout.counts(spec), nn_degree(spec))
                 }
-                _ => {
-                    let m = crate::metrics::compute(&spec.to_graph());
-                    (Counts::from_metrics(&m), m.nn_degree)
-                }
+                _ => Counts::and_degree(spec),
             };
             let x = counts.features(1.0);
             Prediction {

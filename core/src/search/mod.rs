@@ -68,7 +68,7 @@ use crate::space::Space;
 use chance::{Margins, given_up};
 use dominance::pareto;
 use plan::Plan;
-use score::{add_intervals, better, fronts, miss_size, score, violations};
+use score::{add_intervals, better, fronts, miss_size, score, score_features, violations};
 use tables::Engine;
 
 /// Searches the whole grid of `space` for `problem`'s optimum.
@@ -124,8 +124,10 @@ fn exact_search(
         .networks
         .iter()
         .map(|n| {
-            let spec = engine.spec_of(&stages, n.state as usize, Some(n.candidate));
-            score(problem, &spec)
+            // Scored from the tables' terms: no graph is built.
+            let cells = engine.candidates_of(&stages, n.state as usize, Some(n.candidate));
+            let (x, degree) = engine.features_of(&cells);
+            score_features(problem, &engine.spec_at(&cells), &x, degree)
         })
         .filter(|s| violations(problem, s).is_empty())
         .collect();

@@ -18,7 +18,7 @@ pub(super) struct Stage {
     pub(super) values: Vec<f64>,
     /// Each state's network: a state of the previous stage and this cell's candidate.
     pub(super) parent: Vec<Network>,
-    /// State index ranges per coupling group of the last cell.
+    /// State index ranges per width index of the last cell.
     groups: Vec<std::ops::Range<usize>>,
 }
 
@@ -53,8 +53,8 @@ impl Engine<'_> {
         };
         let prev = &stages[c - 1];
         let mut row = vec![0.0; d];
-        for (pg, range) in prev.groups.iter().enumerate() {
-            let at = self.space.group_width(pg) * ng + g;
+        for (pw, range) in prev.groups.iter().enumerate() {
+            let at = pw * ng + g;
             let coup = &table.coupling[at * d..(at + 1) * d];
             for s in range.clone() {
                 let base = &prev.values[s * d..(s + 1) * d];
@@ -74,7 +74,8 @@ impl Engine<'_> {
     /// prunes (for the closest miss).
     pub(super) fn run(&self, limits: bool, cells: usize) -> Vec<Stage> {
         let d = self.dims;
-        let ng = self.space.num_groups();
+        let nw = self.space.widths.len();
+        let per_width = self.space.num_groups() / nw;
         let limit_of = self.limits(limits);
         let mut stages: Vec<Stage> = Vec::with_capacity(cells);
         for (c, table) in self.tables.iter().enumerate().take(cells) {
@@ -92,29 +93,34 @@ impl Engine<'_> {
             });
             let mut values = Vec::new();
             let mut parent = Vec::new();
-            let mut groups = Vec::with_capacity(ng);
+            let mut groups = Vec::with_capacity(nw);
             let mut row = vec![0.0; d];
-            for g in 0..ng {
-                // The coupling depends on the previous width and the group only, so entries are
-                // pruned before the cell's candidates are added.
-                let entries = self.entries(&stages, c, g, &limit_of, &rest_here);
+            // What follows sees a partial network through its last width only, so the networks
+            // ending in one width are pruned together, whatever their last cell's group.
+            for wi in 0..nw {
                 let mut local: Vec<f64> = Vec::new();
                 let mut local_parent: Vec<Network> = Vec::new();
-                let all = (0..entries.states.len() as u32).collect();
-                for e in pareto(&entries.values, d, all) {
-                    let e = e as usize;
-                    let (base, state) = (&entries.values[e * d..(e + 1) * d], entries.states[e]);
-                    for &cand in &table.groups[g] {
-                        let cv = &table.values[cand as usize * d..(cand as usize + 1) * d];
-                        for k in 0..d {
-                            row[k] = base[k] + cv[k];
-                        }
-                        if within(&limit_of, &row, &rest) {
-                            local.extend_from_slice(&row);
-                            local_parent.push(Network {
-                                state,
-                                candidate: cand,
-                            });
+                for g in wi * per_width..(wi + 1) * per_width {
+                    // The coupling depends on the previous width and the group only, so entries are
+                    // pruned before the cell's candidates are added.
+                    let entries = self.entries(&stages, c, g, &limit_of, &rest_here);
+                    let all = (0..entries.states.len() as u32).collect();
+                    for e in pareto(&entries.values, d, all) {
+                        let e = e as usize;
+                        let (base, state) =
+                            (&entries.values[e * d..(e + 1) * d], entries.states[e]);
+                        for &cand in &table.groups[g] {
+                            let cv = &table.values[cand as usize * d..(cand as usize + 1) * d];
+                            for k in 0..d {
+                                row[k] = base[k] + cv[k];
+                            }
+                            if within(&limit_of, &row, &rest) {
+                                local.extend_from_slice(&row);
+                                local_parent.push(Network {
+                                    state,
+                                    candidate: cand,
+                                });
+                            }
                         }
                     }
                 }
@@ -140,22 +146,38 @@ impl Engine<'_> {
         stages
     }
 
-    /// The spec of `state` of the last stage, followed by the cell candidate `last` if given.
-    pub(super) fn spec_of(
+    /// The grid candidates, cell by cell, of `state` of the last stage followed by the cell
+    /// candidate `last` if given.
+    pub(super) fn candidates_of(
         &self,
         stages: &[Stage],
         mut state: usize,
         last: Option<u32>,
-    ) -> ArchSpec {
+    ) -> Vec<u32> {
         let mut cells = Vec::with_capacity(self.space.num_cells);
-        cells.extend(last.map(|cand| self.space.cell_at(cand as u64)));
+        cells.extend(last);
         for stage in stages.iter().rev() {
             let network = stage.parent[state];
-            cells.push(self.space.cell_at(network.candidate as u64));
+            cells.push(network.candidate);
             state = network.state as usize;
         }
         cells.reverse();
-        self.space.spec(cells)
+        cells
+    }
+
+    /// The spec of grid candidates `cells`.
+    pub(super) fn spec_at(&self, cells: &[u32]) -> ArchSpec {
+        self.space.spec(
+            cells
+                .iter()
+                .map(|&i| self.space.cell_at(i as u64))
+                .collect(),
+        )
+    }
+
+    /// The spec of `state` of the last stage, followed by the cell candidate `last` if given.
+    pub(super) fn spec_of(&self, stages: &[Stage], state: usize, last: Option<u32>) -> ArchSpec {
+        self.spec_at(&self.candidates_of(stages, state, last))
     }
 }
 

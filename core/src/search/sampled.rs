@@ -45,8 +45,8 @@ fn no_sample_of_the_default_grid_beats_the_optimum_or_a_front_point() {
     let mut networks: Vec<(FeatureVector, Scored)> = samples
         .iter()
         .map(|s| {
-            let counts = layout.counts(s);
-            (counts.features(1.0), unscored(s, &counts, String::new()))
+            let x = layout.counts(s).features(1.0);
+            (x, unscored(s, &x, s.nn_degree(), String::new()))
         })
         .collect();
     let mut r = SplitMix64::new(50);

@@ -5,7 +5,7 @@ use super::dominance::pareto;
 use super::objective::{log_cost, log_trade_off};
 use super::plan::{METRICS, Plan, PlannedCost};
 use super::{Cost, Objective, ParetoFront, Scored, SearchProblem, Violation};
-use crate::features::{Counts, FeatureVector};
+use crate::features::{Counts, Feature, FeatureVector};
 use crate::fit::{CostMetric, Interval};
 use crate::space::ArchSpec;
 
@@ -44,14 +44,24 @@ pub(super) fn add_intervals<'a>(
 
 /// Every prediction for one spec, and the objective (`-inf` when undefined).
 pub(super) fn score(problem: &SearchProblem, spec: &ArchSpec) -> Scored {
-    let counts = Counts::of_spec(spec);
-    let mut scored = unscored(spec, &counts, spec.id());
-    predict(problem, &counts.features(1.0), &mut scored);
+    let (counts, degree) = Counts::and_degree(spec);
+    score_features(problem, spec, &counts.features(1.0), degree)
+}
+
+/// [`score`] of a spec whose features `x` and NN-Degree are known.
+pub(super) fn score_features(
+    problem: &SearchProblem,
+    spec: &ArchSpec,
+    x: &FeatureVector,
+    nn_degree: f64,
+) -> Scored {
+    let mut scored = unscored(spec, x, nn_degree, spec.id());
+    predict(problem, x, &mut scored);
     scored
 }
 
-/// A network of `counts` with nothing predicted yet.
-pub(super) fn unscored(spec: &ArchSpec, counts: &Counts, id: String) -> Scored {
+/// A network of features `x` and NN-Degree `nn_degree` with nothing predicted yet.
+pub(super) fn unscored(spec: &ArchSpec, x: &FeatureVector, nn_degree: f64, id: String) -> Scored {
     let nothing = Interval {
         value: f64::NAN,
         lower: f64::NAN,
@@ -61,9 +71,10 @@ pub(super) fn unscored(spec: &ArchSpec, counts: &Counts, id: String) -> Scored {
         id,
         spec: spec.clone(),
         accuracy: nothing,
-        nn_degree: spec.nn_degree(),
-        params: counts.params,
-        macs: counts.macs(),
+        nn_degree,
+        // Exact: both are integers well below 2^53.
+        params: (x.get(Feature::WeightBytes) / 4.0).round() as u64,
+        macs: x.get(Feature::Macs).round() as u64,
         costs: Vec::new(),
         objective: f64::NAN,
     }

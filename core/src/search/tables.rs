@@ -1,6 +1,8 @@
 //! Per-cell tables: every candidate's quantities and the couplings between cells, and the
 //! bounds the other modules take from them.
 
+use std::borrow::Cow;
+
 use super::cells::CellFeatures;
 use super::dominance::pareto;
 use super::exchange::{Term, exchange_pareto};
@@ -42,6 +44,8 @@ pub(super) struct Engine<'a> {
     pub(super) plan: Plan,
     pub(super) tables: Vec<CellTable>,
     pub(super) dims: usize,
+    /// The features the tables were computed from, to score the networks found.
+    features: Cow<'static, CellFeatures>,
 }
 
 impl<'a> Engine<'a> {
@@ -81,6 +85,7 @@ impl<'a> Engine<'a> {
             plan,
             tables,
             dims,
+            features,
         };
         if let Some(terms) = engine.plan.exchange {
             // A candidate against what every other cell and this cell's coupling add (the
@@ -105,6 +110,33 @@ impl<'a> Engine<'a> {
             }
         }
         engine
+    }
+
+    /// The features and NN-Degree of the network of grid candidates `cells` (one per cell):
+    /// the sum of its candidates' and couplings' terms, exact as the tables are.
+    pub(super) fn features_of(&self, cells: &[u32]) -> (FeatureVector, f64) {
+        let (size, ng) = (self.space.group_size() as u32, self.space.num_groups());
+        let mut x = FeatureVector::default();
+        let mut degree = 0.0;
+        for (c, &i) in cells.iter().enumerate() {
+            let (own, g) = (
+                &self.features.candidates[c][i as usize],
+                (i / size) as usize,
+            );
+            let row = match c {
+                0 => g,
+                _ => self.space.group_width((cells[c - 1] / size) as usize) * ng + g,
+            };
+            for ((v, a), b) in
+                x.0.iter_mut()
+                    .zip(own.0.0)
+                    .zip(self.features.couplings[c][row].0)
+            {
+                *v += a + b;
+            }
+            degree += own.1;
+        }
+        (x, degree)
     }
 
     /// Lower (or with `max`, upper) bounds of each quantity of cell `c`'s candidates (without
