@@ -3,27 +3,23 @@
 use super::Block;
 use super::grid::{Family, Space, Stem};
 
-/// A space of `family` with only width and depth set; the family's grid is filled in by the
-/// caller.
+/// A space of `family` with an empty grid, which the caller fills in.
 fn base(
     name: &'static str,
     description: &'static str,
     family: Family,
     input_shape: [u64; 3],
     num_classes: u64,
-    num_cells: usize,
-    widths: Vec<u64>,
-    depths: Vec<u64>,
 ) -> Space {
     Space {
         name,
         description,
         input_shape,
         num_classes,
-        num_cells,
+        num_cells: 0,
         family,
-        widths,
-        depths,
+        widths: Vec::new(),
+        depths: Vec::new(),
         tcs: Vec::new(),
         blocks: Vec::new(),
         multipliers: Vec::new(),
@@ -44,17 +40,11 @@ fn densenet_space(
     tc_step: u64,
 ) -> Space {
     Space {
+        num_cells: 3,
+        widths: (1..=8).map(|i| width_step * i).collect(),
+        depths: (3..=12).collect(),
         tcs: (0..50).map(|i| tc_step * i).collect(),
-        ..base(
-            name,
-            description,
-            Family::Densenet,
-            input_shape,
-            10,
-            3,
-            (1..=8).map(|i| width_step * i).collect(),
-            (3..=12).collect(),
-        )
+        ..base(name, description, Family::Densenet, input_shape, 10)
     }
 }
 
@@ -67,21 +57,14 @@ fn resnet_space(
     widths: Vec<u64>,
     stem: Stem,
 ) -> Space {
-    let num_cells = if stem.max_pool { 4 } else { 3 };
     Space {
+        num_cells: if stem.max_pool { 4 } else { 3 },
+        widths,
+        depths: (1..=8).collect(),
         blocks: vec![Block::Basic, Block::Bottleneck],
         multipliers: vec![1, 2],
         stem: Some(stem),
-        ..base(
-            name,
-            description,
-            Family::Resnet,
-            input_shape,
-            num_classes,
-            num_cells,
-            widths,
-            (1..=8).collect(),
-        )
+        ..base(name, description, Family::Resnet, input_shape, num_classes)
     }
 }
 
@@ -106,15 +89,15 @@ fn mobilenet_space(
             max_pool: false,
         }),
         head_width: Some(1280),
+        num_cells,
+        widths,
+        depths: (1..=4).collect(),
         ..base(
             name,
             description,
             Family::Mobilenet,
             input_shape,
             num_classes,
-            num_cells,
-            widths,
-            (1..=4).collect(),
         )
     }
 }
