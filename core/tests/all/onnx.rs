@@ -121,6 +121,29 @@ fn the_largest_spec_of_the_space_exports_and_round_trips() {
     assert_eq!(metrics::compute(&import(&bytes).unwrap()), m);
 }
 
+#[test]
+fn every_space_exports_and_round_trips() {
+    for space in Space::all().iter().filter(|s| s.input_shape[1] <= 64) {
+        for spec in space.sample_uniform(3, 8) {
+            let graph = spec.to_graph();
+            let bytes = export_spec(&spec);
+            let m = metrics::compute(&graph);
+            assert_eq!(
+                initializer_params(&decode(&bytes)),
+                m.params,
+                "{}",
+                space.name
+            );
+            assert_eq!(
+                metrics::compute(&import(&bytes).unwrap()),
+                m,
+                "{}",
+                space.name
+            );
+        }
+    }
+}
+
 // ---- hand-built models, the way other exporters write them ----
 
 fn tensor(name: &str, dtype: i32, dims: &[i64]) -> TensorProto {

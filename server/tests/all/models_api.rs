@@ -658,3 +658,108 @@ async fn paired_measurements_are_normalized_by_the_devices_reference_latency() {
         assert_eq!(sorted.0, sorted.1, "{}", t.backend);
     }
 }
+
+/// A ResNet or MobileNet space goes through the same loop as the DenseNet ones: sample, measure
+/// (by a known law), fit, predict and search; a spec with another family's field is refused by
+/// name.
+#[tokio::test]
+async fn the_resnet_and_mobilenet_spaces_are_fitted_predicted_and_searched() {
+    let t = &stores().await[0];
+    let tokens = Tokens::create(&t.store).await;
+    let app = app(t.store.clone());
+    let w = &tokens.write;
+    for space in ["flash-resnet", "flash-mobilenet"] {
+        let device = format!("{space}-cpu");
+        register_device(&app, w, &device, "x86-host").await;
+        let (s, sample) = post(
+            &app,
+            &format!("/v1/spaces/{space}/samples"),
+            w,
+            json!({"n": 25, "seed": 2, "strategy": "stratified"}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{sample}");
+        let archs = sample["items"].as_array().unwrap().clone();
+        assert_eq!(archs.len(), 25);
+        let mut latencies = Vec::new();
+        for a in &archs {
+            assert_eq!(a["in_space"], true, "{a}");
+            let m = &a["metrics"];
+            let latency =
+                3e-9 * m["macs"].as_f64().unwrap() + 0.02 * m["kernels"].as_f64().unwrap();
+            latencies.push(latency);
+            let result = serde_json::to_value(crate::common::result(latency)).unwrap();
+            let body = json!({"architecture_id": a["id"], "device": device, "source": "test-law", "result": result});
+            let (s, body) = post(&app, "/v1/measurements", w, body).await;
+            assert_eq!(s, StatusCode::CREATED, "{body}");
+            let accuracy = 0.5 + 0.04 * m["nn_degree"].as_f64().unwrap().ln();
+            let body = json!({"architecture_id": a["id"], "dataset": space, "accuracy": accuracy.min(0.99)});
+            assert_eq!(
+                post(&app, "/v1/accuracies", w, body).await.0,
+                StatusCode::CREATED
+            );
+        }
+        let (s, fit) = post(
+            &app,
+            "/v1/hardware-models",
+            w,
+            json!({"device": device, "metric": "latency"}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{fit}");
+        assert!(
+            fit["fit"]["loo"]["mape"].as_f64().unwrap() < 1.0,
+            "{}",
+            fit["fit"]["loo"]
+        );
+        let (s, acc) = post(
+            &app,
+            "/v1/accuracy-models",
+            w,
+            json!({"dataset": space, "space": space}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{acc}");
+        latencies.sort_by(f64::total_cmp);
+        let limit = latencies[12];
+        let (s, found) = post(
+            &app,
+            "/v1/searches",
+            w,
+            json!({"space": space, "dataset": space, "devices": [{"device": device, "max_latency_ms": limit}]}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{found}");
+        let result = &found["result"];
+        assert_eq!(result["exact"], true);
+        let best = &result["best"];
+        assert_eq!(best["spec"]["space"], space);
+        let latency = best["costs"][0]["value"].as_f64().unwrap();
+        assert!(latency <= limit * (1.0 + 1e-9), "{latency} > {limit}");
+        // The winner's prediction through the predictions endpoint agrees with the search's.
+        let (s, pred) = post(
+            &app,
+            "/v1/predictions",
+            &tokens.read,
+            json!({"architectures": [best["spec"]], "device": device, "dataset": space}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{pred}");
+        let predicted = pred["items"][0]["latency_ms"].as_f64().unwrap();
+        assert!(
+            (predicted / latency - 1.0).abs() < 1e-9,
+            "{predicted} vs {latency}"
+        );
+    }
+    let wrong = json!({"space": "flash-resnet", "cells": [{"width": 16, "depth": 2, "tc": 8, "block": "basic", "multiplier": 1}]});
+    let (s, problem) = post(&app, "/v1/architectures", w, wrong).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert!(
+        problem["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["field"] == "cells[0].tc"),
+        "{problem}"
+    );
+}
