@@ -194,6 +194,8 @@ pub enum ArchCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum SpaceCommand {
+    /// Print every space: name, family, exact size and description, one a line.
+    List,
     /// Print a space: its grid and exact size.
     Show { name: String },
     /// Print sampled specs, one JSON object a line.
@@ -487,6 +489,17 @@ fn find_space(name: &str) -> anyhow::Result<&'static Space> {
 
 fn space(command: SpaceCommand) -> anyhow::Result<()> {
     match command {
+        SpaceCommand::List => {
+            for space in Space::all() {
+                let family: &str = space.family.into();
+                write_out(&format!(
+                    "{:<26} {family:<9} {:>20}  {}",
+                    space.name,
+                    space.size(),
+                    space.description
+                ))?;
+            }
+        }
         SpaceCommand::Show { name } => {
             let space = find_space(&name)?;
             let mut value = serde_json::to_value(space)?;

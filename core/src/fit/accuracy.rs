@@ -123,9 +123,10 @@ pub struct AccuracyRecord {
 
 impl AccuracyRecord {
     pub fn from_spec(spec: &ArchSpec, accuracy: f64) -> Self {
+        let (counts, nn_degree) = Counts::and_degree(spec);
         AccuracyRecord {
-            nn_degree: spec.nn_degree(),
-            params: Counts::of_spec(spec).params,
+            nn_degree,
+            params: counts.params,
             accuracy,
         }
     }
@@ -205,7 +206,8 @@ impl AccuracyModel {
     }
 
     pub fn predict_spec(&self, spec: &ArchSpec) -> Interval {
-        self.predict(spec.nn_degree(), Counts::of_spec(spec).params as f64)
+        let (counts, nn_degree) = Counts::and_degree(spec);
+        self.predict(nn_degree, counts.params as f64)
     }
 
     /// The sign (-1, 0, 1) of the effect of more NN-Degree on predicted accuracy.

@@ -117,8 +117,8 @@ fn extrapolations(subject: &Subject, fits: &Fits, hardware: &[HardwareModel]) ->
     }
     let (nn_degree, params, x) = match subject {
         Subject::Spec(spec) => {
-            let counts = Counts::of_spec(spec);
-            (spec.nn_degree(), counts.params, counts.features(1.0))
+            let (counts, nn_degree) = Counts::and_degree(spec);
+            (nn_degree, counts.params, counts.features(1.0))
         }
         Subject::Metrics(_, m) => (m.nn_degree, m.params, FeatureVector::from_metrics(m)),
     };

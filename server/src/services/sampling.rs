@@ -182,7 +182,10 @@ async fn informative(
                         .ok_or_else(|| {
                             missing("the accuracy model has no usable information matrix".into())
                         })?;
-                let row = |s: &ArchSpec| form.row(s.nn_degree(), Counts::of_spec(s).params as f64);
+                let row = |s: &ArchSpec| {
+                    let (counts, nn_degree) = Counts::and_degree(s);
+                    form.row(nn_degree, counts.params as f64)
+                };
                 let p = propose(space, design, row, n, seed);
                 let std = |h: f64| Some(model.residual_std * (1.0 + h).sqrt());
                 let scores = explain(
