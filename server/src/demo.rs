@@ -430,9 +430,20 @@ fn run_loop(config: &DemoConfig, client: &Client) -> anyhow::Result<()> {
         result.configurations, result.elapsed_ms, result.exact, best.id
     );
     println!("      cells {}", serde_json::to_string(&best.spec.cells)?);
+    // An accuracy is shown within [0, 1]; a model mean beyond it says the predictor
+    // extrapolates.
+    let accuracy = best.accuracy.value;
+    let beyond = if (0.0..=1.0).contains(&accuracy) {
+        String::new()
+    } else {
+        format!(
+            " (the predictor's mean is {}: it extrapolates here)",
+            pct(accuracy)
+        )
+    };
     println!(
-        "      predicted accuracy {} [{}, {}], latency {} ms",
-        pct(best.accuracy.value),
+        "      predicted accuracy {} [{}, {}]{beyond}, latency {} ms",
+        pct(accuracy.clamp(0.0, 1.0)),
         pct(best.accuracy.lower),
         pct(best.accuracy.upper),
         num(predicted_latency, 3)

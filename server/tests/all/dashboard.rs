@@ -74,6 +74,12 @@ fn seed(api: &Api) -> String {
         .as_array()
         .unwrap()
         .clone();
+    // Architectures of another family, whose cells have other fields.
+    api.json(
+        "POST",
+        "/v1/spaces/flash-resnet/samples",
+        Some(json!({"n": 3, "seed": 7})),
+    );
     for device in ["cpu-1", "cpu-2"] {
         api.json(
             "PUT",
@@ -561,6 +567,21 @@ fn dashboard_pages_render_real_content_in_chromium() {
         b.eval("view.querySelector('table.architectures tbody td').textContent"),
         json!("no architectures match")
     );
+    // Each family's cells show their own fields.
+    b.page("#/architectures?space=flash-resnet");
+    let table = b.eval("view.querySelector('table.architectures tbody').textContent");
+    let table = table.as_str().unwrap();
+    assert!(
+        table.contains("basic") || table.contains("bottleneck"),
+        "{table}"
+    );
+    assert!(
+        !table.contains("undefined") && !table.contains("tc"),
+        "{table}"
+    );
+    b.page("#/architectures?space=flash-densenet");
+    let table = b.eval("view.querySelector('table.architectures tbody').textContent");
+    assert!(table.as_str().unwrap().contains(" tc"), "{table}");
     b.page("#/architectures");
     b.screenshot(&shots, "architectures.png");
 
