@@ -16,6 +16,7 @@ use crate::space::ArchSpec;
 
 mod cell_terms;
 mod closed_form;
+mod stage_form;
 
 pub use cell_terms::{REFERENCE_CHANNELS, cell_term};
 pub use closed_form::{Counts, Layout, cell_nn_degree};

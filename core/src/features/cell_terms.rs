@@ -1,13 +1,12 @@
-//! The per-cell terms of the ResNet and MobileNet spaces, from each cell's own graph.
+//! The per-cell terms of the ResNet and MobileNet spaces.
 //!
 //! As for DenseNet cells (`closed_form`), every count of such a network is the sum of one term
 //! per cell, and a cell's term depends only on the cell, its position and the previous cell's
 //! width: the cell's first block is the only part that reads the previous cell's output, and
-//! the stem and head are fixed parts of the first and last cell's terms. The terms are computed
-//! by `metrics::compute` on the graph of the cell alone ([`Space::cell_graph`]), which is exact
-//! because every count of `metrics` is a sum over nodes, each node lies in one cell, and its
-//! count depends only on its own shapes. The stages of a cell's graph are shifted to the cell's
-//! place in the network.
+//! the stem and head are fixed parts of the first and last cell's terms. `stage_form` gives
+//! each term in closed form; the tests check it against `metrics::compute` on the graph of the
+//! cell alone ([`Space::cell_graph`]), which is exact because every count of `metrics` is a sum
+//! over nodes, each node lies in one cell, and its count depends only on its own shapes.
 //!
 //! NN-Degree decomposes the same way, because each cell after the first is exactly one stage
 //! (its first convolution downsamples) and a downsampling convolution receives no skip links:
@@ -17,31 +16,56 @@
 //! set by the cell alone (`multiplier * width`, `expansion * width`).
 
 use super::Counts;
-use crate::metrics::compute;
 use crate::space::{CellSpec, Space};
 
 /// Input channels at which a candidate's own term is computed; a coupling is the difference
 /// between the term at the previous cell's width and at this.
 pub const REFERENCE_CHANNELS: u64 = 1;
 
-/// The term of cell `c` of `space` reading `cin` channels, and its NN-Degree.
+/// The term of cell `c` of a ResNet or MobileNet `space` reading `cin` channels (ignored for
+/// the first cell, which reads the stem or the image), and its NN-Degree.
 pub fn cell_term(space: &Space, c: usize, cin: u64, cell: &CellSpec) -> (Counts, f64) {
-    let m = compute(&space.cell_graph(c, cin, cell));
-    // The cell's graph starts at stage 0 with its input; a cell after the first starts a stage
-    // of its own with its first convolution, its stage in the network.
-    let shift = if c == 0 {
-        0
-    } else {
-        space.stem.map_or(0, |s| s.downsamplings()) + c - 1
-    };
-    (Counts::from_metrics_at(&m, shift), m.nn_degree)
+    super::stage_form::stage_term(space, c, cin, cell)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::features::FeatureVector;
+    use crate::metrics::compute;
     use crate::space::Family;
+
+    /// The closed form against the metrics of the cell's own graph, its stages shifted to the
+    /// cell's place, on every cell of every ResNet and MobileNet space at several input widths.
+    #[test]
+    fn closed_form_terms_equal_the_cell_graphs_metrics() {
+        for space in Space::all().iter().filter(|s| s.family != Family::Densenet) {
+            let shift = |c: usize| {
+                if c == 0 {
+                    0
+                } else {
+                    space.stem.map_or(0, |s| s.downsamplings()) + c - 1
+                }
+            };
+            for c in 0..space.num_cells {
+                for i in 0..space.cell_choices() {
+                    let cell = space.cell_at(i);
+                    for cin in [REFERENCE_CHANNELS, 16, cell.width] {
+                        let m = compute(&space.cell_graph(c, cin, &cell));
+                        let (counts, degree) = cell_term(space, c, cin, &cell);
+                        let want = Counts::from_metrics_at(&m, shift(c));
+                        assert_eq!(counts, want, "{} cell {c} {cell:?} cin {cin}", space.name);
+                        assert!(
+                            (degree - m.nn_degree).abs() < 1e-9 * m.nn_degree,
+                            "{} cell {c} {cell:?} cin {cin}: {degree} vs {}",
+                            space.name,
+                            m.nn_degree
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     /// The decomposition: a whole network's features and NN-Degree are the sums of its cells'
     /// terms at their previous widths.

@@ -214,20 +214,36 @@ impl Layout {
 }
 
 impl Counts {
-    /// The counts of a whole spec: for DenseNet cells in closed form (the head plus every
-    /// cell's term), for the other families from the metrics of the spec's graph.
+    /// The counts of a whole spec: in closed form (the head plus every cell's term), or from the
+    /// metrics of its graph for a ResNet or MobileNet spec not in its space's shape.
     pub fn of_spec(spec: &ArchSpec) -> Self {
         match spec.family() {
             Family::Densenet => Layout::of_spec(spec).counts(spec),
-            _ => Counts::from_metrics(&crate::metrics::compute(&spec.to_graph())),
+            _ => Counts::and_degree(spec).0,
         }
     }
 
-    /// The counts and NN-Degree of a whole spec, building its graph at most once: DenseNet cells
-    /// in closed form, the other families from the graph's metrics.
+    /// The counts and NN-Degree of a whole spec, in closed form (see [`Counts::of_spec`]);
+    /// otherwise from its graph's metrics, built once.
     pub fn and_degree(spec: &ArchSpec) -> (Self, f64) {
-        match spec.family() {
-            Family::Densenet => (Layout::of_spec(spec).counts(spec), spec.nn_degree()),
+        match (spec.family(), spec.space()) {
+            (Family::Densenet, _) => (Layout::of_spec(spec).counts(spec), spec.nn_degree()),
+            // In the shape of its space: the sum of the cells' closed-form terms.
+            (family, Some(space))
+                if space.family == family
+                    && space.input_shape == spec.input_shape
+                    && space.num_classes == spec.num_classes
+                    && space.num_cells == spec.cells.len() =>
+            {
+                let mut total = (Counts::default(), 0.0);
+                let mut prev = 0;
+                for (c, cell) in spec.cells.iter().enumerate() {
+                    let (counts, degree) = super::cell_term(space, c, prev, cell);
+                    total = (total.0 + counts, total.1 + degree);
+                    prev = cell.width;
+                }
+                total
+            }
             _ => {
                 let m = crate::metrics::compute(&spec.to_graph());
                 (Counts::from_metrics(&m), m.nn_degree)
@@ -264,7 +280,7 @@ impl Counts {
 
     /// These counts (of no stage yet) placed whole in stage slot `slot`: a cell's term and the
     /// head each lie in one stage.
-    fn in_stage(mut self, slot: usize) -> Counts {
+    pub(super) fn in_stage(mut self, slot: usize) -> Counts {
         debug_assert_eq!(self.stages, Counts::default().stages);
         self.stages[slot] = StageCounts {
             macs: self.macs(),

@@ -23,7 +23,7 @@ impl CellFeatures {
     fn of(space: &Space) -> Self {
         match space.family {
             Family::Densenet => Self::closed_form(space),
-            _ => Self::from_cell_graphs(space),
+            _ => Self::from_cell_terms(space),
         }
     }
 
@@ -68,11 +68,10 @@ impl CellFeatures {
         }
     }
 
-    /// ResNet and MobileNet cells: every term from the cell's own graph (`cell_term`),
-    /// candidates at [`REFERENCE_CHANNELS`] input channels and couplings as differences from
+    /// ResNet and MobileNet cells: every term in closed form (`cell_term`), candidates at [`REFERENCE_CHANNELS`] input channels and couplings as differences from
     /// them. A group's candidates differ in depth only, which the first block does not see, so
     /// one candidate stands for its group.
-    fn from_cell_graphs(space: &Space) -> Self {
+    fn from_cell_terms(space: &Space) -> Self {
         let last = space.num_cells - 1;
         let term = |c: usize, cin: u64, cell: &CellSpec| {
             let (counts, degree) = cell_term(space, c, cin, cell);
