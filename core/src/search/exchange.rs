@@ -1,7 +1,7 @@
 //! The exchange test: dropping a network that another beats by trading NN-Degree against
 //! params, whatever the remaining cells add.
 
-use super::dominance::{LANES, Lanes};
+use super::dominance::{LANES, Lanes, ordered};
 use crate::fit::DegreeTerm;
 
 /// One term of accuracy as a function of a summed quantity: `coefficient * T(natural value)`.
@@ -133,7 +133,12 @@ pub(super) fn exchange_pareto(
     // an equal one, which may be missed: then both stay).
     let mut idx = idx;
     if let Some(&first) = others.first() {
-        idx.sort_by(|&a, &b| row(a)[first].total_cmp(&row(b)[first]));
+        // Packed (value, position) keys sort as the stable sort by value would, and cheaper.
+        let mut keyed: Vec<(u64, u32)> = (0..idx.len() as u32)
+            .map(|p| (ordered(row(idx[p as usize])[first]), p))
+            .collect();
+        keyed.sort_unstable();
+        idx = keyed.into_iter().map(|(_, p)| idx[p as usize]).collect();
     }
     // The kept rows' other quantities in the dominance kernel. Only the latest `WINDOW` blocks
     // are tried (those nearest in the first other quantity): the test is costlier than plain

@@ -173,12 +173,26 @@ impl Plan {
         } else {
             None
         };
+        // When params are rewarded too, larger networks are better in two quantities and the
+        // order above no longer pays: costs first, NN-Degree last, is cheaper there.
+        let rewarded = direction != 0.0 && params.is_some() && c > 0.0 && p.max_params.is_none();
+        let degree_key = if rewarded {
+            let last = quantities.len() - 1;
+            quantities.rotate_left(1);
+            for planned in &mut cost_index {
+                planned.key -= 1;
+            }
+            last
+        } else {
+            0
+        };
+        let params = params.map(|k| if rewarded { k - 1 } else { k });
         let co = &p.accuracy.coefficients;
         let exchange = match (params, p.accuracy.form.degree) {
             (Some(kp), Some(t)) if direction != 0.0 && c != 0.0 && p.max_params.is_none() => {
                 Some([
                     Term {
-                        key: 0,
+                        key: degree_key,
                         sign: -direction,
                         degree: Some(t),
                         coefficient: co[1],
