@@ -19,7 +19,7 @@ mod closed_form;
 mod stage_form;
 
 pub use cell_terms::{REFERENCE_CHANNELS, cell_term};
-pub use closed_form::{Counts, Layout, cell_nn_degree};
+pub use closed_form::{Counts, Layout};
 
 /// Stage slots of the per-stage features; a network's stages from the last slot on share it.
 pub const MAX_STAGES: usize = 6;

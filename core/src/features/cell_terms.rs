@@ -25,7 +25,8 @@ pub const REFERENCE_CHANNELS: u64 = 1;
 /// The term of cell `c` of a ResNet or MobileNet `space` reading `cin` channels (ignored for
 /// the first cell, which reads the stem or the image), and its NN-Degree.
 pub fn cell_term(space: &Space, c: usize, cin: u64, cell: &CellSpec) -> (Counts, f64) {
-    super::stage_form::stage_term(space, c, cin, cell)
+    let counts = super::stage_form::stage_term(space, c, cin, cell);
+    (counts, cell.nn_degree(c, &space.surroundings()))
 }
 
 #[cfg(test)]
@@ -90,6 +91,19 @@ mod tests {
                 assert_eq!(x, FeatureVector::from_metrics(&m), "{}", space.name);
                 assert!(
                     (degree - m.nn_degree).abs() < 1e-9 * degree,
+                    "{}",
+                    space.name
+                );
+                // The spec's own closed forms agree.
+                let closed = spec.nn_degree();
+                assert!(
+                    (closed - m.nn_degree).abs() < 1e-9 * closed,
+                    "{}",
+                    space.name
+                );
+                assert_eq!(
+                    Counts::of_spec(&spec),
+                    Counts::from_metrics(&m),
                     "{}",
                     space.name
                 );

@@ -235,14 +235,13 @@ impl Counts {
                     && space.num_classes == spec.num_classes
                     && space.num_cells == spec.cells.len() =>
             {
-                let mut total = (Counts::default(), 0.0);
+                let mut counts = Counts::default();
                 let mut prev = 0;
                 for (c, cell) in spec.cells.iter().enumerate() {
-                    let (counts, degree) = super::cell_term(space, c, prev, cell);
-                    total = (total.0 + counts, total.1 + degree);
+                    counts = counts + super::cell_term(space, c, prev, cell).0;
                     prev = cell.width;
                 }
-                total
+                (counts, spec.nn_degree())
             }
             _ => {
                 let m = crate::metrics::compute(&spec.to_graph());
@@ -330,14 +329,6 @@ impl Counts {
     }
 }
 
-/// NN-Degree contribution of one cell: `w + S / d`.
-pub fn cell_nn_degree(cell: &CellSpec) -> f64 {
-    let (w, d, tc) = (cell.width, cell.depth, cell.tc());
-    let m = (d - 2).min(tc / w);
-    let s = w * m * (m + 1) / 2 + tc * (d - 2 - m);
-    w as f64 + s as f64 / d as f64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,7 +383,8 @@ mod tests {
                 (m.macs, m.parametrised_layers, m.activation_bytes, m.concat_bytes)
             );
             prop_assert_eq!(FeatureVector::of_spec(&spec), FeatureVector::from_metrics(&m));
-            let degree: f64 = spec.cells.iter().map(cell_nn_degree).sum();
+            let around = Space::default_space().surroundings();
+            let degree: f64 = spec.cells.iter().enumerate().map(|(c, cell)| cell.nn_degree(c, &around)).sum();
             prop_assert!((degree - spec.nn_degree()).abs() < 1e-9 * degree);
         }
 

@@ -1,27 +1,22 @@
 //! The terms of ResNet and MobileNet cells in closed form: the counts of each block's nodes by
 //! the rules of `metrics` (a node moves its input and output elements, a BatchNorm or ReLU right
 //! after a convolution fuses into its kernel), the first block from the previous cell's width
-//! and the cell's stride, and `depth - 1` identical blocks after it. NN-Degree: the stage mean of
-//! the convolutions' degrees, where a block's first convolution receives as skip links every
-//! earlier source its input joins by addition (see `cell_term`).
+//! and the cell's stride, and `depth - 1` identical blocks after it. (NN-Degree in closed form
+//! is `CellSpec::nn_degree`.)
 
 use super::Counts;
 use crate::metrics::{LayerCounts, MacCounts};
 use crate::space::{Block, CellSpec, Family, Space};
 
-/// Counts of nodes in one stage, with the degree sum and number of its convolutions.
+/// Counts of nodes in one stage.
 #[derive(Default, Clone, Copy)]
 struct Tally {
     counts: Counts,
-    degrees: u64,
-    convs: u64,
 }
 
 impl Tally {
-    /// A convolution (no bias) from `cin` channels of `pin` pixels to `cout` of `pout`,
-    /// receiving `skips` skip channels.
-    #[allow(clippy::too_many_arguments)]
-    fn conv(&mut self, cin: u64, cout: u64, k: u64, groups: u64, pin: u64, pout: u64, skips: u64) {
+    /// A convolution (no bias) from `cin` channels of `pin` pixels to `cout` of `pout`.
+    fn conv(&mut self, cin: u64, cout: u64, k: u64, groups: u64, pin: u64, pout: u64) {
         let per_out = cin / groups * k * k;
         let c = &mut self.counts;
         c.params += cout * per_out;
@@ -40,8 +35,6 @@ impl Tally {
         *lk += 1;
         c.activation_bytes += 4 * (cin * pin + cout * pout);
         c.kernels += 1;
-        self.degrees += cout + skips;
-        self.convs += 1;
     }
 
     /// BatchNorm and, if `relu`, ReLU, both fused into the convolution before them.
@@ -89,87 +82,67 @@ impl Tally {
                 kernels: k(c.kernels),
                 ..Counts::default()
             },
-            degrees: k(self.degrees),
-            convs: k(self.convs),
         }
     }
 
     fn plus(self, o: Tally) -> Tally {
         Tally {
             counts: self.counts + o.counts,
-            degrees: self.degrees + o.degrees,
-            convs: self.convs + o.convs,
-        }
-    }
-
-    /// The stage's mean degree (0 without convolutions).
-    fn degree(&self) -> f64 {
-        if self.convs == 0 {
-            0.0
-        } else {
-            self.degrees as f64 / self.convs as f64
         }
     }
 }
 
-/// One block: input channels `cin` at `pin` pixels, stride `stride` to `p` pixels, `sources`
-/// sources joined in its input (each `width` channels, beyond the first) and whether it has a
-/// residual add. Returns its counts and whether its output joins a new source.
-fn block(cell: &CellSpec, cin: u64, pin: u64, p: u64, stride: u64, sources: u64) -> (Tally, bool) {
+/// One block: input channels `cin` at `pin` pixels, stride `stride` to `p` pixels.
+fn block(cell: &CellSpec, cin: u64, pin: u64, p: u64, stride: u64) -> Tally {
     let w = cell.width;
-    // A downsampling convolution receives no skip links.
-    let skips = if stride > 1 { 0 } else { (sources - 1) * w };
     let mut t = Tally::default();
     match cell.family() {
         Family::Resnet => {
             let k = cell.multiplier.unwrap_or(1);
             match cell.block.unwrap_or(Block::Basic) {
                 Block::Basic => {
-                    t.conv(cin, k * w, 3, 1, pin, p, skips);
+                    t.conv(cin, k * w, 3, 1, pin, p);
                     t.bn(k * w, p, true);
-                    t.conv(k * w, w, 3, 1, p, p, 0);
+                    t.conv(k * w, w, 3, 1, p, p);
                     t.bn(w, p, false);
                 }
                 Block::Bottleneck => {
                     let m = k * w / 4;
-                    t.conv(cin, m, 1, 1, pin, p, skips);
+                    t.conv(cin, m, 1, 1, pin, p);
                     t.bn(m, p, true);
-                    t.conv(m, m, 3, 1, p, p, 0);
+                    t.conv(m, m, 3, 1, p, p);
                     t.bn(m, p, true);
-                    t.conv(m, w, 1, 1, p, p, 0);
+                    t.conv(m, w, 1, 1, p, p);
                     t.bn(w, p, false);
                 }
             }
             if stride != 1 || cin != w {
-                t.conv(cin, w, 1, 1, pin, p, skips);
+                t.conv(cin, w, 1, 1, pin, p);
                 t.bn(w, p, false);
             }
             t.add(w, p, true);
-            // The add joins the branch to the shortcut: a projection is a new source, an
-            // identity passes its input's on.
-            (t, true)
+            t
         }
         _ => {
             let h = cell.expansion.unwrap_or(1) * w;
             let k = cell.kernel.unwrap_or(3);
-            t.conv(cin, h, 1, 1, pin, p, skips);
+            t.conv(cin, h, 1, 1, pin, p);
             t.bn(h, p, true);
-            t.conv(h, h, k, h, p, p, 0);
+            t.conv(h, h, k, h, p, p);
             t.bn(h, p, true);
-            t.conv(h, w, 1, 1, p, p, 0);
+            t.conv(h, w, 1, 1, p, p);
             t.bn(w, p, false);
-            let residual = stride == 1 && cin == w;
-            if residual {
+            if stride == 1 && cin == w {
                 t.add(w, p, false);
             }
-            (t, residual)
+            t
         }
     }
 }
 
-/// The term of cell `c` of a ResNet or MobileNet `space` reading `cin` channels, and its
-/// NN-Degree; equal to `metrics::compute` on `Space::cell_graph` (tested in `cell_term`).
-pub(super) fn stage_term(space: &Space, c: usize, cin: u64, cell: &CellSpec) -> (Counts, f64) {
+/// The term of cell `c` of a ResNet or MobileNet `space` reading `cin` channels; equal to
+/// `metrics::compute` on `Space::cell_graph` (tested in `cell_term`).
+pub(super) fn stage_term(space: &Space, c: usize, cin: u64, cell: &CellSpec) -> Counts {
     let stem_stages = space.stem.map_or(0, |s| s.downsamplings());
     let [hi, wi] = space.cell_resolution(c);
     let (pin, stride) = (hi * wi, Space::cell_stride(c));
@@ -189,7 +162,7 @@ pub(super) fn stage_term(space: &Space, c: usize, cin: u64, cell: &CellSpec) -> 
             let out = |n: u64| (n + 2 * pad - stem.kernel) / stem.stride + 1;
             let ps = out(h0) * out(w0);
             let mut t = Tally::default();
-            t.conv(c0, stem.width, stem.kernel, 1, h0 * w0, ps, 0);
+            t.conv(c0, stem.width, stem.kernel, 1, h0 * w0, ps);
             t.bn(stem.width, ps, true);
             if stem.max_pool {
                 stages.push((usize::from(stem.stride > 1), t));
@@ -205,26 +178,16 @@ pub(super) fn stage_term(space: &Space, c: usize, cin: u64, cell: &CellSpec) -> 
         (0, None) => space.input_shape[0],
         _ => cin,
     };
-    // Sources joined in the input of the next block (each `width` channels but the first).
-    let (first, joins) = block(cell, cin, pin, p, stride, 1);
-    own = own.plus(first);
-    let mut sources = 1 + u64::from(joins);
+    own = own.plus(block(cell, cin, pin, p, stride));
     if cell.depth > 1 {
-        let (rest, joins) = block(cell, cell.width, p, p, 1, 1);
+        let rest = block(cell, cell.width, p, p, 1);
         own = own.plus(rest.times(cell.depth - 1));
-        // Block j's first convolution receives the skips of the sources joined before it: the
-        // sum over j of (sources_j - 1) * width, sources_j growing by one a block.
-        let added = u64::from(joins);
-        let j = cell.depth - 1;
-        let first_skips = (sources - 1) * cell.width;
-        own.degrees += j * first_skips + added * cell.width * j * (j - 1) / 2;
-        sources += added * j;
     }
     if c + 1 == space.num_cells {
         let w = cell.width;
         let mut width = w;
         if let Some(hw) = space.head_width {
-            own.conv(w, hw, 1, 1, p, p, (sources - 1) * w);
+            own.conv(w, hw, 1, 1, p, p);
             own.bn(hw, p, true);
             width = hw;
         }
@@ -238,11 +201,9 @@ pub(super) fn stage_term(space: &Space, c: usize, cin: u64, cell: &CellSpec) -> 
         head.params += width * k + k;
     }
     stages.push((stem_stages + c, own));
-    let mut counts = Counts::default();
-    let mut degree = 0.0;
-    for (stage, t) in stages {
-        counts = counts + t.counts.in_stage(super::stage_slot(stage));
-        degree += t.degree();
-    }
-    (counts, degree)
+    stages
+        .into_iter()
+        .fold(Counts::default(), |counts, (stage, t)| {
+            counts + t.counts.in_stage(super::stage_slot(stage))
+        })
 }

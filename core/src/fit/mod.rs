@@ -23,7 +23,7 @@ pub use interval::PredictionInterval;
 
 use serde::{Deserialize, Serialize};
 
-use crate::features::{Counts, Layout, cell_nn_degree};
+use crate::features::{Counts, Layout};
 use crate::space::{ArchSpec, Family};
 
 /// Why a model could not be fitted or built.
@@ -69,7 +69,7 @@ pub fn predict_batch(
                         Some(l) if l.fits(spec) => l,
                         _ => layout.insert(Layout::of_spec(spec)),
                     };
-                    (layout.counts(spec), nn_degree(spec))
+                    (layout.counts(spec), spec.nn_degree())
                 }
                 _ => Counts::and_degree(spec),
             };
@@ -80,9 +80,4 @@ pub fn predict_batch(
             }
         })
         .collect()
-}
-
-/// NN-Degree of a DenseNet spec in O(cells), without the per-layer sum of `ArchSpec::nn_degree`.
-fn nn_degree(spec: &ArchSpec) -> f64 {
-    spec.cells.iter().map(cell_nn_degree).sum()
 }

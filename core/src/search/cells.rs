@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
-use crate::features::{FeatureVector, Layout, REFERENCE_CHANNELS, cell_nn_degree, cell_term};
+use crate::features::{FeatureVector, Layout, REFERENCE_CHANNELS, cell_term};
 use crate::space::{CellSpec, Family, Space};
 
 /// Per cell: each grid candidate's features and NN-Degree, and each coupling's features.
@@ -42,7 +42,7 @@ impl CellFeatures {
                             counts = counts + layout.head(cell.width);
                         }
                         let x = counts.features(if c == last { 1.0 } else { 0.0 });
-                        (x, cell_nn_degree(&cell))
+                        (x, cell.nn_degree(c, &space.surroundings()))
                     })
                     .collect()
             })

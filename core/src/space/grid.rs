@@ -176,6 +176,16 @@ impl Space {
         g / (self.num_groups() / self.widths.len())
     }
 
+    /// What surrounds this space's cells, for their NN-Degree.
+    pub fn surroundings(&self) -> super::Surroundings {
+        super::Surroundings {
+            stem: self.stem,
+            head_width: self.head_width,
+            input_channels: self.input_shape[0],
+            num_cells: self.num_cells,
+        }
+    }
+
     /// The stride of cell `c`'s first layer: 1 for the first cell, 2 for the others.
     pub fn cell_stride(c: usize) -> u64 {
         if c == 0 { 1 } else { 2 }

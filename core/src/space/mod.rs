@@ -40,6 +40,7 @@
 //!   the channels do not change.
 
 mod catalog;
+mod degree;
 mod error;
 mod graph;
 mod grid;
@@ -47,6 +48,7 @@ mod parse;
 mod sampling;
 mod spec;
 
+pub use degree::Surroundings;
 pub use error::{FieldError, SpecError};
 pub use grid::{Family, Space, Stem};
 pub use parse::{MAX_CELLS, MAX_DEPTH, MAX_WIDTH};

@@ -162,19 +162,22 @@ impl ArchSpec {
         crate::identity::architecture_id(self.canonical_json().as_bytes())
     }
 
-    /// NN-Degree: for DenseNet cells in closed form, the sum over cells of
-    /// `w_c + (1/d_c) sum_{j=2}^{d_c-1} t_{c,j}`; for the other families the graph rule of
-    /// `metrics` on the spec's network (which is a sum of per-cell terms there too: see
-    /// [`Space::cell_term`]).
+    /// NN-Degree in closed form: the sum over cells of [`CellSpec::nn_degree`], which for
+    /// DenseNet cells is `w_c + (1/d_c) sum_{j=2}^{d_c-1} t_{c,j}`. It equals the graph rule of
+    /// `metrics` on the spec's network (tested there).
     pub fn nn_degree(&self) -> f64 {
-        match self.family() {
-            Family::Densenet => self
-                .cells
-                .iter()
-                .map(|c| c.width as f64 + c.total_skips() as f64 / c.depth as f64)
-                .sum(),
-            _ => crate::metrics::compute(&self.to_graph()).nn_degree,
-        }
+        let space = self.space();
+        let around = super::Surroundings {
+            stem: space.and_then(|s| s.stem),
+            head_width: space.and_then(|s| s.head_width),
+            input_channels: self.input_shape[0],
+            num_cells: self.cells.len(),
+        };
+        self.cells
+            .iter()
+            .enumerate()
+            .map(|(c, cell)| cell.nn_degree(c, &around))
+            .sum()
     }
 
     /// NN-Mass: for DenseNet cells in closed form, the sum over cells of `rho_c w_c d_c`, with
