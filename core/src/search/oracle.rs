@@ -33,21 +33,8 @@ pub(super) fn small_space_of(r: &mut SplitMix64, family: Family) -> Space {
     }
     let num_cells = 2 + r.below(2) as usize;
     let mut space = Space {
-        name: "test",
-        description: "",
-        input_shape: [3, 16, 16],
-        num_classes: 10,
         num_cells,
-        family,
-        widths: Vec::new(),
-        depths: Vec::new(),
-        tcs: Vec::new(),
-        blocks: Vec::new(),
-        multipliers: Vec::new(),
-        expansions: Vec::new(),
-        kernels: Vec::new(),
-        stem: None,
-        head_width: None,
+        ..Space::with_empty_grid("test", "", family, [3, 16, 16], 10)
     };
     match family {
         Family::Densenet => {

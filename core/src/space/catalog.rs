@@ -3,33 +3,6 @@
 use super::Block;
 use super::grid::{Family, Space, Stem};
 
-/// A space of `family` with an empty grid, which the caller fills in.
-fn base(
-    name: &'static str,
-    description: &'static str,
-    family: Family,
-    input_shape: [u64; 3],
-    num_classes: u64,
-) -> Space {
-    Space {
-        name,
-        description,
-        input_shape,
-        num_classes,
-        num_cells: 0,
-        family,
-        widths: Vec::new(),
-        depths: Vec::new(),
-        tcs: Vec::new(),
-        blocks: Vec::new(),
-        multipliers: Vec::new(),
-        expansions: Vec::new(),
-        kernels: Vec::new(),
-        stem: None,
-        head_width: None,
-    }
-}
-
 /// The cell grid of FLASH's space: widths `w0, 2 w0, ..., 8 w0`, depths 3..=12 and skip budgets
 /// `0, t0, ..., 49 t0` (4000 choices a cell), three cells, ten classes.
 fn densenet_space(
@@ -44,7 +17,7 @@ fn densenet_space(
         widths: (1..=8).map(|i| width_step * i).collect(),
         depths: (3..=12).collect(),
         tcs: (0..50).map(|i| tc_step * i).collect(),
-        ..base(name, description, Family::Densenet, input_shape, 10)
+        ..Space::with_empty_grid(name, description, Family::Densenet, input_shape, 10)
     }
 }
 
@@ -64,7 +37,7 @@ fn resnet_space(
         blocks: vec![Block::Basic, Block::Bottleneck],
         multipliers: vec![1, 2],
         stem: Some(stem),
-        ..base(name, description, Family::Resnet, input_shape, num_classes)
+        ..Space::with_empty_grid(name, description, Family::Resnet, input_shape, num_classes)
     }
 }
 
@@ -92,7 +65,7 @@ fn mobilenet_space(
         num_cells,
         widths,
         depths: (1..=4).collect(),
-        ..base(
+        ..Space::with_empty_grid(
             name,
             description,
             Family::Mobilenet,

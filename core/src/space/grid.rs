@@ -67,6 +67,33 @@ pub struct Space {
 }
 
 impl Space {
+    /// A space of `family` with an empty grid, which the caller fills in.
+    pub(crate) fn with_empty_grid(
+        name: &'static str,
+        description: &'static str,
+        family: Family,
+        input_shape: [u64; 3],
+        num_classes: u64,
+    ) -> Space {
+        Space {
+            name,
+            description,
+            input_shape,
+            num_classes,
+            num_cells: 0,
+            family,
+            widths: Vec::new(),
+            depths: Vec::new(),
+            tcs: Vec::new(),
+            blocks: Vec::new(),
+            multipliers: Vec::new(),
+            expansions: Vec::new(),
+            kernels: Vec::new(),
+            stem: None,
+            head_width: None,
+        }
+    }
+
     pub fn all() -> &'static [Space] {
         &SPACES
     }
