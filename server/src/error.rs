@@ -192,3 +192,4 @@ problem_responses!(BodyProblems:
     ("415", "Wrong content type"),
     ("422", "Invalid values (each field named)"));
 problem_responses!(ConflictProblem: ("409", "Conflicts with the resource's state"));
+problem_responses!(TooLargeToExportProblem: ("422", "The network is too large to export"));

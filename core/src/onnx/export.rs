@@ -24,6 +24,12 @@ pub const IR_VERSION: i64 = 8;
 /// Weight seed of [`export_spec`]: a constant, so a spec always exports to the same bytes.
 pub const DEFAULT_SEED: u64 = 0x464C_4153_485F_4F4E;
 
+/// The most parameters a served export may hold (512 MiB of float weights). The grids of the
+/// ImageNet-shaped spaces hold networks of billions of parameters, whose export would take
+/// gigabytes of memory (and break protobuf's 2 GiB message limit); their metrics, predictions
+/// and searches need no export.
+pub const MAX_EXPORT_PARAMS: u64 = 1 << 27;
+
 /// Name of the graph input tensor (`[1, C, H, W]`, float32).
 pub const INPUT_NAME: &str = "input";
 /// Name of the graph output tensor (`[1, num_classes]` for a classifier).

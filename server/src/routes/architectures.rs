@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 
 use crate::error::{
     ApiError, ApiResult, AuthProblems, BodyProblems, NotFoundProblem, QueryProblems,
+    TooLargeToExportProblem,
 };
 use crate::extract::{Access, ApiQuery, Caller, Paging, body_rejection};
 use crate::state::AppState;
@@ -190,7 +191,7 @@ async fn get_architecture(
     params(("id" = String, Path, description = "Architecture id")),
     responses(
         (status = 200, description = "The ONNX model", body = Vec<u8>, content_type = "application/onnx"),
-        AuthProblems, NotFoundProblem,
+        AuthProblems, NotFoundProblem, TooLargeToExportProblem,
     ),
     security(("bearer" = ["read", "write", "agent", "admin"]))
 )]
@@ -203,7 +204,19 @@ async fn get_architecture_onnx(
     let bytes = match state.store.architecture_onnx(&id).await? {
         Some(bytes) => bytes,
         None => {
-            let spec = state.store.architecture(&id).await?.spec.ok_or_else(|| {
+            let architecture = state.store.architecture(&id).await?;
+            let params = architecture.metrics.params;
+            if params > onnx::MAX_EXPORT_PARAMS {
+                return Err(ApiError::field(
+                    "id",
+                    format!(
+                        "the network has {params} parameters, more than the {} an export may \
+                         hold; its metrics and predictions need none",
+                        onnx::MAX_EXPORT_PARAMS
+                    ),
+                ));
+            }
+            let spec = architecture.spec.ok_or_else(|| {
                 ApiError::Internal(format!("architecture {id} has neither spec nor model"))
             })?;
             tokio::task::spawn_blocking(move || onnx::export_spec(&spec))

@@ -47,6 +47,19 @@ pub async fn queue_jobs(state: &AppState, req: JobRequest) -> ApiResult<JobsCrea
             "no such architecture",
         ));
     }
+    // An agent exports a spec to measure it: one too large to export cannot be measured.
+    if let Some(i) = req.architecture_ids.iter().position(|id| {
+        let a = &known[id];
+        a.spec.is_some() && a.metrics.params > flash_core::onnx::MAX_EXPORT_PARAMS
+    }) {
+        return Err(ApiError::field(
+            &format!("architecture_ids[{i}]"),
+            format!(
+                "the network has more than {} parameters: too large to export and measure",
+                flash_core::onnx::MAX_EXPORT_PARAMS
+            ),
+        ));
+    }
     let jobs = state
         .store
         .create_jobs(NewJobs {

@@ -751,6 +751,25 @@ async fn the_resnet_and_mobilenet_spaces_are_fitted_predicted_and_searched() {
             "{predicted} vs {latency}"
         );
     }
+    // The ImageNet grid's largest networks are billions of parameters: stored and scored, but
+    // neither exported nor queued for measurement.
+    let cell = json!({"width": 2048, "depth": 8, "block": "basic", "multiplier": 2});
+    let giant = json!({"space": "flash-resnet-imagenet", "cells": [cell, cell, cell, cell]});
+    let (s, giant) = post(&app, "/v1/architectures", w, giant).await;
+    assert_eq!(s, StatusCode::CREATED, "{giant}");
+    assert!(giant["metrics"]["params"].as_u64().unwrap() > 1 << 30);
+    let id = giant["id"].as_str().unwrap();
+    let (s, body) = get(&app, &format!("/v1/architectures/{id}/onnx"), w).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(problem["errors"][0]["field"], "id", "{problem}");
+    let job = json!({"architecture_ids": [id], "device": "flash-resnet-cpu"});
+    let (s, problem) = post(&app, "/v1/jobs", w, job).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(
+        problem["errors"][0]["field"], "architecture_ids[0]",
+        "{problem}"
+    );
     let wrong = json!({"space": "flash-resnet", "cells": [{"width": 16, "depth": 2, "tc": 8, "block": "basic", "multiplier": 1}]});
     let (s, problem) = post(&app, "/v1/architectures", w, wrong).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
