@@ -37,7 +37,7 @@ mod blocks;
 mod counts;
 mod provenance;
 
-use counts::{ConvKind, PerKind};
+pub(crate) use counts::{ConvKind, Fields, PerKind};
 pub use counts::{LayerCounts, MacCounts, StageCounts};
 use provenance::Provenance;
 

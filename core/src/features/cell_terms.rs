@@ -5,7 +5,7 @@
 //! width: the cell's first block is the only part that reads the previous cell's output, and
 //! the stem and head are fixed parts of the first and last cell's terms. `stage_form` gives
 //! each term in closed form; the tests check it against `metrics::compute` on the graph of the
-//! cell alone ([`Space::cell_graph`]), which is exact because every count of `metrics` is a sum
+//! cell alone (`Space::cell_graph`), which is exact because every count of `metrics` is a sum
 //! over nodes, each node lies in one cell, and its count depends only on its own shapes.
 //!
 //! NN-Degree decomposes the same way, because each cell after the first is exactly one stage

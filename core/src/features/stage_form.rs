@@ -5,7 +5,7 @@
 //! is `CellSpec::nn_degree`.)
 
 use super::Counts;
-use crate::metrics::{LayerCounts, MacCounts};
+use crate::metrics::{ConvKind, Fields, PerKind};
 use crate::space::{Block, CellSpec, Family, Space};
 
 /// Counts of nodes in one stage.
@@ -21,18 +21,9 @@ impl Tally {
         let c = &mut self.counts;
         c.params += cout * per_out;
         let macs = pout * cout * per_out;
-        let (m, l) = (&mut c.macs_by_kind, &mut c.layers_by_kind);
-        let (mk, lk) = if groups > 1 && groups == cin {
-            (&mut m.depthwise, &mut l.depthwise)
-        } else if k == 1 {
-            (&mut m.conv1x1, &mut l.conv1x1)
-        } else if k == 3 {
-            (&mut m.conv3x3, &mut l.conv3x3)
-        } else {
-            (&mut m.conv_other, &mut l.conv_other)
-        };
-        *mk += macs;
-        *lk += 1;
+        let kind = ConvKind::of(k, groups, cin);
+        *c.macs_by_kind.conv_mut(kind) += macs;
+        *c.layers_by_kind.conv_mut(kind) += 1;
         c.activation_bytes += 4 * (cin * pin + cout * pout);
         c.kernels += 1;
     }
@@ -53,33 +44,14 @@ impl Tally {
 
     fn times(self, n: u64) -> Tally {
         let c = self.counts;
-        let k = |v: u64| v * n;
-        let m = c.macs_by_kind;
-        let l = c.layers_by_kind;
         Tally {
             counts: Counts {
-                params: k(c.params),
-                macs_by_kind: MacCounts {
-                    conv3x3: k(m.conv3x3),
-                    conv1x1: k(m.conv1x1),
-                    depthwise: k(m.depthwise),
-                    conv_other: k(m.conv_other),
-                    linear: k(m.linear),
-                },
-                layers_by_kind: LayerCounts {
-                    conv3x3: k(l.conv3x3),
-                    conv1x1: k(l.conv1x1),
-                    depthwise: k(l.depthwise),
-                    conv_other: k(l.conv_other),
-                    linear: k(l.linear),
-                    pool: k(l.pool),
-                    add: k(l.add),
-                    concat: k(l.concat),
-                    mul: k(l.mul),
-                },
-                activation_bytes: k(c.activation_bytes),
-                concat_bytes: k(c.concat_bytes),
-                kernels: k(c.kernels),
+                params: c.params * n,
+                macs_by_kind: c.macs_by_kind.times(n),
+                layers_by_kind: c.layers_by_kind.times(n),
+                activation_bytes: c.activation_bytes * n,
+                concat_bytes: c.concat_bytes * n,
+                kernels: c.kernels * n,
                 ..Counts::default()
             },
         }
@@ -144,13 +116,12 @@ fn block(cell: &CellSpec, cin: u64, pin: u64, p: u64, stride: u64) -> Tally {
 /// `metrics::compute` on `Space::cell_graph` (tested in `cell_term`).
 pub(super) fn stage_term(space: &Space, c: usize, cin: u64, cell: &CellSpec) -> Counts {
     let stem_stages = space.stem.map_or(0, |s| s.downsamplings());
-    let [hi, wi] = space.cell_resolution(c);
-    let (pin, stride) = (hi * wi, Space::cell_stride(c));
-    let p = if stride > 1 {
-        ((hi - 1) / 2 + 1) * ((wi - 1) / 2 + 1)
-    } else {
-        pin
-    };
+    let pixels = |[h, w]: [u64; 2]| h * w;
+    let stride = Space::cell_stride(c);
+    let (pin, p) = (
+        pixels(space.cell_resolution(c)),
+        pixels(space.cell_resolution(c + 1)),
+    );
     let mut stages: Vec<(usize, Tally)> = Vec::new();
     let mut own = Tally::default();
     let cin = match (c, space.stem) {
@@ -158,9 +129,7 @@ pub(super) fn stage_term(space: &Space, c: usize, cin: u64, cell: &CellSpec) -> 
             // The stem: a convolution from the image, then a max pool that starts the cells'
             // stage; without the pool the stem shares the first cell's stage.
             let [c0, h0, w0] = space.input_shape;
-            let pad = stem.kernel / 2;
-            let out = |n: u64| (n + 2 * pad - stem.kernel) / stem.stride + 1;
-            let ps = out(h0) * out(w0);
+            let ps = pixels(stem.conv_resolution([h0, w0]));
             let mut t = Tally::default();
             t.conv(c0, stem.width, stem.kernel, 1, h0 * w0, ps);
             t.bn(stem.width, ps, true);

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 type Field<T> = for<'a> fn(&'a mut T) -> &'a mut u64;
 
 /// A struct of `u64` counts that add up field by field.
-pub(super) trait Fields: Copy + 'static {
+pub(crate) trait Fields: Copy + 'static {
     /// Every field of the struct, each once. Per-kind counts ([`PerKind`]) list the
     /// parametrised kinds first: the convolutions in [`ConvKind`] order, then linear layers.
     const FIELDS: &'static [Field<Self>];
@@ -20,13 +20,21 @@ pub(super) trait Fields: Copy + 'static {
         }
         self
     }
+
+    /// Every field times `n`.
+    fn times(mut self, n: u64) -> Self {
+        for field in Self::FIELDS {
+            *field(&mut self) *= n;
+        }
+        self
+    }
 }
 
 /// Parametrised kinds at the head of a [`PerKind`] field list: four convolution kinds, linear.
 const PARAMETRISED_KINDS: usize = 5;
 
 /// Counts per operator kind, convolutions split by [`ConvKind`].
-pub(super) trait PerKind: Fields {
+pub(crate) trait PerKind: Fields {
     /// The count of convolutions of `kind`.
     fn conv_mut(&mut self, kind: ConvKind) -> &mut u64 {
         Self::FIELDS[kind as usize](self)
@@ -85,7 +93,7 @@ impl std::ops::Add for MacCounts {
 /// How a convolution is counted: depthwise first, then by kernel size. The discriminant is the
 /// kind's position in a [`PerKind`] field list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum ConvKind {
+pub(crate) enum ConvKind {
     Conv3x3 = 0,
     Conv1x1 = 1,
     Depthwise = 2,
@@ -93,7 +101,7 @@ pub(super) enum ConvKind {
 }
 
 impl ConvKind {
-    pub(super) fn of(kernel: u64, groups: u64, in_channels: u64) -> Self {
+    pub(crate) fn of(kernel: u64, groups: u64, in_channels: u64) -> Self {
         if groups > 1 && groups == in_channels {
             ConvKind::Depthwise
         } else if kernel == 1 {

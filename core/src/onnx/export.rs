@@ -30,6 +30,16 @@ pub const DEFAULT_SEED: u64 = 0x464C_4153_485F_4F4E;
 /// and searches need no export.
 pub const MAX_EXPORT_PARAMS: u64 = 1 << 27;
 
+/// Why a network of `params` parameters cannot be exported, if it cannot.
+pub fn too_large_to_export(params: u64) -> Option<String> {
+    (params > MAX_EXPORT_PARAMS).then(|| {
+        format!(
+            "the network has {params} parameters, more than the {MAX_EXPORT_PARAMS} an export may \
+             hold (its metrics, predictions and searches need no export)"
+        )
+    })
+}
+
 /// Name of the graph input tensor (`[1, C, H, W]`, float32).
 pub const INPUT_NAME: &str = "input";
 /// Name of the graph output tensor (`[1, num_classes]` for a classifier).

@@ -5,5 +5,5 @@ pub mod export;
 pub mod import;
 pub mod proto;
 
-pub use export::{DEFAULT_SEED, MAX_EXPORT_PARAMS, export, export_spec};
+pub use export::{DEFAULT_SEED, MAX_EXPORT_PARAMS, export, export_spec, too_large_to_export};
 pub use import::{ImportError, import};

@@ -29,8 +29,7 @@ impl Space {
         let halve = |n: u64| (n - 1) / 2 + 1;
         let mut r = [self.input_shape[1], self.input_shape[2]];
         if let Some(stem) = self.stem {
-            let pad = stem.kernel / 2;
-            r = r.map(|n| (n + 2 * pad - stem.kernel) / stem.stride + 1);
+            r = stem.conv_resolution(r);
             if stem.max_pool {
                 r = r.map(halve);
             }
@@ -46,7 +45,9 @@ impl Space {
     /// The graph of cell `c` of this space alone, reading `cin` channels at the cell's input
     /// resolution; cell 0 reads the image through the stem instead (`cin` is ignored), and the
     /// last cell is followed by the head.
-    pub fn cell_graph(&self, c: usize, cin: u64, cell: &CellSpec) -> Graph {
+    /// (The oracle of the closed-form cell terms' tests.)
+    #[cfg(test)]
+    pub(crate) fn cell_graph(&self, c: usize, cin: u64, cell: &CellSpec) -> Graph {
         let [h, w] = self.cell_resolution(c);
         Network {
             input_shape: if c == 0 {

@@ -31,6 +31,11 @@ pub struct Stem {
 }
 
 impl Stem {
+    /// The `[height, width]` after the stem's convolution (before any pool).
+    pub fn conv_resolution(&self, input: [u64; 2]) -> [u64; 2] {
+        input.map(|n| (n + 2 * (self.kernel / 2) - self.kernel) / self.stride + 1)
+    }
+
     /// How many times the stem halves the resolution (each starts a stage).
     pub fn downsamplings(&self) -> usize {
         usize::from(self.stride > 1) + usize::from(self.max_pool)

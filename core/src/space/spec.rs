@@ -166,7 +166,11 @@ impl ArchSpec {
     /// DenseNet cells is `w_c + (1/d_c) sum_{j=2}^{d_c-1} t_{c,j}`. It equals the graph rule of
     /// `metrics` on the spec's network (tested there).
     pub fn nn_degree(&self) -> f64 {
-        let space = self.space();
+        // A DenseNet cell's degree is its own; other families' depend on the stem and head.
+        let space = match self.family() {
+            Family::Densenet => None,
+            _ => self.space(),
+        };
         let around = super::Surroundings {
             stem: space.and_then(|s| s.stem),
             head_width: space.and_then(|s| s.head_width),

@@ -205,16 +205,8 @@ async fn get_architecture_onnx(
         Some(bytes) => bytes,
         None => {
             let architecture = state.store.architecture(&id).await?;
-            let params = architecture.metrics.params;
-            if params > onnx::MAX_EXPORT_PARAMS {
-                return Err(ApiError::field(
-                    "id",
-                    format!(
-                        "the network has {params} parameters, more than the {} an export may \
-                         hold; its metrics and predictions need none",
-                        onnx::MAX_EXPORT_PARAMS
-                    ),
-                ));
+            if let Some(why) = onnx::too_large_to_export(architecture.metrics.params) {
+                return Err(ApiError::field("id", why));
             }
             let spec = architecture.spec.ok_or_else(|| {
                 ApiError::Internal(format!("architecture {id} has neither spec nor model"))

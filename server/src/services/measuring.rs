@@ -6,6 +6,7 @@ use flash_client::{
     MeasurementUpload,
 };
 use flash_core::FieldError;
+use flash_core::onnx;
 
 use super::validation::{check_name, found, none_failed};
 use crate::error::{ApiError, ApiResult};
@@ -48,17 +49,11 @@ pub async fn queue_jobs(state: &AppState, req: JobRequest) -> ApiResult<JobsCrea
         ));
     }
     // An agent exports a spec to measure it: one too large to export cannot be measured.
-    if let Some(i) = req.architecture_ids.iter().position(|id| {
+    for (i, id) in req.architecture_ids.iter().enumerate() {
         let a = &known[id];
-        a.spec.is_some() && a.metrics.params > flash_core::onnx::MAX_EXPORT_PARAMS
-    }) {
-        return Err(ApiError::field(
-            &format!("architecture_ids[{i}]"),
-            format!(
-                "the network has more than {} parameters: too large to export and measure",
-                flash_core::onnx::MAX_EXPORT_PARAMS
-            ),
-        ));
+        if let (Some(_), Some(why)) = (&a.spec, onnx::too_large_to_export(a.metrics.params)) {
+            return Err(ApiError::field(&format!("architecture_ids[{i}]"), why));
+        }
     }
     let jobs = state
         .store

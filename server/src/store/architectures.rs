@@ -115,7 +115,8 @@ impl Store {
 
     /// Recomputes the metrics of architectures stored before a change to how metrics are
     /// computed; each task runs at start until it has once completed, which `maintenance`
-    /// records. Returns how many rows it rewrote.
+    /// records. The pending tasks share one pass over the rows any of them selects. Returns how
+    /// many rows it rewrote.
     /// - `stage-metrics`: rows without per-stage counts (their stage features would read as zeros
     ///   in fits and predictions);
     /// - `block-mass`: imported networks (no spec), whose NN-Mass now counts residual blocks by
@@ -128,24 +129,23 @@ impl Store {
             ("block-mass", "spec IS NULL"),
             ("downsampling-degree", "spec IS NULL"),
         ];
-        let mut rewritten = 0;
-        for (task, filter) in TASKS {
-            rewritten += self.refresh_metrics_once(task, filter).await?;
-        }
-        Ok(rewritten)
-    }
-
-    async fn refresh_metrics_once(&self, task: &str, filter: &str) -> StoreResult<usize> {
-        let done: Option<(i64,)> =
-            sqlx::query_as("SELECT done_at FROM maintenance WHERE task = $1")
-                .bind(task)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(StoreError::from_sqlx)?;
-        if done.is_some() {
+        let done: Vec<(String,)> = sqlx::query_as("SELECT task FROM maintenance")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        let pending: Vec<(&str, &str)> = TASKS
+            .into_iter()
+            .filter(|(task, _)| !done.iter().any(|(d,)| d == task))
+            .collect();
+        if pending.is_empty() {
             return Ok(0);
         }
-        // `filter` is one of the constant TASKS above, never input.
+        // The filters are the constant TASKS above, never input.
+        let filter = pending
+            .iter()
+            .map(|(_, f)| format!("({f})"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
         let rows: Vec<(String, Option<String>, Option<Vec<u8>>)> = sqlx::query_as(sql!(
             "SELECT architecture_id, spec, onnx FROM architecture WHERE {filter}"
         ))
@@ -175,14 +175,16 @@ impl Store {
             .await
             .map_err(StoreError::from_sqlx)?;
         }
-        sqlx::query(sql!(
-            "INSERT INTO maintenance (task, done_at) VALUES ($1, {now}) ON CONFLICT DO NOTHING",
-            now = self.backend.now_ms()
-        ))
-        .bind(task)
-        .execute(&self.pool)
-        .await
-        .map_err(StoreError::from_sqlx)?;
+        for (task, _) in pending {
+            sqlx::query(sql!(
+                "INSERT INTO maintenance (task, done_at) VALUES ($1, {now}) ON CONFLICT DO NOTHING",
+                now = self.backend.now_ms()
+            ))
+            .bind(task)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        }
         Ok(rows.len())
     }
 
