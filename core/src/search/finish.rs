@@ -1,5 +1,7 @@
 //! The last cell: the optimum and the fronts over boxes of networks, without a full merge.
 
+use std::collections::BinaryHeap;
+
 use super::SearchProblem;
 use super::dominance::{ordered, pareto, unordered};
 use super::exchange::{Term, exchange_pareto, natural_range};
@@ -138,39 +140,70 @@ impl LastCell<'_> {
         Self::shift(base, &block.max, hi);
     }
 
-    /// The trade-off optimum, best bound first (see `Engine::finish`).
+    /// The optimum, best bound first over every box of the last cell (see `Engine::finish`).
+    /// Entries are taken in the order of the bound of all their networks; an entry's boxes
+    /// join a heap only once that bound is the best left, so only entries that may still beat
+    /// the incumbent are expanded, and the search stops at the first box that cannot.
     fn optimum(&mut self) {
         let (mut lo, mut hi, mut row) = (self.zero.clone(), self.zero.clone(), self.zero.clone());
-        let mut entries: Vec<(f64, u32, u32)> = Vec::new();
+        // (bound as a key that sorts best first, group, entry): integers sort fastest.
+        let mut entries: Vec<(u64, u32, u32)> = Vec::new();
         for (w, group) in self.groups.iter().enumerate() {
             for e in 0..group.entries.states.len() {
                 Self::bounds(group, e, &group.all, &mut lo, &mut hi);
                 if within(&self.limit_of, &lo, &self.zero) {
-                    entries.push((self.value.bound(&lo, &hi), w as u32, e as u32));
+                    let bound = self.value.bound(&lo, &hi);
+                    entries.push((!ordered(bound), w as u32, e as u32));
                 }
             }
         }
-        entries.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
-        for (bound, w, e) in entries {
-            if bound < self.kept.best.objective {
-                break;
-            }
-            let (w, e) = (w as usize, e as usize);
-            let group = &self.groups[w];
-            Self::bounds(group, e, &group.all, &mut lo, &mut hi);
-            let chords = self.value.chords(&lo, &hi);
-            for b in 0..self.groups[w].blocks.len() {
-                let block = &self.groups[w].blocks[b];
-                if block.wanted & OPTIMUM == 0 {
-                    continue;
+        entries.sort_unstable();
+        // Boxes by their bound: (bound, expanded entry, block); and per expanded entry its
+        // group, its index and the chords of all its networks (see `Value::chords`).
+        let mut boxes: BinaryHeap<(u64, u32, u32)> = BinaryHeap::new();
+        let mut expanded: Vec<(usize, usize, Vec<Option<Chord>>)> = Vec::new();
+        let mut next = entries.iter().peekable();
+        loop {
+            let best = self.kept.best.objective;
+            let top = boxes.peek().map(|b| unordered(b.0));
+            match next.peek() {
+                Some(&&(key, w, e)) if top.is_none_or(|t| unordered(!key) > t) => {
+                    next.next();
+                    if unordered(!key) < best {
+                        // Every entry left, and every box in the heap, is bounded lower still.
+                        break;
+                    }
+                    let (w, e) = (w as usize, e as usize);
+                    let group = &self.groups[w];
+                    Self::bounds(group, e, &group.all, &mut lo, &mut hi);
+                    let chords = self.value.chords(&lo, &hi);
+                    for (b, block) in group.blocks.iter().enumerate() {
+                        if block.wanted & OPTIMUM == 0 {
+                            continue;
+                        }
+                        Self::bounds(group, e, block, &mut lo, &mut hi);
+                        let acc = self.value.accuracy(&lo, &hi);
+                        if within(&self.limit_of, &lo, &self.zero)
+                            && self.value.min_accuracy.is_none_or(|m| acc >= m)
+                        {
+                            let bound = self.value.objective(acc, &lo, false);
+                            if bound >= best {
+                                boxes.push((ordered(bound), expanded.len() as u32, b as u32));
+                            }
+                        }
+                    }
+                    expanded.push((w, e, chords));
                 }
-                Self::bounds(&self.groups[w], e, block, &mut lo, &mut hi);
-                let acc = self.value.accuracy(&lo, &hi);
-                if within(&self.limit_of, &lo, &self.zero)
-                    && self.value.min_accuracy.is_none_or(|m| acc >= m)
-                    && self.value.chord_bound(acc, &chords, &lo) >= self.kept.best.objective
-                {
-                    self.visit(w, e, b, OPTIMUM, &chords, &mut row);
+                _ => {
+                    let Some((bound, x, b)) = boxes.pop() else {
+                        break;
+                    };
+                    if unordered(bound) < best {
+                        break;
+                    }
+                    let (w, e, chords) = &expanded[x as usize];
+                    let (w, e, chords) = (*w, *e, chords.clone());
+                    self.visit(w, e, b as usize, OPTIMUM, &chords, &mut row);
                 }
             }
         }
@@ -316,9 +349,9 @@ impl Engine<'_> {
     /// blocks of similar NN-Degree; every (entry, block) pair, an entry being a network before
     /// the last cell, is a box of networks bounded by the per-quantity extremes.
     ///
-    /// A trade-off optimum is searched best bound first: entries by the bound of all their
-    /// networks, stopping at the first that cannot beat the incumbent, and within an entry the
-    /// blocks whose bound still can. The fronts then visit the boxes best merit first (a
+    /// A trade-off optimum is searched best bound first over all boxes, stopping at the first
+    /// that cannot beat the incumbent; an entry's boxes are only bounded once the bound of all
+    /// its networks is the best left (`LastCell::optimum`). The fronts then visit the boxes best merit first (a
     /// quantity that orders networks as accuracy does), so they are nearly final early and
     /// most later boxes are dominated before any of their networks is looked at.
     ///
