@@ -117,9 +117,9 @@ struct LastCell<'a> {
     /// Every candidate's values (the cell table's).
     values: &'a [f64],
     zero: Vec<f64>,
-    limit_of: Vec<Option<f64>>,
-    value: Value<'a>,
-    groups: Vec<LastGroup>,
+    limit_of: &'a [Option<f64>],
+    value: &'a Value<'a>,
+    groups: &'a [LastGroup],
     kept: Kept,
     pair_bit: u32,
 }
@@ -140,7 +140,7 @@ impl LastCell<'_> {
         Self::shift(base, &block.max, hi);
     }
 
-    /// The optimum, best bound first over every box of the last cell (see `Engine::finish`).
+    /// The optimum, best bound first over every box of the last cell (see `Engine::last_cell`).
     /// Entries are taken in the order of the bound of all their networks; an entry's boxes
     /// join a heap only once that bound is the best left, so only entries that may still beat
     /// the incumbent are expanded, and the search stops at the first box that cannot.
@@ -151,7 +151,7 @@ impl LastCell<'_> {
         for (w, group) in self.groups.iter().enumerate() {
             for e in 0..group.entries.states.len() {
                 Self::bounds(group, e, &group.all, &mut lo, &mut hi);
-                if within(&self.limit_of, &lo, &self.zero) {
+                if within(self.limit_of, &lo, &self.zero) {
                     let bound = self.value.bound(&lo, &hi);
                     entries.push((!ordered(bound), w as u32, e as u32));
                 }
@@ -183,7 +183,7 @@ impl LastCell<'_> {
                         }
                         Self::bounds(group, e, block, &mut lo, &mut hi);
                         let acc = self.value.accuracy(&lo, &hi);
-                        if within(&self.limit_of, &lo, &self.zero)
+                        if within(self.limit_of, &lo, &self.zero)
                             && self.value.min_accuracy.is_none_or(|m| acc >= m)
                         {
                             let bound = self.value.objective(acc, &lo, false);
@@ -209,7 +209,7 @@ impl LastCell<'_> {
         }
     }
 
-    /// The fronts, best merit first (see `Engine::finish`).
+    /// The fronts, best merit first (see `Engine::last_cell`).
     fn fronts(&mut self) {
         if self.kept.fronts.is_empty() && self.kept.pair.is_none() {
             return;
@@ -222,7 +222,7 @@ impl LastCell<'_> {
             for e in 0..group.entries.states.len() {
                 for (b, block) in group.blocks.iter().enumerate() {
                     Self::bounds(group, e, block, &mut lo, &mut hi);
-                    if block.wanted & !OPTIMUM != 0 && within(&self.limit_of, &lo, &self.zero) {
+                    if block.wanted & !OPTIMUM != 0 && within(self.limit_of, &lo, &self.zero) {
                         debug_assert!(w < 1 << 16 && b < 1 << 16 && e < 1 << 32);
                         let at = (w as u64) << 48 | (b as u64) << 32 | e as u64;
                         boxes.push((!ordered(self.value.merit(&lo, &hi)), at));
@@ -289,7 +289,7 @@ impl LastCell<'_> {
             let cand = group.sorted[j];
             Self::shift(base, &self.values[cand as usize * d..][..d], row);
             let row = &*row;
-            if !within(&self.limit_of, row, &self.zero) {
+            if !within(self.limit_of, row, &self.zero) {
                 continue;
             }
             kept.evaluated += 1;
@@ -340,7 +340,27 @@ impl LastCell<'_> {
     }
 }
 
-impl Engine<'_> {
+/// Whether the optimum needs a search of its own beside the fronts. The optimum of accuracy, or
+/// of one cost at an accuracy floor, is a point of that cost's front (or of any front for
+/// accuracy): only a trade-off's is not.
+fn tracks(value: &Value) -> bool {
+    matches!(value.kind, ValueKind::TradeOff { .. })
+}
+
+/// The last cell prepared for its passes: the groups' candidates, blocks and entries, and what
+/// the passes share. Passes differ in their limits only (`Engine::last_cell`).
+pub(super) struct Prepared<'a> {
+    d: usize,
+    values: &'a [f64],
+    value: Value<'a>,
+    groups: Vec<LastGroup>,
+    plan: &'a super::plan::Plan,
+    /// The least and the most of each quantity over the complete networks.
+    lowest: Vec<f64>,
+    highest: Vec<f64>,
+}
+
+impl<'a> Engine<'a> {
     /// The last cell without a full merge: only the optimum and the front points are wanted.
     /// Each of them (a consumer) looks at a few quantities only: the limited ones, those that
     /// accuracy depends on, and its own cost(s). Per coupling group, a candidate matters to a consumer
@@ -355,65 +375,48 @@ impl Engine<'_> {
     /// quantity that orders networks as accuracy does), so they are nearly final early and
     /// most later boxes are dominated before any of their networks is looked at.
     ///
-    /// Without `fronts`, only the optimum is wanted: it is then searched best bound first
-    /// whatever the objective.
-    pub(super) fn finish(&self, problem: &SearchProblem, stages: &[Stage], fronts: bool) -> Finals {
+    /// The entries are those that can meet `limit_of`, which must be the loosest limits of
+    /// the passes to come; `fronts`: whether the first pass wants the fronts; `optimum_pass`:
+    /// whether a pass without fronts follows.
+    pub(super) fn last_cell(
+        &'a self,
+        problem: &'a SearchProblem,
+        stages: &[Stage],
+        limit_of: &[Option<f64>],
+        fronts: bool,
+        optimum_pass: bool,
+    ) -> Prepared<'a> {
         let d = self.dims;
         let c = self.tables.len() - 1;
         let table = &self.tables[c];
-        let limit_of = self.limits(true);
         let here = self.extremes(c, false).candidates;
         let value = Value::new(&self.plan, problem);
-        // The span of the complete networks' costs sets the shadows' grids: up to the limit
-        // where there is one.
-        let lowest = self.total(0, false);
-        let mut highest = self.total(0, true);
-        for (h, l) in highest.iter_mut().zip(&limit_of) {
-            *h = l.map_or(*h, |l| h.min(l));
-        }
         let front_costs = if fronts {
             &self.plan.front_costs[..]
         } else {
             &[]
         };
-        let fronts: Vec<Front> = front_costs
-            .iter()
-            .map(|c| Front::new(c.key, Shadow::new(vec![c.key], &lowest, &highest)))
-            .collect();
-        // With two limited costs there is a front against the pair: networks its shadow cannot
-        // rule out are kept and the front is taken from them at the end.
-        let pair = self
-            .plan
-            .pair
-            .filter(|_| !front_costs.is_empty())
-            .map(|[a, b]| PairFront {
-                shadow: Shadow::new(vec![a.key, b.key], &lowest, &highest),
-                rows: Vec::new(),
-                networks: Vec::new(),
-            });
-        // The optimum of accuracy, or of one cost at an accuracy floor, is a point of that
-        // cost's front (or of any front for accuracy): only a trade-off needs its own search.
-        let track = matches!(value.kind, ValueKind::TradeOff { .. }) || fronts.is_empty();
-        let pair_bit = front_bit(fronts.len());
+        let pair = self.plan.pair.filter(|_| fronts);
+        let pair_bit = front_bit(front_costs.len());
         let mut common: Vec<usize> = (0..d).filter(|&k| limit_of[k].is_some()).collect();
         common.extend(value.accuracy_keys());
         let mut consumers: Vec<Consumer> = Vec::new();
-        if track {
+        if optimum_pass || front_costs.is_empty() || tracks(&value) {
             consumers.push(Consumer {
                 bit: OPTIMUM,
                 keys: value.objective_keys(),
             });
         }
-        for (i, f) in fronts.iter().enumerate() {
+        for (i, f) in front_costs.iter().enumerate() {
             consumers.push(Consumer {
                 bit: front_bit(i),
                 keys: vec![f.key],
             });
         }
-        if let Some(p) = &pair {
+        if let Some([a, b]) = pair {
             consumers.push(Consumer {
                 bit: pair_bit,
-                keys: p.shadow.keys.clone(),
+                keys: vec![a.key, b.key],
             });
         }
         for Consumer { keys, .. } in &mut consumers {
@@ -431,7 +434,7 @@ impl Engine<'_> {
                 let at = |cand: u32| &table.values[cand as usize * d..(cand as usize + 1) * d];
                 let mut sorted = group.clone();
                 sorted.sort_unstable_by(|&a, &b| at(a)[sort_key].total_cmp(&at(b)[sort_key]));
-                let all_entries = self.entries(stages, c, g, &limit_of, &here);
+                let all_entries = self.entries(stages, c, g, limit_of, &here);
                 // Entries not dominated; then, where it applies, the exchange test against
                 // what this group's candidates add, and the candidates against the entries
                 // left.
@@ -484,13 +487,59 @@ impl Engine<'_> {
                 }
             })
             .collect();
-        let mut last = LastCell {
+        Prepared {
             d,
             values: &table.values,
-            zero: vec![0.0; d],
-            limit_of,
             value,
             groups,
+            plan: &self.plan,
+            lowest: self.total(0, false),
+            highest: self.total(0, true),
+        }
+    }
+}
+
+impl Prepared<'_> {
+    /// A pass over the last cell under `limit_of`: the optimum, and with `fronts` the fronts
+    /// (which the preparation must have wanted).
+    pub(super) fn pass(&self, limit_of: &[Option<f64>], fronts: bool) -> Finals {
+        let d = self.d;
+        // The span of the complete networks' costs sets the shadows' grids: up to the limit
+        // where there is one.
+        let lowest = &self.lowest;
+        let mut highest = self.highest.clone();
+        for (h, l) in highest.iter_mut().zip(limit_of) {
+            *h = l.map_or(*h, |l| h.min(l));
+        }
+        let front_costs = if fronts {
+            &self.plan.front_costs[..]
+        } else {
+            &[]
+        };
+        let fronts: Vec<Front> = front_costs
+            .iter()
+            .map(|c| Front::new(c.key, Shadow::new(vec![c.key], lowest, &highest)))
+            .collect();
+        // With two limited costs there is a front against the pair: networks its shadow cannot
+        // rule out are kept and the front is taken from them at the end.
+        let pair = self
+            .plan
+            .pair
+            .filter(|_| !front_costs.is_empty())
+            .map(|[a, b]| PairFront {
+                shadow: Shadow::new(vec![a.key, b.key], lowest, &highest),
+                rows: Vec::new(),
+                networks: Vec::new(),
+            });
+        let track = fronts.is_empty() || tracks(&self.value);
+        let pair_bit = front_bit(fronts.len());
+        let mut last = LastCell {
+            d,
+            values: self.values,
+            zero: vec![0.0; d],
+            limit_of,
+            value: &self.value,
+            groups: &self.groups,
             kept: Kept {
                 best: Incumbent {
                     objective: f64::NEG_INFINITY,

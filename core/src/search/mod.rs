@@ -20,7 +20,7 @@
 //! per-quantity extremes. A trade-off optimum is searched best bound first and stops at the
 //! first box that cannot beat the incumbent (the trade-off bounded with chords of the
 //! logarithm); the fronts visit the boxes best accuracy first, so they are nearly final early
-//! and most boxes are dominated before any network in them is looked at (`Engine::finish`).
+//! and most boxes are dominated before any network in them is looked at (`Engine::last_cell`).
 //!
 //! With an accuracy form that rewards both NN-Degree and params, a network with more of one
 //! and less of the other is also dropped when the tangents of the two accuracy terms over what
@@ -32,6 +32,8 @@
 //!
 //! With a confidence, each cost limit applies to the cost's upper prediction bound, a fixed
 //! factor of the prediction: the search divides the limit by it and stays exact (`chance`).
+//! What the margins cost is the optimum without them: a second pass over the last cell, on
+//! the same dynamic programme (run once, under the looser limits).
 //!
 //! The modules, in the order the search uses them: `types` (the problem and the result),
 //! `chance` (limits on upper bounds), `plan` (the problem as summed quantities), `cells` (the
@@ -67,15 +69,37 @@ pub use types::{
 use crate::space::Space;
 use chance::{Margins, given_up};
 use dominance::pareto;
+use finish::Finals;
 use plan::Plan;
+use programme::Stage;
 use score::{add_intervals, better, fronts, miss_size, score, score_features, violations};
 use tables::Engine;
 
 /// Searches the whole grid of `space` for `problem`'s optimum.
 pub fn search(space: &Space, problem: &SearchProblem) -> Result<SearchResult, SearchError> {
     let start = std::time::Instant::now();
+    if space.num_cells == 0 {
+        return Err(SearchError::Invalid("the space has no cells".into()));
+    }
     let margins = Margins::of(problem)?;
-    let mut result = exact_search(space, &margins.tightened(problem), Wanted::Everything)?;
+    let tightened = margins.tightened(problem);
+    let engine = Engine::new(space, Plan::new(&tightened)?);
+    let limits = engine.plan.limits();
+    // With margins, the search without them (for what they cost) shares the dynamic programme
+    // and the last cell's preparation: both run on the looser limits (see `Engine::run`).
+    let plain = SearchProblem {
+        confidence: None,
+        ..problem.clone()
+    };
+    let plain_limits = match margins.any() {
+        true => Some(Plan::new(&plain)?.limits()),
+        false => None,
+    };
+    let loosest = plain_limits.as_ref().unwrap_or(&limits);
+    let stages = engine.run(loosest, space.num_cells - 1);
+    let last = engine.last_cell(&tightened, &stages, loosest, true, plain_limits.is_some());
+    let finals = last.pass(&limits, true);
+    let mut result = engine.result(&tightened, &stages, &finals, Wanted::Everything);
     if let Some(miss) = &mut result.closest_miss {
         margins.restate(problem, &mut miss.violations);
     }
@@ -83,15 +107,13 @@ pub fn search(space: &Space, problem: &SearchProblem) -> Result<SearchResult, Se
         result.budget_checks = margins.checks(problem, best);
     }
     if problem.confidence.is_some() {
-        (result.accuracy_given_up, result.objective_given_up) = if margins.any() {
-            let plain = SearchProblem {
-                confidence: None,
-                ..problem.clone()
-            };
-            let optimum = exact_search(space, &plain, Wanted::Optimum)?;
-            given_up(problem, &result, &optimum)
-        } else {
-            given_up(problem, &result, &result)
+        (result.accuracy_given_up, result.objective_given_up) = match &plain_limits {
+            Some(plain_limits) => {
+                let finals = last.pass(plain_limits, false);
+                let optimum = engine.result(&plain, &stages, &finals, Wanted::Optimum);
+                given_up(problem, &result, &optimum)
+            }
+            None => given_up(problem, &result, &result),
         };
     }
     result.confidence = problem.confidence;
@@ -107,90 +129,88 @@ enum Wanted {
     Optimum,
 }
 
-/// The search with limits on the predictions.
-fn exact_search(
-    space: &Space,
-    problem: &SearchProblem,
-    wanted: Wanted,
-) -> Result<SearchResult, SearchError> {
-    if space.num_cells == 0 {
-        return Err(SearchError::Invalid("the space has no cells".into()));
-    }
-    let plan = Plan::new(problem)?;
-    let engine = Engine::new(space, plan);
-    let stages = engine.run(true, space.num_cells - 1);
-    let finals = engine.finish(problem, &stages, wanted == Wanted::Everything);
-    let scored: Vec<Scored> = finals
-        .networks
-        .iter()
-        .map(|n| {
-            // Scored from the tables' terms: no graph is built.
-            let cells = engine.candidates_of(&stages, n.state as usize, Some(n.candidate));
-            let (x, degree) = engine.features_of(&cells);
-            score_features(problem, &engine.spec_at(&cells), &x, degree)
-        })
-        .filter(|s| violations(problem, s).is_empty())
-        .collect();
-    let mut best: Option<&Scored> = None;
-    for s in &scored {
-        if s.objective.is_nan() {
-            continue;
-        }
-        if best.is_none_or(|b| better(problem, s.objective, b.objective)) {
-            best = Some(s);
-        }
-    }
-    let mut closest_miss = if scored.is_empty() && wanted == Wanted::Everything {
-        closest_miss(&engine, problem)
-    } else {
-        None
-    };
-    let mut best = best.cloned();
-    let mut fronts = match wanted {
-        Wanted::Everything => fronts(&engine.plan, problem, &scored),
-        Wanted::Optimum => Vec::new(),
-    };
-    add_intervals(
-        problem,
-        best.iter_mut()
-            .chain(closest_miss.iter_mut().map(|m| &mut m.architecture))
-            .chain(fronts.iter_mut().flat_map(|f| f.points.iter_mut())),
-    );
-    let gap = (!engine.plan.exact).then(|| accuracy_gap_bound(&engine, problem));
-    let stats = SearchStats {
-        cell_candidates: engine
-            .tables
+impl Engine<'_> {
+    /// The result of a pass over the last cell: its networks scored under `problem`'s limits.
+    fn result(
+        &self,
+        problem: &SearchProblem,
+        stages: &[Stage],
+        finals: &Finals,
+        wanted: Wanted,
+    ) -> SearchResult {
+        let space = self.space;
+        let scored: Vec<Scored> = finals
+            .networks
             .iter()
-            .map(|t| t.groups.iter().map(Vec::len).sum())
-            .collect(),
-        cell_choices: space.cell_choices(),
-        states: stages
-            .iter()
-            .map(|s| s.parent.len())
-            .chain([finals.evaluated])
-            .collect(),
-        final_states: finals.networks.len(),
-    };
-    Ok(SearchResult {
-        best,
-        closest_miss,
-        fronts,
-        configurations: u64::try_from(space.size()).unwrap_or(u64::MAX),
-        exact: engine.plan.exact,
-        accuracy_gap_bound: gap,
-        elapsed_ms: 0.0,
-        stats,
-        confidence: None,
-        budget_checks: Vec::new(),
-        accuracy_given_up: None,
-        objective_given_up: None,
-    })
+            .map(|n| {
+                // Scored from the tables' terms: no graph is built.
+                let cells = self.candidates_of(stages, n.state as usize, Some(n.candidate));
+                let (x, degree) = self.features_of(&cells);
+                score_features(problem, &self.spec_at(&cells), &x, degree)
+            })
+            .filter(|s| violations(problem, s).is_empty())
+            .collect();
+        let mut best: Option<&Scored> = None;
+        for s in &scored {
+            if s.objective.is_nan() {
+                continue;
+            }
+            if best.is_none_or(|b| better(problem, s.objective, b.objective)) {
+                best = Some(s);
+            }
+        }
+        let mut closest_miss = if scored.is_empty() && wanted == Wanted::Everything {
+            closest_miss(self, problem)
+        } else {
+            None
+        };
+        let mut best = best.cloned();
+        let mut fronts = match wanted {
+            Wanted::Everything => fronts(&self.plan, problem, &scored),
+            Wanted::Optimum => Vec::new(),
+        };
+        add_intervals(
+            problem,
+            best.iter_mut()
+                .chain(closest_miss.iter_mut().map(|m| &mut m.architecture))
+                .chain(fronts.iter_mut().flat_map(|f| f.points.iter_mut())),
+        );
+        let gap = (!self.plan.exact).then(|| accuracy_gap_bound(self, problem));
+        let stats = SearchStats {
+            cell_candidates: self
+                .tables
+                .iter()
+                .map(|t| t.groups.iter().map(Vec::len).sum())
+                .collect(),
+            cell_choices: space.cell_choices(),
+            states: stages
+                .iter()
+                .map(|s| s.parent.len())
+                .chain([finals.evaluated])
+                .collect(),
+            final_states: finals.networks.len(),
+        };
+        SearchResult {
+            best,
+            closest_miss,
+            fronts,
+            configurations: u64::try_from(space.size()).unwrap_or(u64::MAX),
+            exact: self.plan.exact,
+            accuracy_gap_bound: gap,
+            elapsed_ms: 0.0,
+            stats,
+            confidence: None,
+            budget_checks: Vec::new(),
+            accuracy_given_up: None,
+            objective_given_up: None,
+        }
+    }
 }
 
 /// The closest miss lies among the networks not dominated in the limited quantities, so the
 /// same programme without limit pruning finds it exactly.
 fn closest_miss(engine: &Engine, problem: &SearchProblem) -> Option<ClosestMiss> {
-    let stages = engine.run(false, engine.space.num_cells);
+    let stages = engine.run(&vec![None; engine.dims], engine.space.num_cells);
     let last = stages.last()?;
     let all: Vec<u32> = (0..last.parent.len() as u32).collect();
     pareto(&last.values, engine.dims, all)

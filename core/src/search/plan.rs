@@ -55,6 +55,21 @@ impl Plan {
         }
     }
 
+    /// The stored limit of each quantity.
+    pub(super) fn limits(&self) -> Vec<Option<f64>> {
+        self.quantities
+            .iter()
+            .map(|q| match q {
+                Quantity::Linear {
+                    limit: Some(l),
+                    sign,
+                    ..
+                } if *sign > 0.0 => Some(*l),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub(super) fn degree(&self) -> Option<usize> {
         self.quantities
             .iter()

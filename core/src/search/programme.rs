@@ -70,13 +70,17 @@ impl Engine<'_> {
         entries
     }
 
-    /// Runs the dynamic programme over the first `cells` cells; with `limits` false no limit
-    /// prunes (for the closest miss).
-    pub(super) fn run(&self, limits: bool, cells: usize) -> Vec<Stage> {
+    /// Runs the dynamic programme over the first `cells` cells, pruning what cannot meet
+    /// `limit_of` (none, for the closest miss).
+    ///
+    /// Limits only remove states, and a state dominated by another is dropped whatever the
+    /// limits: the other meets every limit the first meets. So the states kept under looser
+    /// limits that can meet tighter ones are those kept under the tighter limits, and one run
+    /// serves searches that differ in their limits only.
+    pub(super) fn run(&self, limit_of: &[Option<f64>], cells: usize) -> Vec<Stage> {
         let d = self.dims;
         let nw = self.space.widths.len();
         let per_width = self.space.num_groups() / nw;
-        let limit_of = self.limits(limits);
         let mut stages: Vec<Stage> = Vec::with_capacity(cells);
         for (c, table) in self.tables.iter().enumerate().take(cells) {
             let rest = self.total(c + 1, false);
@@ -103,7 +107,7 @@ impl Engine<'_> {
                 for g in wi * per_width..(wi + 1) * per_width {
                     // The coupling depends on the previous width and the group only, so entries are
                     // pruned before the cell's candidates are added.
-                    let entries = self.entries(&stages, c, g, &limit_of, &rest_here);
+                    let entries = self.entries(&stages, c, g, limit_of, &rest_here);
                     let all = (0..entries.states.len() as u32).collect();
                     for e in pareto(&entries.values, d, all) {
                         let e = e as usize;
@@ -114,7 +118,7 @@ impl Engine<'_> {
                             for k in 0..d {
                                 row[k] = base[k] + cv[k];
                             }
-                            if within(&limit_of, &row, &rest) {
+                            if within(limit_of, &row, &rest) {
                                 local.extend_from_slice(&row);
                                 local_parent.push(Network {
                                     state,
@@ -221,7 +225,7 @@ mod tests {
             }
             let engine = Engine::new(&space, Plan::new(&p).unwrap());
             let d = engine.plan.quantities.len();
-            let stages = engine.run(false, space.num_cells);
+            let stages = engine.run(&vec![None; engine.dims], space.num_cells);
             let last = stages.last().unwrap();
             let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1e-9);
             let states: Vec<&[f64]> = last.values.chunks_exact(engine.dims).collect();

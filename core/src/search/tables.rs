@@ -173,22 +173,6 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// The stored limit of each quantity (none when `limits` is false).
-    pub(super) fn limits(&self, limits: bool) -> Vec<Option<f64>> {
-        self.plan
-            .quantities
-            .iter()
-            .map(|q| match q {
-                Quantity::Linear {
-                    limit: Some(l),
-                    sign,
-                    ..
-                } if limits && *sign > 0.0 => Some(*l),
-                _ => None,
-            })
-            .collect()
-    }
-
     /// Lower (or with `max`, upper) bounds of what cells `from..` add, coupling included.
     pub(super) fn total(&self, from: usize, max: bool) -> Vec<f64> {
         let mut total = vec![0.0; self.dims];
