@@ -221,12 +221,26 @@ impl LastCell<'_> {
         for (w, group) in self.groups.iter().enumerate() {
             for e in 0..group.entries.states.len() {
                 for (b, block) in group.blocks.iter().enumerate() {
-                    Self::bounds(group, e, block, &mut lo, &mut hi);
-                    if block.wanted & !OPTIMUM != 0 && within(self.limit_of, &lo, &self.zero) {
-                        debug_assert!(w < 1 << 16 && b < 1 << 16 && e < 1 << 32);
-                        let at = (w as u64) << 48 | (b as u64) << 32 | e as u64;
-                        boxes.push((!ordered(self.value.merit(&lo, &hi)), at));
+                    if block.wanted & !OPTIMUM == 0 {
+                        continue;
                     }
+                    Self::bounds(group, e, block, &mut lo, &mut hi);
+                    if !within(self.limit_of, &lo, &self.zero) {
+                        continue;
+                    }
+                    // A box below the accuracy floor is dropped before the sort, its accuracy
+                    // bound computed once: it is also the merit unless NN-Degree is.
+                    let value = &self.value;
+                    let acc = (value.min_accuracy.is_some() || value.merit_degree.is_none())
+                        .then(|| value.accuracy(&lo, &hi));
+                    if let (Some(m), Some(acc)) = (value.min_accuracy, acc)
+                        && acc < m
+                    {
+                        continue;
+                    }
+                    debug_assert!(w < 1 << 16 && b < 1 << 16 && e < 1 << 32);
+                    let at = (w as u64) << 48 | (b as u64) << 32 | e as u64;
+                    boxes.push((!ordered(value.merit_with(&lo, &hi, acc)), at));
                 }
             }
         }
@@ -240,13 +254,6 @@ impl LastCell<'_> {
             );
             let block = &self.groups[w].blocks[b];
             Self::bounds(&self.groups[w], e, block, &mut lo, &mut hi);
-            if self
-                .value
-                .min_accuracy
-                .is_some_and(|m| self.value.accuracy(&lo, &hi) < m)
-            {
-                continue;
-            }
             let mut open = 0;
             for (i, f) in self.kept.fronts.iter().enumerate() {
                 if block.wanted & front_bit(i) != 0 && !f.dominated(&lo, merit_hi) {

@@ -208,12 +208,8 @@ impl<'a> Value<'a> {
 
     /// An upper bound, over the quantity vectors between `lo` and `hi`, of a merit that orders
     /// networks as accuracy does (exact when `lo` is `hi`): the NN-Degree term's argument, with
-    /// no logarithm, when accuracy depends on NN-Degree alone; accuracy itself otherwise.
-    pub(super) fn merit(&self, lo: &[f64], hi: &[f64]) -> f64 {
-        self.merit_with(lo, hi, None)
-    }
-
-    /// `merit`, given the accuracy bound over the same vectors when it is known.
+    /// no logarithm, when accuracy depends on NN-Degree alone; accuracy itself otherwise
+    /// (`accuracy`: its bound over the same vectors, when it is known).
     pub(super) fn merit_with(&self, lo: &[f64], hi: &[f64], accuracy: Option<f64>) -> f64 {
         match self.merit_degree {
             Some(k) => -lo[k],
