@@ -13,11 +13,28 @@ pub(super) fn unordered(x: u64) -> f64 {
 
 /// Keeps the indices whose value rows no other row dominates (all <=), first of equals.
 pub(super) fn pareto(values: &[f64], dims: usize, idx: Vec<u32>) -> Vec<u32> {
+    pareto_sorting(values, dims, idx, false)
+}
+
+/// `pareto` of all rows of `values`, which come in a few runs each sorted by the first value:
+/// the entries of a cell, each previous width's states (kept in that order) shifted alike.
+/// The stable sort finds the runs and merges them, where sorting from scratch costs about as
+/// much as the rest of the filter.
+pub(super) fn pareto_of_runs(values: &[f64], dims: usize) -> Vec<u32> {
+    let n = values.len() / dims.max(1);
+    pareto_sorting(values, dims, (0..n as u32).collect(), true)
+}
+
+fn pareto_sorting(values: &[f64], dims: usize, idx: Vec<u32>, runs: bool) -> Vec<u32> {
     let row = |i: u32| &values[i as usize * dims..(i as usize + 1) * dims];
     // Sorting packed (first value, index) keys is much cheaper than comparing rows; runs with
     // an equal first value are then ordered by the rest of the row.
     let mut keyed: Vec<(u64, u32)> = idx.iter().map(|&i| (ordered(row(i)[0]), i)).collect();
-    keyed.sort_unstable();
+    if runs {
+        keyed.sort();
+    } else {
+        keyed.sort_unstable();
+    }
     for run in keyed
         .chunk_by_mut(|a, b| a.0 == b.0)
         .filter(|r| r.len() > 1)

@@ -114,7 +114,7 @@ pub(super) fn natural_range<'a>(rows: impl Iterator<Item = &'a [f64]>, term: &Te
 /// more NN-Degree and fewer params (or the reverse) beats another when it is no worse in every
 /// other quantity and the tangent bounds of the two accuracy terms over what may be added
 /// (`terms`' ranges, natural values) sum to a gain. Each bound is a sufficient test of a strict
-/// order, so every dropped row has a kept one that beats it.
+/// order, so every dropped row has a kept one that beats it. The rows kept stay in `idx`'s order.
 pub(super) fn exchange_pareto(
     rows: &[f64],
     d: usize,
@@ -131,14 +131,15 @@ pub(super) fn exchange_pareto(
     };
     // By the first other quantity, so that a row can only be beaten by earlier ones (or by
     // an equal one, which may be missed: then both stay).
-    let mut idx = idx;
+    let mut order: Vec<u32> = (0..idx.len() as u32).collect();
     if let Some(&first) = others.first() {
         // Packed (value, position) keys sort as the stable sort by value would, and cheaper.
-        let mut keyed: Vec<(u64, u32)> = (0..idx.len() as u32)
-            .map(|p| (ordered(row(idx[p as usize])[first]), p))
+        let mut keyed: Vec<(u64, u32)> = order
+            .iter()
+            .map(|&p| (ordered(row(idx[p as usize])[first]), p))
             .collect();
         keyed.sort_unstable();
-        idx = keyed.into_iter().map(|(_, p)| idx[p as usize]).collect();
+        order = keyed.into_iter().map(|(_, p)| p).collect();
     }
     // The kept rows' other quantities in the dominance kernel. Only the latest `WINDOW` blocks
     // are tried (those nearest in the first other quantity): the test is costlier than plain
@@ -146,10 +147,10 @@ pub(super) fn exchange_pareto(
     const WINDOW: usize = 2;
     let mut lanes = Lanes::new(others.len());
     let mut x_others = vec![0.0; others.len()];
-    let mut kept: Vec<u32> = Vec::new();
+    let mut kept = vec![false; idx.len()];
     let mut kept_tangents: Vec<[Tangents; 2]> = Vec::new();
-    for i in idx {
-        let x = row(i);
+    for p in order {
+        let x = row(idx[p as usize]);
         for (o, &k) in x_others.iter_mut().zip(&others) {
             *o = x[k];
         }
@@ -161,11 +162,15 @@ pub(super) fn exchange_pareto(
         });
         if !beaten {
             lanes.push(&x_others);
-            kept.push(i);
+            kept[p as usize] = true;
             kept_tangents.push(x_tangents);
         }
     }
-    kept
+    // In the order given: a caller's order (the Pareto filter's, by the first quantity) stays.
+    idx.into_iter()
+        .zip(kept)
+        .filter_map(|(i, k)| k.then_some(i))
+        .collect()
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use std::collections::BinaryHeap;
 
 use super::SearchProblem;
-use super::dominance::{ordered, pareto, unordered};
+use super::dominance::{ordered, pareto, pareto_of_runs, unordered};
 use super::exchange::{Term, exchange_pareto, natural_range};
 use super::front::{Front, Shadow};
 use super::objective::Chord;
@@ -445,7 +445,7 @@ impl<'a> Engine<'a> {
                 // Entries not dominated; then, where it applies, the exchange test against
                 // what this group's candidates add, and the candidates against the entries
                 // left.
-                let all = (0..all_entries.states.len() as u32).collect();
+                let kept = pareto_of_runs(&all_entries.values, d);
                 let keep = match self.plan.exchange {
                     Some(terms) => {
                         let range =
@@ -454,10 +454,10 @@ impl<'a> Engine<'a> {
                             &all_entries.values,
                             d,
                             terms.map(|t| t.over(range(&t))),
-                            pareto(&all_entries.values, d, all),
+                            kept,
                         )
                     }
-                    None => pareto(&all_entries.values, d, all),
+                    None => kept,
                 };
                 let entries = Entries {
                     values: keep

@@ -1,6 +1,6 @@
 //! The dynamic programme over the cells before the last.
 
-use super::dominance::pareto;
+use super::dominance::pareto_of_runs;
 use super::exchange::exchange_pareto;
 use super::tables::Engine;
 use crate::space::ArchSpec;
@@ -108,13 +108,15 @@ impl Engine<'_> {
                     // The coupling depends on the previous width and the group only, so entries are
                     // pruned before the cell's candidates are added.
                     let entries = self.entries(&stages, c, g, limit_of, &rest_here);
-                    let all = (0..entries.states.len() as u32).collect();
-                    for e in pareto(&entries.values, d, all) {
-                        let e = e as usize;
-                        let (base, state) =
-                            (&entries.values[e * d..(e + 1) * d], entries.states[e]);
-                        for &cand in &table.groups[g] {
-                            let cv = &table.values[cand as usize * d..(cand as usize + 1) * d];
+                    let kept = pareto_of_runs(&entries.values, d);
+                    // Candidate by candidate, so that the rows come in runs sorted as the
+                    // entries are (see `pareto_of_runs`).
+                    for &cand in &table.groups[g] {
+                        let cv = &table.values[cand as usize * d..(cand as usize + 1) * d];
+                        for &e in &kept {
+                            let e = e as usize;
+                            let (base, state) =
+                                (&entries.values[e * d..(e + 1) * d], entries.states[e]);
                             for k in 0..d {
                                 row[k] = base[k] + cv[k];
                             }
@@ -129,10 +131,10 @@ impl Engine<'_> {
                     }
                 }
                 // Plain dominance, then the exchange test where it applies.
-                let all = (0..local_parent.len() as u32).collect();
+                let kept = pareto_of_runs(&local, d);
                 let keep = match exchange {
-                    Some(terms) => exchange_pareto(&local, d, terms, pareto(&local, d, all)),
-                    None => pareto(&local, d, all),
+                    Some(terms) => exchange_pareto(&local, d, terms, kept),
+                    None => kept,
                 };
                 let start = parent.len();
                 for i in keep {
