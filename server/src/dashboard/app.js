@@ -470,6 +470,8 @@ async function showSearch(el, s) {
       ["Limits", limits.join("; ")],
       ["Configurations", fmt(s.result.configurations)],
       ["Exact", s.result.exact ? "yes (optimal under the models)" : `no (accuracy gap ≤ ${fmt(s.result.accuracy_gap_bound)})`],
+      ...(s.result.confidence ? [["Confidence", `${fmt(s.result.confidence)}: each limit holds for the cost's upper prediction bound` +
+        (s.result.accuracy_given_up === null || s.result.accuracy_given_up === undefined ? "" : `; predicted accuracy given up for the margin ${fmt(s.result.accuracy_given_up)}`)]] : []),
       ["Search time", fmt(s.result.elapsed_ms) + " ms"],
     ]),
     plots,
@@ -481,7 +483,14 @@ async function showSearch(el, s) {
       ["Params", fmt(best.params)],
       ["MACs", fmt(best.macs)],
       ...best.costs.map((c) => [`Predicted ${c.metric} on ${c.device}`, fmt(c.value)]),
-    ])) : h("div", { class: "problem" }, h("h3", {}, "No architecture meets the limits"),
+    ]), s.result.budget_checks && s.result.budget_checks.length ? table([
+      { label: "Device", value: (c) => c.device },
+      { label: "Cost", value: (c) => c.metric },
+      { label: "Predicted", value: (c) => c.predicted, num: true },
+      { label: "Upper bound", value: (c) => c.bound, num: true },
+      { label: "Limit", value: (c) => c.limit, num: true },
+      { label: "Margin", value: (c) => c.margin_factor, num: true },
+    ], s.result.budget_checks, { class: "budget-checks" }) : null) : h("div", { class: "problem" }, h("h3", {}, "No architecture meets the limits"),
       s.result.closest_miss ? h("p", {}, `Closest miss ${s.result.closest_miss.architecture.id}: ` +
         s.result.closest_miss.violations.map((v) => `${v.what} ${fmt(v.value)} (limit ${fmt(v.limit)})`).join(", ")) : null),
     h("h3", {}, "Verification: predicted against measured"),

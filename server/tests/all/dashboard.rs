@@ -1,8 +1,8 @@
 //! The dashboard in a real browser: a live server with data (architectures, two devices,
-//! measurements, accuracies, fits, a verified search), headless Chromium driven over the
-//! DevTools protocol. Each page must render tables with rows and plots with points, the search
-//! form must run a search, text from the API must stay text, and every page is saved as a
-//! screenshot under target/dashboard-screenshots/.
+//! measurements, accuracies, fits, a verified search, a closed loop), headless Chromium driven
+//! over the DevTools protocol. Each page must render tables with rows and plots with points, the
+//! search form must run a search, text from the API must stay text, and every page is saved as
+//! a screenshot under target/dashboard-screenshots/.
 
 use std::io::{BufRead, Read, Write};
 use std::net::TcpStream;
@@ -64,8 +64,18 @@ fn latency(a: &Value, i: usize) -> f64 {
     0.5 + a["metrics"]["macs"].as_f64().unwrap() * 2e-9 * (1.0 + 0.04 * ((i % 3) as f64 - 1.0))
 }
 
-/// Everything each page shows; returns the id of the accuracy model whose data set is markup.
-fn seed(api: &Api) -> String {
+/// What `seed` made that pages are opened on.
+struct Seeded {
+    /// The accuracy model whose data set is markup.
+    xss_model: String,
+    /// The search with two winners measured.
+    verified: String,
+    /// The search whose closed loop has started.
+    looped: String,
+}
+
+/// Everything each page shows.
+fn seed(api: &Api) -> Seeded {
     let archs = api.json(
         "POST",
         "/v1/spaces/flash-densenet/samples",
@@ -118,6 +128,26 @@ fn seed(api: &Api) -> String {
         Some(json!({"dataset": "digits"})),
     );
     let xss_model = api.json("POST", "/v1/accuracy-models", Some(json!({"dataset": XSS})));
+    // A closed loop on the other device, before the search the searches page opens on: its
+    // first round waits for an agent.
+    api.json(
+        "POST",
+        "/v1/hardware-models",
+        Some(json!({"device": "cpu-2", "metric": "latency"})),
+    );
+    let looped = api.json(
+        "POST",
+        "/v1/searches",
+        Some(json!({"dataset": "digits", "confidence": 0.95, "devices": [{"device": "cpu-2", "max_latency_ms": 9.0}]})),
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    api.json(
+        "POST",
+        &format!("/v1/searches/{looped}/verify"),
+        Some(json!({"refine": true})),
+    );
     let search = api.json(
         "POST",
         "/v1/searches",
@@ -155,7 +185,11 @@ fn seed(api: &Api) -> String {
         Some(json!({"architecture_ids": ids, "device": "cpu-1"})),
     );
     api.json("POST", "/v1/jobs/claim", Some(json!({"device": "cpu-1"})));
-    xss_model["id"].as_str().unwrap().to_string()
+    Seeded {
+        xss_model: xss_model["id"].as_str().unwrap().to_string(),
+        verified: id.to_string(),
+        looped,
+    }
 }
 
 /// A WebSocket client, just enough for the DevTools protocol: text frames, client-masked.
@@ -477,7 +511,11 @@ fn dashboard_pages_render_real_content_in_chromium() {
         base: server.base.clone(),
         auth: format!("Bearer {admin}"),
     };
-    let xss_model = seed(&api);
+    let Seeded {
+        xss_model,
+        verified,
+        looped,
+    } = seed(&api);
 
     // The plots escape text too: the data set's name is in the title, as text.
     let (status, svg) = api.call(
@@ -537,9 +575,10 @@ fn dashboard_pages_render_real_content_in_chromium() {
         json!(true),
         "current job shown"
     );
+    // Queued: one job on cpu-1 and the closed loop's first round on cpu-2.
     assert_eq!(
         b.eval("document.getElementById('queue-depth').textContent"),
-        json!("1")
+        json!("2")
     );
     assert!(b.number("view.querySelectorAll('table.jobs tbody tr').length") >= 2);
     b.screenshot(&shots, "fleet.png");
@@ -644,7 +683,7 @@ fn dashboard_pages_render_real_content_in_chromium() {
     assert_eq!(b.number("document.querySelectorAll('script').length"), 1);
 
     // Searches: the Pareto front, the limit, the winner, measured points, verification.
-    b.page("#/searches");
+    b.page(&format!("#/searches?id={verified}"));
     b.wait("the Pareto plot", "view.querySelector('.plot svg')");
     assert!(b.number("view.querySelectorAll('.plot svg g.points circle').length") > 10);
     assert_eq!(
@@ -665,6 +704,29 @@ fn dashboard_pages_render_real_content_in_chromium() {
     );
     assert_eq!(b.number("[...view.querySelectorAll('table.verification td')].filter(td => td.textContent === 'meets' || td.textContent === 'misses').length"), 2);
     b.screenshot(&shots, "searches.png");
+
+    // The closed loop: its round, searched under a scaled limit, waits for its measurement.
+    b.page(&format!("#/searches?id={looped}"));
+    b.wait("the rounds", "view.querySelector('table.rounds tbody tr')");
+    assert_eq!(
+        b.eval("view.innerText.includes('Closed loop: running (at most 3 rounds)')"),
+        json!(true)
+    );
+    assert_eq!(
+        b.number("view.querySelectorAll('table.rounds tbody tr').length"),
+        1
+    );
+    assert_eq!(b.number("[...view.querySelectorAll('table.rounds td')].filter(td => td.textContent === 'measuring' || td.textContent === 'cpu-2').length"), 2);
+    // Its search had a confidence: the bounds against the limits and what the margin cost.
+    assert_eq!(
+        b.number("view.querySelectorAll('table.budget-checks tbody tr').length"),
+        1
+    );
+    assert_eq!(
+        b.eval("view.innerText.includes('0.95: each limit holds for the cost')"),
+        json!(true)
+    );
+    b.screenshot(&shots, "closed-loop.png");
 
     // The search form: a problem for an unknown data set, then a search that shows its result.
     b.page("#/new-search");
@@ -692,7 +754,7 @@ fn dashboard_pages_render_real_content_in_chromium() {
             .as_array()
             .unwrap()
             .len(),
-        2
+        3
     );
 
     assert!(b.incidents.is_empty(), "in the page: {:?}", b.incidents);

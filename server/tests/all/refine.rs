@@ -1,7 +1,10 @@
 //! The closed loop (`verify` with `refine`) on a fake device whose true latency is 8% above
 //! what its model predicts: the first winner misses its budget, the loop refits, searches
 //! again and meets the budget within 3 rounds; a new server (fresh state on the same database)
-//! picks the loop up between rounds; and bad requests write nothing.
+//! picks the loop up between rounds, and so does a real server process SIGKILLed between
+//! rounds and started again on its store; and bad requests write nothing.
+
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -11,7 +14,8 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::common::{Tokens, app, result, stores};
+use crate::common::live::{Api, free_port, read_admin_token, wait_for};
+use crate::common::{ServerProcess, Tokens, app, result, stores};
 
 const DEVICE: &str = "slow-cpu";
 /// How much slower the device is than the law its model is fitted on.
@@ -50,6 +54,71 @@ fn law(metrics: &Value) -> f64 {
         + 0.3
 }
 
+/// An accuracy law that rewards size, so that the budget binds.
+fn accuracy_law(metrics: &Value) -> f64 {
+    let acc = 0.1
+        + 0.01 * metrics["nn_degree"].as_f64().unwrap().ln()
+        + 0.03 * metrics["params"].as_f64().unwrap().ln();
+    acc.min(1.0)
+}
+
+/// What the device reports for an architecture: the law times `SLOWER`.
+fn slow_result(metrics: &Value) -> flash_core::measurement::MeasurementResult {
+    result(SLOWER * law(metrics))
+}
+
+/// The measurements (at the law) and accuracies to post for a sample's `items`, and the
+/// budget: their median latency.
+fn law_data(items: &[Value]) -> (Vec<(&'static str, Value)>, f64) {
+    let mut posts = Vec::new();
+    let mut latencies = Vec::new();
+    for a in items {
+        let m = &a["metrics"];
+        latencies.push(law(m));
+        posts.push(("/v1/measurements", json!({"architecture_id": a["id"], "device": DEVICE, "source": "test-law", "result": result(law(m))})));
+        posts.push((
+            "/v1/accuracies",
+            json!({"architecture_id": a["id"], "dataset": "law", "accuracy": accuracy_law(m)}),
+        ));
+    }
+    latencies.sort_by(f64::total_cmp);
+    (posts, latencies[latencies.len() / 2])
+}
+
+/// The fits a search needs, after `law_data`.
+fn fits() -> [(&'static str, Value); 2] {
+    [
+        (
+            "/v1/hardware-models",
+            json!({"device": DEVICE, "metric": "latency"}),
+        ),
+        ("/v1/accuracy-models", json!({"dataset": "law"})),
+    ]
+}
+
+/// A finished loop: met within 3 rounds, the first winner missed (8% slow), the last met its
+/// budget under a scaled limit, and round 2 searched with a refitted model.
+fn check_rounds(refinement: &Value, budget: f64, what: &str) {
+    let rounds = refinement["rounds"].as_array().unwrap();
+    assert_eq!(refinement["state"], "met", "{what}: {refinement:#}");
+    assert!(rounds.len() >= 2 && rounds.len() <= 3, "{refinement:#}");
+    let first = &rounds[0]["checks"][0];
+    assert_eq!(
+        rounds[0]["outcome"], "missed",
+        "the first winner is 8% slow: {first}"
+    );
+    assert!(first["measured_ms"].as_f64().unwrap() > budget);
+    let last = &rounds.last().unwrap()["checks"][0];
+    assert_eq!(rounds.last().unwrap()["outcome"], "met");
+    assert!(last["measured_ms"].as_f64().unwrap() <= budget, "{last}");
+    assert!(last["limit_ms"].as_f64().unwrap() < budget, "{last}");
+    assert_ne!(
+        rounds[1]["fits"]["devices"][0]["latency_model"],
+        rounds[0]["fits"]["devices"][0]["latency_model"],
+        "round 2 searched with a refitted model"
+    );
+}
+
 /// Acts as the device's agent: completes every queued job with the law times `SLOWER`.
 async fn measure_queued(app: &axum::Router, tokens: &Tokens) -> usize {
     let mut done = 0;
@@ -78,7 +147,7 @@ async fn measure_queued(app: &axum::Router, tokens: &Tokens) -> usize {
             Value::Null,
         )
         .await;
-        let measured = result(SLOWER * law(&arch["metrics"]));
+        let measured = slow_result(&arch["metrics"]);
         let (s, m) = call(
             app,
             "POST",
@@ -116,47 +185,11 @@ async fn the_loop_meets_a_budget_that_the_first_winner_misses() {
         )
         .await;
         assert_eq!(s, StatusCode::CREATED);
-        let mut latencies = Vec::new();
-        for a in sample["items"].as_array().unwrap() {
-            let latency = law(&a["metrics"]);
-            latencies.push(latency);
-            let (s, body) = call(&app, "POST", "/v1/measurements", w, json!({"architecture_id": a["id"], "device": DEVICE, "source": "test-law", "result": result(latency)})).await;
-            assert_eq!(s, StatusCode::CREATED, "{body}");
-            // An accuracy law that rewards size, so that the budget binds.
-            let m = &a["metrics"];
-            let acc = 0.1
-                + 0.01 * m["nn_degree"].as_f64().unwrap().ln()
-                + 0.03 * m["params"].as_f64().unwrap().ln();
-            let (s, body) = call(
-                &app,
-                "POST",
-                "/v1/accuracies",
-                w,
-                json!({"architecture_id": a["id"], "dataset": "law", "accuracy": acc.min(1.0)}),
-            )
-            .await;
-            assert_eq!(s, StatusCode::CREATED, "{body}");
+        let (posts, budget) = law_data(sample["items"].as_array().unwrap());
+        for (path, body) in posts.into_iter().chain(fits()) {
+            let (s, reply) = call(&app, "POST", path, w, body).await;
+            assert_eq!(s, StatusCode::CREATED, "{path}: {reply}");
         }
-        let (s, fit) = call(
-            &app,
-            "POST",
-            "/v1/hardware-models",
-            w,
-            json!({"device": DEVICE, "metric": "latency"}),
-        )
-        .await;
-        assert_eq!(s, StatusCode::CREATED, "{fit}");
-        let (s, acc) = call(
-            &app,
-            "POST",
-            "/v1/accuracy-models",
-            w,
-            json!({"dataset": "law"}),
-        )
-        .await;
-        assert_eq!(s, StatusCode::CREATED, "{acc}");
-        latencies.sort_by(f64::total_cmp);
-        let budget = latencies[latencies.len() / 2];
         let (s, search) = call(
             &app,
             "POST",
@@ -225,24 +258,80 @@ async fn the_loop_meets_a_budget_that_the_first_winner_misses() {
             }
             server = AppState::new(t.store.clone(), ApiConfig::default());
         }
-        let refinement = &record["refinement"];
-        let rounds = refinement["rounds"].as_array().unwrap();
-        assert_eq!(refinement["state"], "met", "{}: {refinement:#}", t.backend);
-        assert!(rounds.len() >= 2 && rounds.len() <= 3, "{refinement:#}");
-        let first = &rounds[0]["checks"][0];
-        assert_eq!(
-            rounds[0]["outcome"], "missed",
-            "the first winner is 8% slow: {first}"
-        );
-        assert!(first["measured_ms"].as_f64().unwrap() > budget);
-        let last = &rounds.last().unwrap()["checks"][0];
-        assert_eq!(rounds.last().unwrap()["outcome"], "met");
-        assert!(last["measured_ms"].as_f64().unwrap() <= budget, "{last}");
-        assert!(last["limit_ms"].as_f64().unwrap() < budget, "{last}");
-        assert_ne!(
-            rounds[1]["fits"]["devices"][0]["latency_model"],
-            rounds[0]["fits"]["devices"][0]["latency_model"],
-            "round 2 searched with a refitted model"
-        );
+        check_rounds(&record["refinement"], budget, t.backend);
     }
+}
+
+/// Acts as the device's agent against a live server: completes every queued job with the law
+/// times `SLOWER`.
+fn measure_queued_live(api: &Api) -> usize {
+    let mut done = 0;
+    loop {
+        let (status, _, job) = api.call("POST", "/v1/jobs/claim", Some(json!({"device": DEVICE})));
+        if status == 204 {
+            return done;
+        }
+        assert_eq!(status, 200, "{job}");
+        let arch = api.get(&format!(
+            "/v1/architectures/{}",
+            job["architecture_id"].as_str().unwrap()
+        ));
+        api.post(
+            &format!("/v1/jobs/{}/complete", job["id"].as_str().unwrap()),
+            json!({"attempt": job["attempt"], "result": slow_result(&arch["metrics"])}),
+        );
+        done += 1;
+    }
+}
+
+/// The loop run by a real server process, SIGKILLed once round 2 is searched and started again
+/// on the same store and port: the loop's state is in the database, so the new process's
+/// background task carries it to the end.
+#[test]
+fn the_loop_survives_its_server_killed_between_rounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let store = ["--data-dir", data.to_str().unwrap()];
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut server = ServerProcess::start_on(&listen, &store);
+    let api = Api::new(&server.base, &read_admin_token(&data));
+    api.put(
+        &format!("/v1/devices/{DEVICE}"),
+        json!({"profile": "x86-host"}),
+    );
+    let sample = api.post(
+        "/v1/spaces/flash-densenet/samples",
+        json!({"n": 30, "seed": 5, "stratified": true}),
+    );
+    let (posts, budget) = law_data(sample["items"].as_array().unwrap());
+    for (path, body) in posts.into_iter().chain(fits()) {
+        api.post(path, body);
+    }
+    let search = api.post(
+        "/v1/searches",
+        json!({"dataset": "law", "devices": [{"device": DEVICE, "max_latency_ms": budget}]}),
+    );
+    let get = format!("/v1/searches/{}", search["id"].as_str().unwrap());
+    api.post(&format!("{get}/verify"), json!({"refine": true}));
+    let rounds = || {
+        api.get(&get)["refinement"]["rounds"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+
+    // Round 1 measured 8% slow: the server refits, searches round 2 and queues its jobs.
+    assert_eq!(measure_queued_live(&api), 1);
+    wait_for("round 2", Duration::from_secs(120), || rounds() == 2);
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    drop(server);
+
+    let server = ServerProcess::start_on(&listen, &store);
+    wait_for("the loop to end", Duration::from_secs(180), || {
+        measure_queued_live(&api);
+        api.get(&get)["refinement"]["state"] != "running"
+    });
+    check_rounds(&api.get(&get)["refinement"], budget, "restarted");
+    drop(server);
 }

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod live;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
