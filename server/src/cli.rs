@@ -501,11 +501,9 @@ fn space(command: SpaceCommand) -> anyhow::Result<()> {
             }
         }
         SpaceCommand::Show { name } => {
-            let space = find_space(&name)?;
-            let mut value = serde_json::to_value(space)?;
-            value["cell_choices"] = space.cell_choices().into();
-            value["size"] = space.size().to_string().into();
-            write_out(&serde_json::to_string_pretty(&value)?)?;
+            // What `GET /v1/spaces/{name}` answers.
+            let view = flash_client::SpaceView::from(find_space(&name)?);
+            write_out(&serde_json::to_string_pretty(&view)?)?;
         }
         SpaceCommand::Sample {
             name,

@@ -7,7 +7,7 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::common::{EXAMPLE_SPEC, Tokens, app, sqlite_store};
+use crate::common::{EXAMPLE_SPEC, Tokens, app, flash_cli, sqlite_store};
 
 struct Reply {
     status: StatusCode,
@@ -401,6 +401,10 @@ async fn samples_are_stored_and_paged() {
     )
     .await;
     assert_eq!(space.body["size"], "64000000000");
+    // `flash space show` prints what the API answers.
+    let shown: Value =
+        serde_json::from_str(&flash_cli(&["space", "show", "flash-densenet"])).unwrap();
+    assert_eq!(shown, space.body);
 }
 
 #[tokio::test]
