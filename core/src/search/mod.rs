@@ -40,9 +40,10 @@
 //! space's per-cell features, shared by every search), `tables` (per-cell values and couplings),
 //! `programme` (the dynamic programme over the cells before the last), `dominance` (the Pareto
 //! filters and their kernel) and `exchange` (the NN-Degree against params test) that prune it,
-//! `finish` (the last cell) with `objective` (the objective and its bounds) and `front` (the
-//! fronts it keeps), and `score` (full predictions and the result's fronts). `oracle` checks
-//! the whole search against brute force.
+//! `prepare` (the last cell's groups, blocks and entries) and `finish` (its passes) with
+//! `objective` (the objective and its bounds) and `front` (the fronts it keeps), and `score`
+//! (full predictions and the result's fronts). `oracle` checks the whole search against brute
+//! force.
 
 mod cells;
 mod chance;
@@ -54,6 +55,7 @@ mod objective;
 #[cfg(test)]
 mod oracle;
 mod plan;
+mod prepare;
 mod programme;
 #[cfg(test)]
 mod sampled;
@@ -91,9 +93,10 @@ pub fn search(space: &Space, problem: &SearchProblem) -> Result<SearchResult, Se
         confidence: None,
         ..problem.clone()
     };
-    let plain_limits = match margins.any() {
-        true => Some(Plan::new(&plain)?.limits()),
-        false => None,
+    let plain_limits = if margins.any() {
+        Some(Plan::new(&plain)?.limits())
+    } else {
+        None
     };
     let loosest = plain_limits.as_ref().unwrap_or(&limits);
     let stages = engine.run(loosest, space.num_cells - 1);

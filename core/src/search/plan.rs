@@ -55,6 +55,16 @@ impl Plan {
         }
     }
 
+    /// The costs with a front of their own, when `fronts` are wanted.
+    pub(super) fn front_costs(&self, fronts: bool) -> &[PlannedCost] {
+        if fronts { &self.front_costs } else { &[] }
+    }
+
+    /// The pair of limited costs with a front against both, when `fronts` are wanted.
+    pub(super) fn pair_front(&self, fronts: bool) -> Option<[PlannedCost; 2]> {
+        self.pair.filter(|_| fronts)
+    }
+
     /// The stored limit of each quantity.
     pub(super) fn limits(&self) -> Vec<Option<f64>> {
         self.quantities

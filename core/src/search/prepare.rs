@@ -1,0 +1,277 @@
+//! The last cell prepared for its passes (`finish`): per coupling group, its candidates in
+//! blocks with the consumers each may matter to, and the networks entering it.
+
+use super::SearchProblem;
+use super::dominance::{pareto, pareto_of_runs};
+use super::exchange::{Term, exchange_pareto, natural_range};
+use super::objective::{Value, ValueKind};
+use super::plan::Plan;
+use super::programme::{Entries, Stage};
+use super::tables::Engine;
+
+/// Last-cell candidates per block.
+const BLOCK: usize = 8;
+
+/// Consumer bits of the last cell: the optimum, then each front, then the pair.
+pub(super) const OPTIMUM: u32 = 1;
+
+pub(super) fn front_bit(i: usize) -> u32 {
+    2 << i
+}
+
+/// A run of last-cell candidates of one coupling group (positions in their sorted list) with the
+/// per-quantity extremes of their values and the consumers (bits) any of them may matter to.
+pub(super) struct Block {
+    pub(super) range: std::ops::Range<usize>,
+    pub(super) wanted: u32,
+    pub(super) min: Vec<f64>,
+    pub(super) max: Vec<f64>,
+}
+
+impl Block {
+    fn new(range: std::ops::Range<usize>, wanted: &[u32], rows: &[&[f64]], d: usize) -> Self {
+        let (mut min, mut max) = (vec![f64::INFINITY; d], vec![f64::NEG_INFINITY; d]);
+        for row in &rows[range.clone()] {
+            for (k, v) in row.iter().enumerate() {
+                min[k] = min[k].min(*v);
+                max[k] = max[k].max(*v);
+            }
+        }
+        Block {
+            wanted: wanted[range.clone()].iter().fold(0, |a, b| a | b),
+            range,
+            min,
+            max,
+        }
+    }
+}
+
+/// A consumer of the last cell (the optimum, a front or the pair) and the quantities it looks
+/// at.
+struct Consumer {
+    bit: u32,
+    keys: Vec<usize>,
+}
+
+/// For each row, the consumers (bits) it may matter to: those in whose quantities no other
+/// row is at least as good (the first of equal rows stays).
+fn wanted_by(consumers: &[Consumer], rows: &[&[f64]]) -> Vec<u32> {
+    let mut wanted = vec![0; rows.len()];
+    for Consumer { bit, keys } in consumers {
+        let projected: Vec<f64> = rows
+            .iter()
+            .flat_map(|row| keys.iter().map(|&k| row[k]))
+            .collect();
+        for i in pareto(&projected, keys.len(), (0..rows.len() as u32).collect()) {
+            wanted[i as usize] |= bit;
+        }
+    }
+    wanted
+}
+
+/// The last cell's candidates of one coupling group, by NN-Degree, with the consumers each may matter
+/// to, their blocks and the box of them all, and the networks entering that group: values
+/// and states.
+pub(super) struct LastGroup {
+    pub(super) sorted: Vec<u32>,
+    pub(super) wanted: Vec<u32>,
+    pub(super) blocks: Vec<Block>,
+    pub(super) all: Block,
+    pub(super) entries: Entries,
+}
+
+/// Whether the optimum needs a search of its own beside the fronts. The optimum of accuracy, or
+/// of one cost at an accuracy floor, is a point of that cost's front (or of any front for
+/// accuracy): only a trade-off's is not.
+pub(super) fn tracks(value: &Value) -> bool {
+    matches!(value.kind, ValueKind::TradeOff { .. })
+}
+
+/// The last cell prepared for its passes: the groups' candidates, blocks and entries, and what
+/// the passes share. Passes differ in their limits only (`Engine::last_cell`).
+pub(super) struct Prepared<'a> {
+    pub(super) d: usize,
+    /// Every candidate's values (the cell table's).
+    pub(super) values: &'a [f64],
+    pub(super) value: Value<'a>,
+    pub(super) groups: Vec<LastGroup>,
+    pub(super) plan: &'a Plan,
+    /// The least and the most of each quantity over the complete networks.
+    pub(super) lowest: Vec<f64>,
+    pub(super) highest: Vec<f64>,
+}
+
+impl<'a> Engine<'a> {
+    /// The last cell without a full merge: only the optimum and the front points are wanted.
+    /// Each of them (a consumer) looks at a few quantities only: the limited ones, those that
+    /// accuracy depends on, and its own cost(s). Per coupling group, a candidate matters to a
+    /// consumer only if no other candidate of that group is at least as good in those
+    /// quantities (the coupling adds the same to every candidate). The candidates of a group are
+    /// grouped in blocks of similar NN-Degree; every (entry, block) pair, an entry being a
+    /// network before the last cell, is a box of networks bounded by the per-quantity extremes.
+    ///
+    /// A trade-off optimum is searched best bound first over all boxes, stopping at the first
+    /// that cannot beat the incumbent; an entry's boxes are only bounded once the bound of all
+    /// its networks is the best left (`LastCell::optimum`). The fronts then visit the boxes
+    /// best merit first (a quantity that orders networks as accuracy does), so they are nearly
+    /// final early and most later boxes are dominated before any of their networks is looked
+    /// at (`Prepared::pass`).
+    ///
+    /// The entries are those that can meet `limit_of`, which must be the loosest limits of
+    /// the passes to come; `fronts`: whether the first pass wants the fronts; `optimum_pass`:
+    /// whether a pass without fronts follows.
+    pub(super) fn last_cell(
+        &'a self,
+        problem: &'a SearchProblem,
+        stages: &[Stage],
+        limit_of: &[Option<f64>],
+        fronts: bool,
+        optimum_pass: bool,
+    ) -> Prepared<'a> {
+        let d = self.dims;
+        let c = self.tables.len() - 1;
+        let table = &self.tables[c];
+        let here = self.extremes(c, false).candidates;
+        let value = Value::new(&self.plan, problem);
+        let front_costs = self.plan.front_costs(fronts);
+        let pair = self.plan.pair_front(fronts);
+        let pair_bit = front_bit(front_costs.len());
+        let mut common: Vec<usize> = (0..d).filter(|&k| limit_of[k].is_some()).collect();
+        common.extend(value.accuracy_keys());
+        let mut consumers: Vec<Consumer> = Vec::new();
+        if optimum_pass || front_costs.is_empty() || tracks(&value) {
+            consumers.push(Consumer {
+                bit: OPTIMUM,
+                keys: value.objective_keys(),
+            });
+        }
+        for (i, f) in front_costs.iter().enumerate() {
+            consumers.push(Consumer {
+                bit: front_bit(i),
+                keys: vec![f.key],
+            });
+        }
+        if let Some([a, b]) = pair {
+            consumers.push(Consumer {
+                bit: pair_bit,
+                keys: vec![a.key, b.key],
+            });
+        }
+        for Consumer { keys, .. } in &mut consumers {
+            keys.extend(&common);
+            keys.sort_unstable();
+            keys.dedup();
+        }
+        let sort_key = self.plan.degree().unwrap_or(0);
+        let groups: Vec<LastGroup> = table
+            .groups
+            .iter()
+            .enumerate()
+            .filter(|(_, group)| !group.is_empty())
+            .map(|(g, group)| {
+                let at = |cand: u32| &table.values[cand as usize * d..(cand as usize + 1) * d];
+                let mut sorted = group.clone();
+                sorted.sort_unstable_by(|&a, &b| at(a)[sort_key].total_cmp(&at(b)[sort_key]));
+                let all_entries = self.entries(stages, c, g, limit_of, &here);
+                // Entries not dominated; then, where it applies, the exchange test against
+                // what this group's candidates add, and the candidates against the entries
+                // left.
+                let kept = pareto_of_runs(&all_entries.values, d);
+                let keep = match self.plan.exchange {
+                    Some(terms) => {
+                        let range =
+                            |t: &Term| natural_range(sorted.iter().map(|&cand| at(cand)), t);
+                        exchange_pareto(
+                            &all_entries.values,
+                            d,
+                            terms.map(|t| t.over(range(&t))),
+                            kept,
+                        )
+                    }
+                    None => kept,
+                };
+                let entries = Entries {
+                    values: keep
+                        .iter()
+                        .flat_map(|&e| &all_entries.values[e as usize * d..(e as usize + 1) * d])
+                        .copied()
+                        .collect(),
+                    states: keep
+                        .iter()
+                        .map(|&e| all_entries.states[e as usize])
+                        .collect(),
+                };
+                if let Some(terms) = self.plan.exchange {
+                    let range = |t: &Term| natural_range(entries.values.chunks_exact(d), t);
+                    let terms = terms.map(|t| t.over(range(&t)));
+                    sorted = exchange_pareto(&table.values, d, terms, sorted);
+                    sorted.sort_unstable_by(|&a, &b| at(a)[sort_key].total_cmp(&at(b)[sort_key]));
+                }
+                let candidates: Vec<&[f64]> = sorted.iter().map(|&cand| at(cand)).collect();
+                let wanted = wanted_by(&consumers, &candidates);
+                let n = sorted.len();
+                let blocks: Vec<Block> = (0..n)
+                    .step_by(BLOCK)
+                    .map(|start| Block::new(start..n.min(start + BLOCK), &wanted, &candidates, d))
+                    .filter(|b| b.wanted != 0)
+                    .collect();
+                let all = Block::new(0..n, &wanted, &candidates, d);
+                LastGroup {
+                    sorted,
+                    wanted,
+                    blocks,
+                    all,
+                    entries,
+                }
+            })
+            .collect();
+        Prepared {
+            d,
+            values: &table.values,
+            value,
+            groups,
+            plan: &self.plan,
+            lowest: self.total(0, false),
+            highest: self.total(0, true),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consumers_want_the_rows_best_in_their_quantities_and_blocks_bound_them() {
+        let rows: Vec<&[f64]> = vec![
+            &[1.0, 5.0, 0.0],
+            &[2.0, 4.0, 0.0],
+            &[1.0, 6.0, -1.0],
+            &[3.0, 3.0, 1.0],
+            &[1.0, 5.0, 0.0],
+        ];
+        let consumers = [
+            Consumer {
+                bit: OPTIMUM,
+                keys: vec![0],
+            },
+            Consumer {
+                bit: front_bit(0),
+                keys: vec![0, 1],
+            },
+            Consumer {
+                bit: front_bit(1),
+                keys: vec![1, 2],
+            },
+        ];
+        let wanted = wanted_by(&consumers, &rows);
+        // Row 4 repeats row 0, so only the first is wanted; row 1 beats row 0 in the last two
+        // quantities, and row 2 is the only one with the lowest last value.
+        let (o, f0, f1) = (OPTIMUM, front_bit(0), front_bit(1));
+        assert_eq!(wanted, [o | f0, f0 | f1, f1, f0 | f1, 0]);
+        let block = Block::new(1..4, &wanted, &rows, 3);
+        assert_eq!(block.min, [1.0, 3.0, -1.0]);
+        assert_eq!(block.max, [3.0, 6.0, 1.0]);
+        assert_eq!(block.wanted, f0 | f1);
+    }
+}
