@@ -9,7 +9,8 @@
 //! confidence of 0.95; and one problem on each ResNet and MobileNet space. Prints the median search time of each problem and the pruning figures,
 //! then a table of medians against the targets (10 ms up to two devices, 30 ms with three).
 //! `--runs N` sets the runs per problem (21), `--only NAME` times only that problem (for example
-//! `2dev-trade-off-recip-params-conf`; the others run once, for their floors), and
+//! `2dev-trade-off-recip-params-conf`; a minimum-cost problem's maximum-accuracy problem
+//! runs once, for its floor), and
 //! `--write-problem FILE` also writes the problems without a confidence and our optima as JSON
 //! for scripts/shgo_compare.py.
 
@@ -143,6 +144,20 @@ fn main() {
             vec![cpu.clone(), gpu.clone(), npu.clone()],
         ] {
             for confidence in [None, Some(0.95)] {
+                let label = |name: &str| {
+                    format!(
+                        "{}dev-{name}-{form}{}",
+                        devices.len(),
+                        if confidence.is_some() { "-conf" } else { "" }
+                    )
+                };
+                if only.as_ref().is_some_and(|o| {
+                    ["max-accuracy", "trade-off", "min-cost"]
+                        .iter()
+                        .all(|name| *o != label(name))
+                }) {
+                    continue;
+                }
                 // The minimum-cost floor: three points below the best accuracy within the limits.
                 let mut floor = 0.0;
                 for name in ["max-accuracy", "trade-off", "min-cost"] {
@@ -168,11 +183,7 @@ fn main() {
                         objective,
                         confidence,
                     };
-                    let label = format!(
-                        "{}dev-{name}-{form}{}",
-                        devices.len(),
-                        if confidence.is_some() { "-conf" } else { "" }
-                    );
+                    let label = label(name);
                     let skip = only.as_ref().is_some_and(|o| *o != label);
                     let mut times = Vec::new();
                     let mut last: Option<SearchResult> = None;
