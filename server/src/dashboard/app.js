@@ -516,13 +516,14 @@ async function showSearch(el, s) {
     s.refinement ? table([
       { label: "Round", value: (r) => r.round, num: true },
       { label: "Device", value: (r) => r.check ? r.check.device : "–" },
-      { label: "Latency model", value: (r) => (r.fits.devices.find((d) => r.check && d.device === r.check.device) || {}).latency_model || "–", class: "mono" },
+      { label: "Cost", value: (r) => r.check ? (r.check.metric === "energy" ? "energy (mJ)" : "latency (ms)") : "–" },
+      { label: "Model", value: (r) => (r.check && (r.fits.devices.find((d) => d.device === r.check.device) || {})[r.check.metric + "_model"]) || "–", class: "mono" },
       { label: "Winner", value: (r) => r.winner || "–", class: "mono" },
-      { label: "Budget (ms)", value: (r) => r.check && r.check.budget_ms, num: true },
-      { label: "Limit searched (ms)", value: (r) => r.check && r.check.limit_ms, num: true },
-      { label: "Predicted (ms)", value: (r) => r.check && r.check.predicted_ms, num: true },
-      { label: "Bound (ms)", value: (r) => r.check && r.check.bound_ms, num: true },
-      { label: "Measured (ms)", value: (r) => r.check && r.check.measured_ms, num: true },
+      { label: "Budget", value: (r) => r.check && r.check.budget, num: true },
+      { label: "Limit searched", value: (r) => r.check && r.check.limit, num: true },
+      { label: "Predicted", value: (r) => r.check && r.check.predicted, num: true },
+      { label: "Bound", value: (r) => r.check && r.check.bound, num: true },
+      { label: "Measured", value: (r) => r.check && r.check.measured, num: true },
       { label: "Outcome", value: (r) => r.outcome
         ? h("span", { class: r.outcome === "met" ? "ok" : "bad" }, r.outcome)
         : h("span", { class: "muted" }, "measuring"), sort: false },

@@ -1,12 +1,14 @@
 //! The closed loop of a search (`verify` with `refine`): once a round's winner is measured on
-//! every looped device, the round is met (every measured normalized latency within its
-//! budget), or the device's latency model is refitted on its measurements (the new ones
-//! included), the search runs again and the new winner is queued, until a winner meets every
-//! budget or `max_rounds` is reached.
+//! every looped device, the round is met (every measured normalized latency and energy within
+//! its budget), or each looped cost's model is refitted on the device's measurements (the new
+//! ones included), the search runs again and the new winner is queued, until a winner meets
+//! every budget or `max_rounds` is reached. Energy is what the agent reports: a sensor's
+//! reading where the device has one, else its estimate (the measurement says which).
 //!
 //! A refit alone moves little when one new point joins 25: where a winner missed, the next
 //! round also scales the limit it gives the search by budget / measured, so that a device that
-//! runs x% slower near the budget than its model predicts is corrected within a round.
+//! runs x% slower (or costlier) near the budget than its model predicts is corrected within a
+//! round.
 //!
 //! The loop's state is in the store: `step` is called by every replica's background task (and
 //! directly by tests); a replica leases a loop before advancing it, and a restarted server
@@ -32,24 +34,65 @@ const LEASE_MS: i64 = 60_000;
 /// How often the background task looks for measured rounds.
 pub const PERIOD: Duration = Duration::from_millis(500);
 
-/// The devices a loop measures: with a latency budget and measured by agents.
-pub fn looped_devices(
-    request: &SearchRequest,
-    measurable: impl Fn(&str) -> bool,
-) -> Vec<(&str, f64)> {
-    request
-        .devices
-        .iter()
-        .filter(|d| measurable(&d.device))
-        .filter_map(|d| Some((d.device.as_str(), d.max_latency_ms?)))
-        .collect()
+/// A budget a loop checks: a device's latency (ms) or energy (mJ) limit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Budget<'a> {
+    pub device: &'a str,
+    pub metric: CostMetric,
+    pub value: f64,
 }
 
-/// A round of `result`, searched under `searched` (whose latency limits may be scaled), for the
-/// budgets of `budgets`; its checks' job ids are filled when its jobs are queued.
+/// The limit `device` gives `metric` in `request`, if any.
+fn limit_of(request: &SearchRequest, device: &str, metric: CostMetric) -> Option<f64> {
+    let d = request.devices.iter().find(|d| d.device == device)?;
+    match metric {
+        CostMetric::Latency => d.max_latency_ms,
+        CostMetric::Energy => d.max_energy_mj,
+        CostMetric::Area => None,
+    }
+}
+
+/// Sets the limit `device` gives `metric` in `request`, and the model it is predicted by.
+fn set_limit(request: &mut SearchRequest, check: &RoundCheck, model: String, limit: f64) {
+    let Some(d) = request
+        .devices
+        .iter_mut()
+        .find(|d| d.device == check.device)
+    else {
+        return;
+    };
+    match check.metric {
+        CostMetric::Latency => (d.latency_model, d.max_latency_ms) = (Some(model), Some(limit)),
+        CostMetric::Energy => (d.energy_model, d.max_energy_mj) = (Some(model), Some(limit)),
+        CostMetric::Area => {}
+    }
+}
+
+/// The budgets a loop checks: every latency and energy limit of a device that agents measure.
+pub fn looped_budgets(
+    request: &SearchRequest,
+    measurable: impl Fn(&str) -> bool,
+) -> Vec<Budget<'_>> {
+    let mut budgets = Vec::new();
+    for d in request.devices.iter().filter(|d| measurable(&d.device)) {
+        for metric in [CostMetric::Latency, CostMetric::Energy] {
+            if let Some(value) = limit_of(request, &d.device, metric) {
+                budgets.push(Budget {
+                    device: &d.device,
+                    metric,
+                    value,
+                });
+            }
+        }
+    }
+    budgets
+}
+
+/// A round of `result`, searched under `searched` (whose limits may be scaled), for
+/// `budgets`; its checks' job ids are filled when its jobs are queued.
 pub fn round_of(
     round: u32,
-    budgets: &[(&str, f64)],
+    budgets: &[Budget],
     searched: &SearchRequest,
     fits: SearchFits,
     result: &SearchResult,
@@ -57,24 +100,19 @@ pub fn round_of(
     // The result's budget checks are those of its winner (none without one).
     let checks = budgets
         .iter()
-        .filter_map(|(device, budget)| {
+        .filter_map(|b| {
             let check = result
                 .budget_checks
                 .iter()
-                .find(|c| c.device == *device && c.metric == CostMetric::Latency)?;
-            let limit = searched
-                .devices
-                .iter()
-                .find(|d| d.device == *device)
-                .and_then(|d| d.max_latency_ms)
-                .unwrap_or(*budget);
+                .find(|c| c.device == b.device && c.metric == b.metric)?;
             Some(RoundCheck {
-                device: device.to_string(),
-                budget_ms: *budget,
-                limit_ms: limit,
-                predicted_ms: check.predicted,
-                bound_ms: check.bound,
-                measured_ms: None,
+                device: b.device.to_string(),
+                metric: b.metric,
+                budget: b.value,
+                limit: limit_of(searched, b.device, b.metric).unwrap_or(b.value),
+                predicted: check.predicted,
+                bound: check.bound,
+                measured: None,
                 job_id: String::new(),
             })
         })
@@ -125,7 +163,8 @@ async fn advance(state: &AppState, id: &str) -> ApiResult<bool> {
     let Some(mut last) = running.rounds.last().cloned() else {
         return Ok(false);
     };
-    let job_ids: Vec<String> = last.checks.iter().map(|c| c.job_id.clone()).collect();
+    let mut job_ids: Vec<String> = last.checks.iter().map(|c| c.job_id.clone()).collect();
+    job_ids.dedup();
     for job_id in &job_ids {
         let job = state.store.job(job_id).await?;
         match job.state {
@@ -147,12 +186,31 @@ async fn advance(state: &AppState, id: &str) -> ApiResult<bool> {
     }
     let measured = state.store.job_measurements(&job_ids).await?;
     for check in &mut last.checks {
-        check.measured_ms = measured.get(&check.job_id).map(|m| m.normalized_latency_ms);
+        let m = measured.get(&check.job_id);
+        check.measured = match check.metric {
+            CostMetric::Latency => m.map(|m| m.normalized_latency_ms),
+            CostMetric::Energy => {
+                m.and_then(|m| m.result.energy.as_ref().map(|e| e.mj_per_inference))
+            }
+            CostMetric::Area => None,
+        };
+    }
+    if let Some(check) = last.checks.iter().find(|c| c.measured.is_none()) {
+        last.outcome = Some(format!(
+            "the measurement (job {}) reported no {} for {}",
+            check.job_id, check.metric, check.device
+        ));
+        let failed = RefinementState::Failed;
+        state
+            .store
+            .advance_refinement(id, &last, None, failed)
+            .await?;
+        return Ok(true);
     }
     let met = last
         .checks
         .iter()
-        .all(|c| c.measured_ms.is_some_and(|m| m <= c.budget_ms));
+        .all(|c| c.measured.is_some_and(|m| m <= c.budget));
     if met || last.round >= running.max_rounds {
         let end = if met {
             RefinementState::Met
@@ -172,31 +230,29 @@ async fn advance(state: &AppState, id: &str) -> ApiResult<bool> {
             state,
             &HardwareModelRequest {
                 device: check.device.clone(),
-                metric: CostMetric::Latency,
+                metric: check.metric,
                 fit_on: None,
                 feature_sets: Vec::new(),
             },
         )
         .await?;
-        if let Some(d) = request
-            .devices
-            .iter_mut()
-            .find(|d| d.device == check.device)
-        {
-            d.latency_model = Some(refit.id);
-            let measured = check.measured_ms.unwrap_or(check.budget_ms);
-            d.max_latency_ms = Some(if measured > check.budget_ms {
-                check.limit_ms * check.budget_ms / measured
-            } else {
-                check.limit_ms
-            });
-        }
+        let measured = check.measured.unwrap_or(check.budget);
+        let limit = if measured > check.budget {
+            check.limit * check.budget / measured
+        } else {
+            check.limit
+        };
+        set_limit(&mut request, check, refit.id, limit);
     }
     let (result, fits) = solve(state, &request).await?;
-    let budgets: Vec<(&str, f64)> = last
+    let budgets: Vec<Budget> = last
         .checks
         .iter()
-        .map(|c| (c.device.as_str(), c.budget_ms))
+        .map(|c| Budget {
+            device: &c.device,
+            metric: c.metric,
+            value: c.budget,
+        })
         .collect();
     let next = round_of(last.round + 1, &budgets, &request, fits, &result);
     let Some(best) = &result.best else {
@@ -206,12 +262,14 @@ async fn advance(state: &AppState, id: &str) -> ApiResult<bool> {
         state.store.advance_refinement(id, &last, None, end).await?;
         return Ok(true);
     };
-    let jobs = next
-        .checks
-        .iter()
-        .map(|c| NewJobs {
+    // One job per device measures every cost checked on it.
+    let mut devices: Vec<&str> = next.checks.iter().map(|c| c.device.as_str()).collect();
+    devices.dedup();
+    let jobs = devices
+        .into_iter()
+        .map(|device| NewJobs {
             architecture_ids: vec![best.id.clone()],
-            device: c.device.clone(),
+            device: device.to_string(),
             protocol: running.protocol.clone(),
             max_attempts: state.config.max_attempts,
         })

@@ -4,7 +4,7 @@
 use flash_client::{SearchRecord, VerifyRequest};
 use flash_core::search::{Objective, Scored, SearchResult};
 
-use super::refining::{looped_devices, round_of};
+use super::refining::{looped_budgets, round_of};
 use super::searching::record;
 use super::validation::none_failed;
 use crate::error::{ApiError, ApiResult};
@@ -93,7 +93,7 @@ pub async fn verify(state: &AppState, id: &str, req: VerifyRequest) -> ApiResult
 }
 
 /// The loop `refine` starts: its first round is the search itself, measured by the winner's
-/// verification jobs on the devices with a latency budget that agents measure.
+/// verification jobs on the devices with a latency or energy budget that agents measure.
 async fn refinement(
     state: &AppState,
     id: &str,
@@ -102,11 +102,12 @@ async fn refinement(
     req: &VerifyRequest,
     measurable: &impl Fn(&str) -> bool,
 ) -> ApiResult<NewRefinement> {
-    let budgets = looped_devices(&stored.request, measurable);
+    let budgets = looped_budgets(&stored.request, measurable);
     if budgets.is_empty() {
         return Err(ApiError::field(
             "refine",
-            "needs a device with a latency budget (max_latency_ms) that an agent measures",
+            "needs a device with a latency or energy budget (max_latency_ms, max_energy_mj) \
+             that an agent measures",
         ));
     }
     if state.store.has_refinement(id).await? {

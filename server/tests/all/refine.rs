@@ -1,8 +1,8 @@
-//! The closed loop (`verify` with `refine`) on a fake device whose true latency is 8% above
-//! what its model predicts: the first winner misses its budget, the loop refits, searches
-//! again and meets the budget within 3 rounds; a new server (fresh state on the same database)
-//! picks the loop up between rounds, and so does a real server process SIGKILLed between
-//! rounds and started again on its store; and bad requests write nothing.
+//! The closed loop (`verify` with `refine`) on a fake device whose true latency (or energy) is
+//! 8% above what its model predicts: the first winner misses its budget, the loop refits,
+//! searches again and meets the budget within 3 rounds; a new server (fresh state on the same
+//! database) picks the loop up between rounds, and so does a real server process SIGKILLed
+//! between rounds and started again on its store; and bad requests write nothing.
 
 use std::time::Duration;
 
@@ -18,8 +18,40 @@ use crate::common::live::{Api, free_port, read_admin_token, wait_for};
 use crate::common::{ServerProcess, Tokens, app, result, stores};
 
 const DEVICE: &str = "slow-cpu";
-/// How much slower the device is than the law its model is fitted on.
+/// How much slower (or costlier) the device is than the law its model is fitted on.
 const SLOWER: f64 = 1.08;
+
+/// The cost a loop checks: the device is `SLOWER` than its law in that cost only.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Looped {
+    Latency,
+    Energy,
+}
+
+impl Looped {
+    fn name(self) -> &'static str {
+        match self {
+            Looped::Latency => "latency",
+            Looped::Energy => "energy",
+        }
+    }
+
+    fn law(self, metrics: &Value) -> f64 {
+        match self {
+            Looped::Latency => law(metrics),
+            Looped::Energy => energy_law(metrics),
+        }
+    }
+
+    /// A search of the law's dataset with `budget` on this cost of the device.
+    fn search(self, budget: f64) -> Value {
+        let limit = match self {
+            Looped::Latency => "max_latency_ms",
+            Looped::Energy => "max_energy_mj",
+        };
+        json!({"dataset": "law", "devices": [{"device": DEVICE, limit: budget}]})
+    }
+}
 
 async fn call(
     app: &axum::Router,
@@ -54,6 +86,12 @@ fn law(metrics: &Value) -> f64 {
         + 0.3
 }
 
+/// The energy law the model learns (mJ): a shape of its own, so that its budget binds
+/// elsewhere than latency's.
+fn energy_law(metrics: &Value) -> f64 {
+    3e-8 * metrics["macs"].as_f64().unwrap() + 2e-6 * metrics["params"].as_f64().unwrap() + 1.0
+}
+
 /// An accuracy law that rewards size, so that the budget binds.
 fn accuracy_law(metrics: &Value) -> f64 {
     let acc = 0.1
@@ -62,65 +100,81 @@ fn accuracy_law(metrics: &Value) -> f64 {
     acc.min(1.0)
 }
 
-/// What the device reports for an architecture: the law times `SLOWER`.
-fn slow_result(metrics: &Value) -> flash_core::measurement::MeasurementResult {
-    result(SLOWER * law(metrics))
+/// A result of `latency` ms and `energy` mJ (estimated: there is no sensor).
+fn reading(latency: f64, energy: f64) -> Value {
+    let mut r = serde_json::to_value(result(latency)).unwrap();
+    r["energy"] = json!({"mj_per_inference": energy, "method": "estimated"});
+    r
 }
 
-/// The measurements (at the law) and accuracies to post for a sample's `items`, and the
-/// budget: their median latency.
-fn law_data(items: &[Value]) -> (Vec<(&'static str, Value)>, f64) {
+/// What the device reports for an architecture: both laws, the looped cost times `SLOWER`.
+fn device_result(metrics: &Value, looped: Looped) -> Value {
+    let slower = |cost| if cost == looped { SLOWER } else { 1.0 };
+    reading(
+        slower(Looped::Latency) * law(metrics),
+        slower(Looped::Energy) * energy_law(metrics),
+    )
+}
+
+/// The measurements (at the laws) and accuracies to post for a sample's `items`, and the
+/// budget: the median of the looped cost.
+fn law_data(items: &[Value], looped: Looped) -> (Vec<(&'static str, Value)>, f64) {
     let mut posts = Vec::new();
-    let mut latencies = Vec::new();
+    let mut costs = Vec::new();
     for a in items {
         let m = &a["metrics"];
-        latencies.push(law(m));
-        posts.push(("/v1/measurements", json!({"architecture_id": a["id"], "device": DEVICE, "source": "test-law", "result": result(law(m))})));
+        costs.push(looped.law(m));
+        posts.push(("/v1/measurements", json!({"architecture_id": a["id"], "device": DEVICE, "source": "test-law", "result": reading(law(m), energy_law(m))})));
         posts.push((
             "/v1/accuracies",
             json!({"architecture_id": a["id"], "dataset": "law", "accuracy": accuracy_law(m)}),
         ));
     }
-    latencies.sort_by(f64::total_cmp);
-    (posts, latencies[latencies.len() / 2])
+    costs.sort_by(f64::total_cmp);
+    (posts, costs[costs.len() / 2])
 }
 
 /// The fits a search needs, after `law_data`.
-fn fits() -> [(&'static str, Value); 2] {
+fn fits() -> [(&'static str, Value); 3] {
     [
         (
             "/v1/hardware-models",
             json!({"device": DEVICE, "metric": "latency"}),
         ),
+        (
+            "/v1/hardware-models",
+            json!({"device": DEVICE, "metric": "energy"}),
+        ),
         ("/v1/accuracy-models", json!({"dataset": "law"})),
     ]
 }
 
-/// A finished loop: met within 3 rounds, the first winner missed (8% slow), the last met its
-/// budget under a scaled limit, and round 2 searched with a refitted model.
-fn check_rounds(refinement: &Value, budget: f64, what: &str) {
+/// A finished loop: met within 3 rounds, the first winner missed (8% over), the last met its
+/// budget under a scaled limit, and round 2 searched with a refitted model of the looped cost.
+fn check_rounds(refinement: &Value, budget: f64, looped: Looped, what: &str) {
     let rounds = refinement["rounds"].as_array().unwrap();
     assert_eq!(refinement["state"], "met", "{what}: {refinement:#}");
     assert!(rounds.len() >= 2 && rounds.len() <= 3, "{refinement:#}");
     let first = &rounds[0]["checks"][0];
+    assert_eq!(first["metric"], looped.name(), "{first}");
     assert_eq!(
         rounds[0]["outcome"], "missed",
-        "the first winner is 8% slow: {first}"
+        "the first winner is 8% over: {first}"
     );
-    assert!(first["measured_ms"].as_f64().unwrap() > budget);
+    assert!(first["measured"].as_f64().unwrap() > budget);
     let last = &rounds.last().unwrap()["checks"][0];
     assert_eq!(rounds.last().unwrap()["outcome"], "met");
-    assert!(last["measured_ms"].as_f64().unwrap() <= budget, "{last}");
-    assert!(last["limit_ms"].as_f64().unwrap() < budget, "{last}");
+    assert!(last["measured"].as_f64().unwrap() <= budget, "{last}");
+    assert!(last["limit"].as_f64().unwrap() < budget, "{last}");
+    let model = format!("{}_model", looped.name());
     assert_ne!(
-        rounds[1]["fits"]["devices"][0]["latency_model"],
-        rounds[0]["fits"]["devices"][0]["latency_model"],
+        rounds[1]["fits"]["devices"][0][&model], rounds[0]["fits"]["devices"][0][&model],
         "round 2 searched with a refitted model"
     );
 }
 
-/// Acts as the device's agent: completes every queued job with the law times `SLOWER`.
-async fn measure_queued(app: &axum::Router, tokens: &Tokens) -> usize {
+/// Acts as the device's agent: completes every queued job with `device_result`.
+async fn measure_queued(app: &axum::Router, tokens: &Tokens, looped: Looped) -> usize {
     let mut done = 0;
     loop {
         let (s, job) = call(
@@ -147,7 +201,7 @@ async fn measure_queued(app: &axum::Router, tokens: &Tokens) -> usize {
             Value::Null,
         )
         .await;
-        let measured = slow_result(&arch["metrics"]);
+        let measured = device_result(&arch["metrics"], looped);
         let (s, m) = call(
             app,
             "POST",
@@ -162,7 +216,16 @@ async fn measure_queued(app: &axum::Router, tokens: &Tokens) -> usize {
 }
 
 #[tokio::test]
-async fn the_loop_meets_a_budget_that_the_first_winner_misses() {
+async fn the_loop_meets_a_latency_budget_that_the_first_winner_misses() {
+    loop_meets_a_budget_that_the_first_winner_misses(Looped::Latency).await;
+}
+
+#[tokio::test]
+async fn the_loop_meets_an_energy_budget_that_the_first_winner_misses() {
+    loop_meets_a_budget_that_the_first_winner_misses(Looped::Energy).await;
+}
+
+async fn loop_meets_a_budget_that_the_first_winner_misses(looped: Looped) {
     for t in stores().await {
         let tokens = Tokens::create(&t.store).await;
         let app = app(t.store.clone());
@@ -185,19 +248,12 @@ async fn the_loop_meets_a_budget_that_the_first_winner_misses() {
         )
         .await;
         assert_eq!(s, StatusCode::CREATED);
-        let (posts, budget) = law_data(sample["items"].as_array().unwrap());
+        let (posts, budget) = law_data(sample["items"].as_array().unwrap(), looped);
         for (path, body) in posts.into_iter().chain(fits()) {
             let (s, reply) = call(&app, "POST", path, w, body).await;
             assert_eq!(s, StatusCode::CREATED, "{path}: {reply}");
         }
-        let (s, search) = call(
-            &app,
-            "POST",
-            "/v1/searches",
-            w,
-            json!({"dataset": "law", "devices": [{"device": DEVICE, "max_latency_ms": budget}]}),
-        )
-        .await;
+        let (s, search) = call(&app, "POST", "/v1/searches", w, looped.search(budget)).await;
         assert_eq!(s, StatusCode::CREATED, "{search}");
         let verify = format!("/v1/searches/{}/verify", search["id"].as_str().unwrap());
         let get = format!("/v1/searches/{}", search["id"].as_str().unwrap());
@@ -245,12 +301,12 @@ async fn the_loop_meets_a_budget_that_the_first_winner_misses() {
             "a second loop is refused: {again}"
         );
 
-        // Round 1 is measured: 8% slow, its winner misses. A new server state on the same
+        // Round 1 is measured: 8% over, its winner misses. A new server state on the same
         // database (a restart between rounds) carries the loop on.
         let mut server = AppState::new(t.store.clone(), ApiConfig::default());
         let mut record = Value::Null;
         for step in 0..6 {
-            assert!(measure_queued(&app, &tokens).await > 0 || step > 0);
+            assert!(measure_queued(&app, &tokens, looped).await > 0 || step > 0);
             refining::step(&server).await.unwrap();
             record = call(&app, "GET", &get, w, Value::Null).await.1;
             if record["refinement"]["state"] != "running" {
@@ -258,12 +314,12 @@ async fn the_loop_meets_a_budget_that_the_first_winner_misses() {
             }
             server = AppState::new(t.store.clone(), ApiConfig::default());
         }
-        check_rounds(&record["refinement"], budget, t.backend);
+        check_rounds(&record["refinement"], budget, looped, t.backend);
     }
 }
 
-/// Acts as the device's agent against a live server: completes every queued job with the law
-/// times `SLOWER`.
+/// Acts as the device's agent against a live server: completes every queued job with
+/// `device_result` (latency looped).
 fn measure_queued_live(api: &Api) -> usize {
     let mut done = 0;
     loop {
@@ -278,7 +334,7 @@ fn measure_queued_live(api: &Api) -> usize {
         ));
         api.post(
             &format!("/v1/jobs/{}/complete", job["id"].as_str().unwrap()),
-            json!({"attempt": job["attempt"], "result": slow_result(&arch["metrics"])}),
+            json!({"attempt": job["attempt"], "result": device_result(&arch["metrics"], Looped::Latency)}),
         );
         done += 1;
     }
@@ -303,14 +359,11 @@ fn the_loop_survives_its_server_killed_between_rounds() {
         "/v1/spaces/flash-densenet/samples",
         json!({"n": 30, "seed": 5, "stratified": true}),
     );
-    let (posts, budget) = law_data(sample["items"].as_array().unwrap());
+    let (posts, budget) = law_data(sample["items"].as_array().unwrap(), Looped::Latency);
     for (path, body) in posts.into_iter().chain(fits()) {
         api.post(path, body);
     }
-    let search = api.post(
-        "/v1/searches",
-        json!({"dataset": "law", "devices": [{"device": DEVICE, "max_latency_ms": budget}]}),
-    );
+    let search = api.post("/v1/searches", Looped::Latency.search(budget));
     let get = format!("/v1/searches/{}", search["id"].as_str().unwrap());
     api.post(&format!("{get}/verify"), json!({"refine": true}));
     let rounds = || {
@@ -332,6 +385,11 @@ fn the_loop_survives_its_server_killed_between_rounds() {
         measure_queued_live(&api);
         api.get(&get)["refinement"]["state"] != "running"
     });
-    check_rounds(&api.get(&get)["refinement"], budget, "restarted");
+    check_rounds(
+        &api.get(&get)["refinement"],
+        budget,
+        Looped::Latency,
+        "restarted",
+    );
     drop(server);
 }
