@@ -29,8 +29,10 @@ use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::store::{NewArchitecture, NewJobs, RoundJobs};
 
-/// How long a replica may hold a loop while it refits and searches.
-const LEASE_MS: i64 = 60_000;
+/// How long a replica may hold a loop while it refits and searches (well under a second
+/// usually): a replica that dies holding it delays the loop this long. Should the work outlast
+/// it, another replica may advance the same round too; the round's key lets only one commit.
+const LEASE_MS: i64 = 15_000;
 /// How often the background task looks for measured rounds.
 pub const PERIOD: Duration = Duration::from_millis(500);
 
