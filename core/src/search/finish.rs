@@ -164,7 +164,8 @@ impl LastCell<'_> {
                         break;
                     }
                     let (w, e, chords) = &expanded[x as usize];
-                    self.visit(*w, *e, b as usize, OPTIMUM, chords, &mut row);
+                    let range = self.groups[*w].blocks[b as usize].range.clone();
+                    self.visit(*w, *e, range, OPTIMUM, chords, &mut row);
                 }
             }
         }
@@ -211,33 +212,53 @@ impl LastCell<'_> {
                 (at >> 32 & 0xffff) as usize,
                 at as u32 as usize,
             );
-            let block = &self.groups[w].blocks[b];
-            Self::bounds(&self.groups[w], e, block, &mut lo, &mut hi);
-            let mut open = 0;
-            for (i, f) in self.kept.fronts.iter().enumerate() {
-                if block.wanted & front_bit(i) != 0 && !f.dominated(&lo, merit_hi) {
-                    open |= front_bit(i);
+            let group = &self.groups[w];
+            let block = &group.blocks[b];
+            Self::bounds(group, e, block, &mut lo, &mut hi);
+            if self.open(block.wanted, &lo, merit_hi) == 0 {
+                continue;
+            }
+            // Most networks of an open box are dominated still: each half is tested first.
+            for half in &block.halves {
+                Self::bounds(group, e, half, &mut lo, &mut hi);
+                let acc = self.value.accuracy(&lo, &hi);
+                if self.value.min_accuracy.is_some_and(|m| acc < m) {
+                    continue;
                 }
-            }
-            if block.wanted & self.pair_bit != 0
-                && let Some(p) = &self.kept.pair
-                && !p.shadow.covers(&lo, merit_hi)
-            {
-                open |= self.pair_bit;
-            }
-            if open != 0 {
-                self.visit(w, e, b, open, &[], &mut row);
+                let open = self.open(half.wanted, &lo, self.value.merit_with(&lo, &hi, Some(acc)));
+                if open != 0 {
+                    self.visit(w, e, half.range.clone(), open, &[], &mut row);
+                }
             }
         }
     }
 
-    /// Offers the networks of entry `e` of group `w` with the candidates of block `b` to the
-    /// consumers in `open` (`chords`: the entry's, for the optimum; `row`: scratch).
+    /// The consumers among `wanted` (fronts and the pair) that networks of costs from `lo` on
+    /// and merit up to `merit_hi` may still enter.
+    fn open(&self, wanted: u32, lo: &[f64], merit_hi: f64) -> u32 {
+        let mut open = 0;
+        for (i, f) in self.kept.fronts.iter().enumerate() {
+            if wanted & front_bit(i) != 0 && !f.dominated(lo, merit_hi) {
+                open |= front_bit(i);
+            }
+        }
+        if wanted & self.pair_bit != 0
+            && let Some(p) = &self.kept.pair
+            && !p.shadow.covers(lo, merit_hi)
+        {
+            open |= self.pair_bit;
+        }
+        open
+    }
+
+    /// Offers the networks of entry `e` of group `w` with the candidates at `range` (of a
+    /// block) to the consumers in `open` (`chords`: the entry's, for the optimum; `row`:
+    /// scratch).
     fn visit(
         &mut self,
         w: usize,
         e: usize,
-        b: usize,
+        range: std::ops::Range<usize>,
         open: u32,
         chords: &[Option<Chord>],
         row: &mut [f64],
@@ -247,7 +268,7 @@ impl LastCell<'_> {
         let base = &group.entries.values[e * d..(e + 1) * d];
         let value = &self.value;
         let kept = &mut self.kept;
-        for j in group.blocks[b].range.clone() {
+        for j in range {
             let want = group.wanted[j] & open;
             if want == 0 {
                 continue;

@@ -20,12 +20,14 @@ pub(super) fn front_bit(i: usize) -> u32 {
 }
 
 /// A run of last-cell candidates of one coupling group (positions in their sorted list) with the
-/// per-quantity extremes of their values and the consumers (bits) any of them may matter to.
+/// per-quantity extremes of their values and the consumers (bits) any of them may matter to;
+/// a block of `BLOCK` is also split in two `halves` with their own extremes.
 pub(super) struct Block {
     pub(super) range: std::ops::Range<usize>,
     pub(super) wanted: u32,
     pub(super) min: Vec<f64>,
     pub(super) max: Vec<f64>,
+    pub(super) halves: Vec<Block>,
 }
 
 impl Block {
@@ -42,6 +44,21 @@ impl Block {
             range,
             min,
             max,
+            halves: Vec::new(),
+        }
+    }
+
+    /// A block of `range` with its halves.
+    fn split(range: std::ops::Range<usize>, wanted: &[u32], rows: &[&[f64]], d: usize) -> Self {
+        let mid = range.start + range.len().div_ceil(2);
+        let halves = [range.start..mid, mid..range.end]
+            .into_iter()
+            .map(|half| Block::new(half, wanted, rows, d))
+            .filter(|h| h.wanted != 0)
+            .collect();
+        Block {
+            halves,
+            ..Block::new(range, wanted, rows, d)
         }
     }
 }
@@ -250,7 +267,7 @@ impl<'a> Engine<'a> {
                 let n = sorted.len();
                 let blocks: Vec<Block> = (0..n)
                     .step_by(BLOCK)
-                    .map(|start| Block::new(start..n.min(start + BLOCK), &wanted, &candidates, d))
+                    .map(|start| Block::split(start..n.min(start + BLOCK), &wanted, &candidates, d))
                     .filter(|b| b.wanted != 0)
                     .collect();
                 let all = Block::new(0..n, &wanted, &candidates, d);
