@@ -164,35 +164,58 @@ impl Lanes {
     /// of blocks, whose least values are not all at most `row` holds none: one test of `width`
     /// values skips it.
     pub(super) fn any_at_most(&self, row: &[f64]) -> bool {
-        let w = self.width;
+        // The common widths get loops of a known length, unrolled.
+        match self.width {
+            2 => self.scan::<2>(row),
+            3 => self.scan::<3>(row),
+            4 => self.scan::<4>(row),
+            5 => self.scan::<5>(row),
+            _ => self.scan::<0>(row),
+        }
+    }
+
+    /// `any_at_most` for rows of `W` values (0: of `width`).
+    fn scan<const W: usize>(&self, row: &[f64]) -> bool {
+        let w = if W == 0 { self.width } else { W };
+        let row = &row[..w];
         let under = |least: &[f64], i: usize| {
-            least[i * w..(i + 1) * w]
+            least[i * w..][..w]
                 .iter()
                 .zip(row)
-                .all(|(l, v)| l <= v)
+                .fold(true, |all, (l, v)| all & (l <= v))
         };
         let blocks = self.blocks();
         (0..blocks.div_ceil(GROUP)).rev().any(|g| {
             under(&self.group_least, g)
                 && (g * GROUP..blocks.min((g + 1) * GROUP))
                     .rev()
-                    .any(|b| under(&self.least, b) && self.at_most(b, row).contains(&true))
+                    .any(|b| under(&self.least, b) && self.lanes_at_most::<W>(b, row))
         })
+    }
+
+    /// Whether block `b` holds a row at most `row` in every value (`W` as in `scan`).
+    #[inline]
+    fn lanes_at_most<const W: usize>(&self, b: usize, row: &[f64]) -> bool {
+        let w = if W == 0 { self.width } else { W };
+        self.at_most_of(&self.blocks[b * w..][..w], b, row)
+            .contains(&true)
     }
 
     /// For each lane of block `b`: whether it holds a row that is at most `row` in every value.
     #[inline]
     pub(super) fn at_most(&self, b: usize, row: &[f64]) -> [bool; LANES] {
+        self.at_most_of(&self.blocks[b * self.width..(b + 1) * self.width], b, row)
+    }
+
+    #[inline]
+    fn at_most_of(&self, values: &[[f64; LANES]], b: usize, row: &[f64]) -> [bool; LANES] {
         // Unfilled lanes answer no: only the last block has any.
         let mut all = [true; LANES];
         let filled = self.rows - b * LANES;
         if filled < LANES {
             all[filled..].fill(false);
         }
-        for (lanes, v) in self.blocks[b * self.width..(b + 1) * self.width]
-            .iter()
-            .zip(row)
-        {
+        for (lanes, v) in values.iter().zip(row) {
             for (a, lane) in all.iter_mut().zip(lanes) {
                 *a &= lane <= v;
             }
