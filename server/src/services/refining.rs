@@ -172,16 +172,11 @@ async fn advance(state: &AppState, id: &str) -> ApiResult<bool> {
         match job.state {
             JobState::Succeeded => {}
             JobState::Failed => {
-                last.outcome = Some(format!(
+                let why = format!(
                     "the measurement failed (job {job_id}: {})",
                     job.error.unwrap_or_default()
-                ));
-                let failed = RefinementState::Failed;
-                state
-                    .store
-                    .advance_refinement(id, &last, None, failed)
-                    .await?;
-                return Ok(true);
+                );
+                return end(state, id, last, why, RefinementState::Failed).await;
             }
             _ => return Ok(false),
         }
@@ -198,30 +193,21 @@ async fn advance(state: &AppState, id: &str) -> ApiResult<bool> {
         };
     }
     if let Some(check) = last.checks.iter().find(|c| c.measured.is_none()) {
-        last.outcome = Some(format!(
+        let why = format!(
             "the measurement (job {}) reported no {} for {}",
             check.job_id, check.metric, check.device
-        ));
-        let failed = RefinementState::Failed;
-        state
-            .store
-            .advance_refinement(id, &last, None, failed)
-            .await?;
-        return Ok(true);
+        );
+        return end(state, id, last, why, RefinementState::Failed).await;
     }
     let met = last
         .checks
         .iter()
         .all(|c| c.measured.is_some_and(|m| m <= c.budget));
-    if met || last.round >= running.max_rounds {
-        let end = if met {
-            RefinementState::Met
-        } else {
-            RefinementState::Exhausted
-        };
-        last.outcome = Some(if met { "met" } else { "missed" }.to_string());
-        state.store.advance_refinement(id, &last, None, end).await?;
-        return Ok(true);
+    if met {
+        return end(state, id, last, "met".into(), RefinementState::Met).await;
+    }
+    if last.round >= running.max_rounds {
+        return end(state, id, last, "missed".into(), RefinementState::Exhausted).await;
     }
     last.outcome = Some("missed".to_string());
 
@@ -258,11 +244,8 @@ async fn advance(state: &AppState, id: &str) -> ApiResult<bool> {
         .collect();
     let next = round_of(last.round + 1, &budgets, &request, fits, &result);
     let Some(best) = &result.best else {
-        last.outcome =
-            Some("missed; no architecture meets the next round's scaled limits".to_string());
-        let end = RefinementState::Exhausted;
-        state.store.advance_refinement(id, &last, None, end).await?;
-        return Ok(true);
+        let why = "missed; no architecture meets the next round's scaled limits".into();
+        return end(state, id, last, why, RefinementState::Exhausted).await;
     };
     // One job per device measures every cost checked on it.
     let mut devices: Vec<&str> = next.checks.iter().map(|c| c.device.as_str()).collect();
@@ -286,5 +269,18 @@ async fn advance(state: &AppState, id: &str) -> ApiResult<bool> {
             RefinementState::Running,
         )
         .await?;
+    Ok(true)
+}
+
+/// Ends the loop at its round `last`, with `outcome`.
+async fn end(
+    state: &AppState,
+    id: &str,
+    mut last: RefinementRound,
+    outcome: String,
+    end: RefinementState,
+) -> ApiResult<bool> {
+    last.outcome = Some(outcome);
+    state.store.advance_refinement(id, &last, None, end).await?;
     Ok(true)
 }

@@ -225,38 +225,47 @@ async fn the_loop_meets_an_energy_budget_that_the_first_winner_misses() {
     loop_meets_a_budget_that_the_first_winner_misses(Looped::Energy).await;
 }
 
+/// The device, the law's data and fits, and a search with a budget on `looped`'s cost at its
+/// median: the search's path and the budget.
+async fn looped_search(app: &axum::Router, w: &str, looped: Looped) -> (String, f64) {
+    let (s, _) = call(
+        app,
+        "PUT",
+        &format!("/v1/devices/{DEVICE}"),
+        w,
+        json!({"profile": "x86-host"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, sample) = call(
+        app,
+        "POST",
+        "/v1/spaces/flash-densenet/samples",
+        w,
+        json!({"n": 30, "seed": 5, "stratified": true}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (posts, budget) = law_data(sample["items"].as_array().unwrap(), looped);
+    for (path, body) in posts.into_iter().chain(fits()) {
+        let (s, reply) = call(app, "POST", path, w, body).await;
+        assert_eq!(s, StatusCode::CREATED, "{path}: {reply}");
+    }
+    let (s, search) = call(app, "POST", "/v1/searches", w, looped.search(budget)).await;
+    assert_eq!(s, StatusCode::CREATED, "{search}");
+    (
+        format!("/v1/searches/{}", search["id"].as_str().unwrap()),
+        budget,
+    )
+}
+
 async fn loop_meets_a_budget_that_the_first_winner_misses(looped: Looped) {
     for t in stores().await {
         let tokens = Tokens::create(&t.store).await;
         let app = app(t.store.clone());
         let w = &tokens.write;
-        let (s, _) = call(
-            &app,
-            "PUT",
-            &format!("/v1/devices/{DEVICE}"),
-            w,
-            json!({"profile": "x86-host"}),
-        )
-        .await;
-        assert_eq!(s, StatusCode::CREATED);
-        let (s, sample) = call(
-            &app,
-            "POST",
-            "/v1/spaces/flash-densenet/samples",
-            w,
-            json!({"n": 30, "seed": 5, "stratified": true}),
-        )
-        .await;
-        assert_eq!(s, StatusCode::CREATED);
-        let (posts, budget) = law_data(sample["items"].as_array().unwrap(), looped);
-        for (path, body) in posts.into_iter().chain(fits()) {
-            let (s, reply) = call(&app, "POST", path, w, body).await;
-            assert_eq!(s, StatusCode::CREATED, "{path}: {reply}");
-        }
-        let (s, search) = call(&app, "POST", "/v1/searches", w, looped.search(budget)).await;
-        assert_eq!(s, StatusCode::CREATED, "{search}");
-        let verify = format!("/v1/searches/{}/verify", search["id"].as_str().unwrap());
-        let get = format!("/v1/searches/{}", search["id"].as_str().unwrap());
+        let (get, budget) = looped_search(&app, w, looped).await;
+        let verify = format!("{get}/verify");
 
         // Bad input names the field and writes nothing.
         for (body, field) in [
@@ -321,6 +330,49 @@ async fn loop_meets_a_budget_that_the_first_winner_misses(looped: Looped) {
         }
         check_rounds(&record["refinement"], budget, looped, t.backend);
     }
+}
+
+/// An energy loop whose device reports no energy stops, saying so, instead of waiting.
+#[tokio::test]
+async fn an_energy_loop_stops_when_the_device_reports_no_energy() {
+    let t = stores().await.remove(0);
+    let tokens = Tokens::create(&t.store).await;
+    let app = app(t.store.clone());
+    let (get, _) = looped_search(&app, &tokens.write, Looped::Energy).await;
+    let (s, started) = call(
+        &app,
+        "POST",
+        &format!("{get}/verify"),
+        &tokens.write,
+        json!({"refine": true}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{started}");
+    let (s, job) = call(
+        &app,
+        "POST",
+        "/v1/jobs/claim",
+        &tokens.agent,
+        json!({"device": DEVICE}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{job}");
+    let (s, done) = call(
+        &app,
+        "POST",
+        &format!("/v1/jobs/{}/complete", job["id"].as_str().unwrap()),
+        &tokens.agent,
+        json!({"attempt": job["attempt"], "result": result(1.0)}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{done}");
+    let server = AppState::new(t.store.clone(), ApiConfig::default());
+    assert_eq!(refining::step(&server).await.unwrap(), 1);
+    let (_, record) = call(&app, "GET", &get, &tokens.read, Value::Null).await;
+    let refinement = &record["refinement"];
+    assert_eq!(refinement["state"], "failed", "{refinement:#}");
+    let outcome = refinement["rounds"][0]["outcome"].as_str().unwrap();
+    assert!(outcome.contains("reported no energy"), "{outcome}");
 }
 
 /// Acts as the device's agent against a live server: completes every queued job with
