@@ -186,23 +186,10 @@ impl LastCell<'_> {
                     if block.wanted & !OPTIMUM == 0 {
                         continue;
                     }
-                    Self::bounds(group, e, block, &mut lo, &mut hi);
-                    if !within(self.limit_of, &lo, &self.zero) {
-                        continue;
+                    if let Some(merit) = self.merit_of(group, e, block, &mut lo, &mut hi) {
+                        debug_assert!(w < 1 << 16 && b < 1 << 16 && e < 1 << 32);
+                        boxes.push((merit, (w as u64) << 48 | (b as u64) << 32 | e as u64));
                     }
-                    // A box below the accuracy floor is dropped before the sort, its accuracy
-                    // bound computed once: it is also the merit unless NN-Degree is.
-                    let value = &self.value;
-                    let acc = (value.min_accuracy.is_some() || value.merit_degree.is_none())
-                        .then(|| value.accuracy(&lo, &hi));
-                    if let (Some(m), Some(acc)) = (value.min_accuracy, acc)
-                        && acc < m
-                    {
-                        continue;
-                    }
-                    debug_assert!(w < 1 << 16 && b < 1 << 16 && e < 1 << 32);
-                    let at = (w as u64) << 48 | (b as u64) << 32 | e as u64;
-                    boxes.push((value.merit_with(&lo, &hi, acc), at));
                 }
             }
         }
@@ -220,17 +207,42 @@ impl LastCell<'_> {
             }
             // Most networks of an open box are dominated still: each half is tested first.
             for half in &block.halves {
-                Self::bounds(group, e, half, &mut lo, &mut hi);
-                let acc = self.value.accuracy(&lo, &hi);
-                if self.value.min_accuracy.is_some_and(|m| acc < m) {
+                let Some(merit) = self.merit_of(group, e, half, &mut lo, &mut hi) else {
                     continue;
-                }
-                let open = self.open(half.wanted, &lo, self.value.merit_with(&lo, &hi, Some(acc)));
+                };
+                let open = self.open(half.wanted, &lo, merit);
                 if open != 0 {
                     self.visit(w, e, half.range.clone(), open, &[], &mut row);
                 }
             }
         }
+    }
+
+    /// The merit bound of the box of entry `e` of `group` and `block` (its bounds left in `lo`
+    /// and `hi`); none when it cannot meet the limits or the accuracy floor. The accuracy
+    /// bound is computed only where needed (a logarithm or two): it is also the merit unless
+    /// NN-Degree is.
+    fn merit_of(
+        &self,
+        group: &LastGroup,
+        e: usize,
+        block: &Block,
+        lo: &mut [f64],
+        hi: &mut [f64],
+    ) -> Option<f64> {
+        Self::bounds(group, e, block, lo, hi);
+        if !within(self.limit_of, lo, &self.zero) {
+            return None;
+        }
+        let value = &self.value;
+        let acc = (value.min_accuracy.is_some() || value.merit_degree.is_none())
+            .then(|| value.accuracy(lo, hi));
+        if let (Some(m), Some(acc)) = (value.min_accuracy, acc)
+            && acc < m
+        {
+            return None;
+        }
+        Some(value.merit_with(lo, hi, acc))
     }
 
     /// The consumers among `wanted` (fronts and the pair) that networks of costs from `lo` on
