@@ -180,44 +180,6 @@ impl<'a> Engine<'a> {
             keys.dedup();
         }
         let sort_key = self.plan.degree().unwrap_or(0);
-        if std::env::var("DBGK").is_ok() && c > 0 {
-            let ng = self.space.num_groups();
-            let np = self.tables[c].coupling.len() / d / ng;
-            let cols: Vec<Vec<u64>> = (0..ng)
-                .map(|g| {
-                    (0..np)
-                        .flat_map(|w| {
-                            table.coupling[(w * ng + g) * d..(w * ng + g + 1) * d]
-                                .iter()
-                                .map(|v| v.to_bits())
-                        })
-                        .collect()
-                })
-                .collect();
-            let mut distinct = cols.clone();
-            distinct.sort();
-            distinct.dedup();
-            // differences up to a constant per dim
-            let rel: Vec<Vec<u64>> = (0..ng)
-                .map(|g| {
-                    (0..np)
-                        .flat_map(|w| (0..d).map(move |k| (w, k)))
-                        .map(|(w, k)| {
-                            (table.coupling[(w * ng + g) * d + k] - table.coupling[g * d + k])
-                                .to_bits()
-                        })
-                        .collect()
-                })
-                .collect();
-            let mut rd = rel.clone();
-            rd.sort();
-            rd.dedup();
-            eprintln!(
-                "K groups {ng} prev {np} distinct couplings {} distinct up to shift {}",
-                distinct.len(),
-                rd.len()
-            );
-        }
         let groups: Vec<LastGroup> = table
             .groups
             .iter()
