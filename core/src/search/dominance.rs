@@ -16,9 +16,9 @@ pub(super) fn pareto(values: &[f64], dims: usize, idx: Vec<u32>) -> Vec<u32> {
     pareto_sorting(values, dims, idx, false)
 }
 
-/// `pareto` of all rows of `values`, which come in a few runs each sorted by the first value:
-/// the entries of a cell, each previous width's states (kept in that order) shifted alike.
-/// The stable sort finds the runs and merges them, where sorting from scratch costs about as
+/// `pareto` of all rows of `values`, which come sorted by the first value or in a few runs
+/// each sorted by it: the entries of a cell (see `Stage::order`). The stable sort finds the
+/// runs and merges them (or only checks the order), where sorting from scratch costs about as
 /// much as the rest of the filter.
 pub(super) fn pareto_of_runs(values: &[f64], dims: usize) -> Vec<u32> {
     let n = values.len() / dims.max(1);

@@ -18,8 +18,12 @@ pub(super) struct Stage {
     pub(super) values: Vec<f64>,
     /// Each state's network: a state of the previous stage and this cell's candidate.
     pub(super) parent: Vec<Network>,
-    /// State index ranges per width index of the last cell.
-    groups: Vec<std::ops::Range<usize>>,
+    /// Each state's last width index.
+    width: Vec<u32>,
+    /// The states in the order the next cell's entries list them: by the first quantity when
+    /// that is NN-Degree, which no coupling changes, so that every group's entries come sorted
+    /// and the Pareto filters' sort only checks it; otherwise as stored, in a run per width.
+    order: Vec<u32>,
 }
 
 /// Networks entering a cell: their values (`dims` each) and their states of the previous stage.
@@ -53,18 +57,16 @@ impl Engine<'_> {
         };
         let prev = &stages[c - 1];
         let mut row = vec![0.0; d];
-        for (pw, range) in prev.groups.iter().enumerate() {
-            let at = pw * ng + g;
+        for &s in &prev.order {
+            let at = prev.width[s as usize] as usize * ng + g;
             let coup = &table.coupling[at * d..(at + 1) * d];
-            for s in range.clone() {
-                let base = &prev.values[s * d..(s + 1) * d];
-                for k in 0..d {
-                    row[k] = base[k] + coup[k];
-                }
-                if within(limit_of, &row, rest) {
-                    entries.values.extend_from_slice(&row);
-                    entries.states.push(s as u32);
-                }
+            let base = &prev.values[s as usize * d..(s as usize + 1) * d];
+            for k in 0..d {
+                row[k] = base[k] + coup[k];
+            }
+            if within(limit_of, &row, rest) {
+                entries.values.extend_from_slice(&row);
+                entries.states.push(s);
             }
         }
         entries
@@ -97,7 +99,7 @@ impl Engine<'_> {
             });
             let mut values = Vec::new();
             let mut parent = Vec::new();
-            let mut groups = Vec::with_capacity(nw);
+            let mut width = Vec::new();
             let mut row = vec![0.0; d];
             // What follows sees a partial network through its last width only, so the networks
             // ending in one width are pruned together, whatever their last cell's group.
@@ -136,17 +138,22 @@ impl Engine<'_> {
                     Some(terms) => exchange_pareto(&local, d, terms, kept),
                     None => kept,
                 };
-                let start = parent.len();
                 for i in keep {
                     values.extend_from_slice(&local[i as usize * d..(i as usize + 1) * d]);
                     parent.push(local_parent[i as usize]);
                 }
-                groups.push(start..parent.len());
+                width.resize(parent.len(), wi as u32);
+            }
+            let mut order: Vec<u32> = (0..parent.len() as u32).collect();
+            if self.plan.degree() == Some(0) {
+                // Each width's states are sorted already: the stable sort merges the runs.
+                order.sort_by(|&a, &b| values[a as usize * d].total_cmp(&values[b as usize * d]));
             }
             stages.push(Stage {
                 values,
                 parent,
-                groups,
+                width,
+                order,
             });
         }
         stages
