@@ -51,21 +51,16 @@ impl Engine<'_> {
                 states: vec![0],
             };
         }
-        let mut entries = Entries {
-            values: Vec::new(),
-            states: Vec::new(),
-        };
         let prev = &stages[c - 1];
-        let mut row = vec![0.0; d];
+        let mut entries = Entries {
+            values: Vec::with_capacity(prev.order.len() * d),
+            states: Vec::with_capacity(prev.order.len()),
+        };
         for &s in &prev.order {
             let at = prev.width[s as usize] as usize * ng + g;
             let coup = &table.coupling[at * d..(at + 1) * d];
             let base = &prev.values[s as usize * d..(s as usize + 1) * d];
-            for k in 0..d {
-                row[k] = base[k] + coup[k];
-            }
-            if within(limit_of, &row, rest) {
-                entries.values.extend_from_slice(&row);
+            if push_within(&mut entries.values, base, coup, limit_of, rest) {
                 entries.states.push(s);
             }
         }
@@ -100,7 +95,6 @@ impl Engine<'_> {
             let mut values = Vec::new();
             let mut parent = Vec::new();
             let mut width = Vec::new();
-            let mut row = vec![0.0; d];
             // What follows sees a partial network through its last width only, so the networks
             // ending in one width are pruned together, whatever their last cell's group.
             for wi in 0..nw {
@@ -117,15 +111,10 @@ impl Engine<'_> {
                         let cv = &table.values[cand as usize * d..(cand as usize + 1) * d];
                         for &e in &kept {
                             let e = e as usize;
-                            let (base, state) =
-                                (&entries.values[e * d..(e + 1) * d], entries.states[e]);
-                            for k in 0..d {
-                                row[k] = base[k] + cv[k];
-                            }
-                            if within(limit_of, &row, &rest) {
-                                local.extend_from_slice(&row);
+                            let base = &entries.values[e * d..(e + 1) * d];
+                            if push_within(&mut local, base, cv, limit_of, &rest) {
                                 local_parent.push(Network {
-                                    state,
+                                    state: entries.states[e],
                                     candidate: cand,
                                 });
                             }
@@ -192,6 +181,24 @@ impl Engine<'_> {
     pub(super) fn spec_of(&self, stages: &[Stage], state: usize, last: Option<u32>) -> ArchSpec {
         self.spec_at(&self.candidates_of(stages, state, last))
     }
+}
+
+/// Appends `a + b` to `values` when it can still meet every limit with `rest` added; says
+/// whether it did. (Written in place: copying each short row in cost a call per row.)
+fn push_within(
+    values: &mut Vec<f64>,
+    a: &[f64],
+    b: &[f64],
+    limit_of: &[Option<f64>],
+    rest: &[f64],
+) -> bool {
+    let start = values.len();
+    values.extend(a.iter().zip(b).map(|(x, y)| x + y));
+    let kept = within(limit_of, &values[start..], rest);
+    if !kept {
+        values.truncate(start);
+    }
+    kept
 }
 
 /// Whether `v` plus the lower bounds `rest` can still meet every limit.
