@@ -250,6 +250,22 @@ mod tests {
                 let want = stored(&engine.plan, &spec);
                 assert!((0..d).all(|k| close(values[k], want[k])), "state {s}");
             }
+            // Every stage lists each state once, by NN-Degree when that is the first
+            // quantity (what the next cell's Pareto filters count on), with its last width.
+            let size = space.group_size() as u32;
+            for stage in &stages {
+                let mut seen = stage.order.clone();
+                seen.sort_unstable();
+                assert_eq!(seen, (0..stage.parent.len() as u32).collect::<Vec<_>>());
+                if engine.plan.degree() == Some(0) {
+                    let first = |s: &u32| stage.values[*s as usize * d];
+                    assert!(stage.order.windows(2).all(|w| first(&w[0]) <= first(&w[1])));
+                }
+                for (s, network) in stage.parent.iter().enumerate() {
+                    let group = (network.candidate / size) as usize;
+                    assert_eq!(stage.width[s] as usize, space.group_width(group));
+                }
+            }
             if engine.plan.exchange.is_none() {
                 for spec in &specs {
                     let v = stored(&engine.plan, spec);
