@@ -171,57 +171,68 @@ impl LastCell<'_> {
         }
     }
 
-    /// The fronts, best merit first (see `Engine::last_cell`).
+    /// The fronts, best merit first (see `Engine::last_cell`). The boxes ordered are those of
+    /// a run of entries and a block of candidates: most of them are dominated whole, which
+    /// rules out a run's boxes with one bound instead of one per entry.
     fn fronts(&mut self) {
         if self.kept.fronts.is_empty() && self.kept.pair.is_none() {
             return;
         }
         let (mut lo, mut hi, mut row) = (self.zero.clone(), self.zero.clone(), self.zero.clone());
-        // (merit bound, group | block | entry). Groups and blocks per group fit 16 bits in
+        // (merit bound, group | block | run). Groups and blocks per group fit 16 bits in
         // every space (a few dozen each).
         let mut boxes: Vec<(f64, u64)> = Vec::new();
         for (w, group) in self.groups.iter().enumerate() {
-            for e in 0..group.entries.states.len() {
+            for (r, run) in group.runs.iter().enumerate() {
                 for (b, block) in group.blocks.iter().enumerate() {
                     if block.wanted & !OPTIMUM == 0 {
                         continue;
                     }
-                    if let Some(merit) = self.merit_of(group, e, block, &mut lo, &mut hi) {
-                        debug_assert!(w < 1 << 16 && b < 1 << 16 && e < 1 << 32);
-                        boxes.push((merit, (w as u64) << 48 | (b as u64) << 32 | e as u64));
+                    Self::shift(&run.min, &block.min, &mut lo);
+                    Self::shift(&run.max, &block.max, &mut hi);
+                    if let Some(merit) = self.merit(&lo, &hi) {
+                        debug_assert!(w < 1 << 16 && b < 1 << 16 && r < 1 << 32);
+                        boxes.push((merit, (w as u64) << 48 | (b as u64) << 32 | r as u64));
                     }
                 }
             }
         }
         for (merit_hi, at) in nearly_best_first(boxes) {
-            let (w, b, e) = (
+            let (w, b, r) = (
                 (at >> 48) as usize,
                 (at >> 32 & 0xffff) as usize,
                 at as u32 as usize,
             );
             let group = &self.groups[w];
             let block = &group.blocks[b];
-            Self::bounds(group, e, block, &mut lo, &mut hi);
+            let run = &group.runs[r];
+            Self::shift(&run.min, &block.min, &mut lo);
             if self.open(block.wanted, &lo, merit_hi) == 0 {
                 continue;
             }
-            // Most networks of an open box are dominated still: each half is tested first.
-            for half in &block.halves {
-                let Some(merit) = self.merit_of(group, e, half, &mut lo, &mut hi) else {
+            for e in run.range.clone() {
+                let Some(merit) = self.merit_of(group, e, block, &mut lo, &mut hi) else {
                     continue;
                 };
-                let open = self.open(half.wanted, &lo, merit);
-                if open != 0 {
-                    self.visit(w, e, half.range.clone(), open, &[], &mut row);
+                if self.open(block.wanted, &lo, merit) == 0 {
+                    continue;
+                }
+                // Most networks of an open box are dominated still: each half is tested first.
+                for half in &block.halves {
+                    let Some(merit) = self.merit_of(group, e, half, &mut lo, &mut hi) else {
+                        continue;
+                    };
+                    let open = self.open(half.wanted, &lo, merit);
+                    if open != 0 {
+                        self.visit(w, e, half.range.clone(), open, &[], &mut row);
+                    }
                 }
             }
         }
     }
 
     /// The merit bound of the box of entry `e` of `group` and `block` (its bounds left in `lo`
-    /// and `hi`); none when it cannot meet the limits or the accuracy floor. The accuracy
-    /// bound is computed only where needed (a logarithm or two): it is also the merit unless
-    /// NN-Degree is.
+    /// and `hi`): see `merit`.
     fn merit_of(
         &self,
         group: &LastGroup,
@@ -231,6 +242,13 @@ impl LastCell<'_> {
         hi: &mut [f64],
     ) -> Option<f64> {
         Self::bounds(group, e, block, lo, hi);
+        self.merit(lo, hi)
+    }
+
+    /// The merit bound of the box from `lo` to `hi`; none when it cannot meet the limits or
+    /// the accuracy floor. The accuracy bound is computed only where needed (a logarithm or
+    /// two): it is also the merit unless NN-Degree is.
+    fn merit(&self, lo: &[f64], hi: &[f64]) -> Option<f64> {
         if !within(self.limit_of, lo, &self.zero) {
             return None;
         }

@@ -32,13 +32,7 @@ pub(super) struct Block {
 
 impl Block {
     fn new(range: std::ops::Range<usize>, wanted: &[u32], rows: &[&[f64]], d: usize) -> Self {
-        let (mut min, mut max) = (vec![f64::INFINITY; d], vec![f64::NEG_INFINITY; d]);
-        for row in &rows[range.clone()] {
-            for (k, v) in row.iter().enumerate() {
-                min[k] = min[k].min(*v);
-                max[k] = max[k].max(*v);
-            }
-        }
+        let (min, max) = extremes(&rows[range.clone()], d);
         Block {
             wanted: wanted[range.clone()].iter().fold(0, |a, b| a | b),
             range,
@@ -61,6 +55,41 @@ impl Block {
             ..Block::new(range, wanted, rows, d)
         }
     }
+}
+
+/// The least and the most of each of the `d` quantities over `rows`.
+fn extremes(rows: &[&[f64]], d: usize) -> (Vec<f64>, Vec<f64>) {
+    let (mut min, mut max) = (vec![f64::INFINITY; d], vec![f64::NEG_INFINITY; d]);
+    for row in rows {
+        for (k, v) in row.iter().enumerate() {
+            min[k] = min[k].min(*v);
+            max[k] = max[k].max(*v);
+        }
+    }
+    (min, max)
+}
+
+/// A run of `BLOCK` entries of a group (positions in its list) with the per-quantity extremes
+/// of their values: the fronts bound a run and a block of candidates together before any of
+/// the run's entries alone (`LastCell::fronts`).
+pub(super) struct EntryRun {
+    pub(super) range: std::ops::Range<usize>,
+    pub(super) min: Vec<f64>,
+    pub(super) max: Vec<f64>,
+}
+
+/// The entries (`d` values each) in runs of `BLOCK`, in their order: the Pareto filter leaves
+/// them sorted by their first quantity, so a run's entries are alike in it.
+fn entry_runs(values: &[f64], d: usize) -> Vec<EntryRun> {
+    let rows: Vec<&[f64]> = values.chunks_exact(d).collect();
+    (0..rows.len())
+        .step_by(BLOCK)
+        .map(|start| {
+            let range = start..rows.len().min(start + BLOCK);
+            let (min, max) = extremes(&rows[range.clone()], d);
+            EntryRun { range, min, max }
+        })
+        .collect()
 }
 
 /// A consumer of the last cell (the optimum, a front or the pair) and the quantities it looks
@@ -95,6 +124,7 @@ pub(super) struct LastGroup {
     pub(super) blocks: Vec<Block>,
     pub(super) all: Block,
     pub(super) entries: Entries,
+    pub(super) runs: Vec<EntryRun>,
 }
 
 /// Whether the optimum needs a search of its own beside the fronts. The optimum of accuracy, or
@@ -238,6 +268,7 @@ impl<'a> Engine<'a> {
                     wanted,
                     blocks,
                     all,
+                    runs: entry_runs(&entries.values, d),
                     entries,
                 }
             })
