@@ -88,7 +88,7 @@ pub fn search(space: &Space, problem: &SearchProblem) -> Result<SearchResult, Se
     let engine = Engine::new(space, Plan::new(&tightened)?);
     let limits = engine.plan.limits();
     // With margins, the search without them (for what they cost) shares the dynamic programme
-    // and the last cell's preparation: both run on the looser limits (see `Engine::run`).
+    // and the last cell's preparation: both run on the looser of each limit (see `Engine::run`).
     let plain = SearchProblem {
         confidence: None,
         ..problem.clone()
@@ -98,9 +98,18 @@ pub fn search(space: &Space, problem: &SearchProblem) -> Result<SearchResult, Se
     } else {
         None
     };
-    let loosest = plain_limits.as_ref().unwrap_or(&limits);
-    let stages = engine.run(loosest, space.num_cells - 1);
-    let last = engine.last_cell(&tightened, &stages, loosest, true, plain_limits.is_some());
+    // A factor below 1 (a model that over-predicts, or a confidence below one half) moves a
+    // limit up: the loosest of each pair, not the plain one.
+    let loosest: Vec<Option<f64>> = match &plain_limits {
+        Some(plain) => limits
+            .iter()
+            .zip(plain)
+            .map(|(a, b)| a.zip(*b).map(|(a, b)| a.max(b)))
+            .collect(),
+        None => limits.clone(),
+    };
+    let stages = engine.run(&loosest, space.num_cells - 1);
+    let last = engine.last_cell(&tightened, &stages, &loosest, true, plain_limits.is_some());
     let finals = last.pass(&limits, true);
     let mut result = engine.result(&tightened, &stages, &finals, Wanted::Everything);
     if let Some(miss) = &mut result.closest_miss {
