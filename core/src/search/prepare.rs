@@ -178,7 +178,6 @@ impl<'a> Engine<'a> {
         let d = self.dims;
         let c = self.tables.len() - 1;
         let table = &self.tables[c];
-        let here = self.extremes(c, false).candidates;
         let value = Value::new(&self.plan, problem);
         let front_costs = self.plan.front_costs(fronts);
         let pair = self.plan.pair_front(fronts);
@@ -219,7 +218,7 @@ impl<'a> Engine<'a> {
                 let at = |cand: u32| &table.values[cand as usize * d..(cand as usize + 1) * d];
                 let mut sorted = group.clone();
                 sorted.sort_unstable_by(|&a, &b| at(a)[sort_key].total_cmp(&at(b)[sort_key]));
-                let all_entries = self.entries(stages, c, g, limit_of, &here);
+                let all_entries = self.entries(stages, c, g, limit_of, &self.group_least(c, g));
                 // Entries not dominated; then, where it applies, the exchange test against
                 // what this group's candidates add, and the candidates against the entries
                 // left.

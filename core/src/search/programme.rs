@@ -81,13 +81,6 @@ impl Engine<'_> {
         let mut stages: Vec<Stage> = Vec::with_capacity(cells);
         for (c, table) in self.tables.iter().enumerate().take(cells) {
             let rest = self.total(c + 1, false);
-            let rest_here: Vec<f64> = self
-                .extremes(c, false)
-                .candidates
-                .iter()
-                .zip(&rest)
-                .map(|(a, b)| a + b)
-                .collect();
             let exchange = self.plan.exchange.map(|terms| {
                 let [lo, hi] = [false, true].map(|max| self.total(c + 1, max));
                 terms.map(|t| t.over(t.natural(lo[t.key], hi[t.key])))
@@ -103,6 +96,12 @@ impl Engine<'_> {
                 for g in wi * per_width..(wi + 1) * per_width {
                     // The coupling depends on the previous width and the group only, so entries are
                     // pruned before the cell's candidates are added.
+                    let rest_here: Vec<f64> = self
+                        .group_least(c, g)
+                        .iter()
+                        .zip(&rest)
+                        .map(|(a, b)| a + b)
+                        .collect();
                     let entries = self.entries(&stages, c, g, limit_of, &rest_here);
                     let kept = pareto_of_runs(&entries.values, d);
                     // Candidate by candidate, so that the rows come in runs sorted as the

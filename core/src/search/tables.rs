@@ -38,6 +38,24 @@ pub(super) struct Extremes {
     coupling: Vec<f64>,
 }
 
+/// The least (or with `max`, the most) of each of the `d` quantities over `rows`.
+fn column<'b>(rows: impl Iterator<Item = &'b [f64]>, d: usize, max: bool) -> Vec<f64> {
+    let mut m = vec![
+        if max {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        };
+        d
+    ];
+    for r in rows {
+        for (m, v) in m.iter_mut().zip(r) {
+            *m = if max { m.max(*v) } else { m.min(*v) };
+        }
+    }
+    m
+}
+
 /// The plan and the cell tables: what the dynamic programme and the last cell work on.
 pub(super) struct Engine<'a> {
     pub(super) space: &'a Space,
@@ -142,35 +160,29 @@ impl<'a> Engine<'a> {
     /// Lower (or with `max`, upper) bounds of each quantity of cell `c`'s candidates (without
     /// coupling) and of its coupling.
     pub(super) fn extremes(&self, c: usize, max: bool) -> Extremes {
-        let d = self.dims;
         let t = &self.tables[c];
-        let column = |rows: &mut dyn Iterator<Item = &[f64]>| {
-            let mut m = vec![
-                if max {
-                    f64::NEG_INFINITY
-                } else {
-                    f64::INFINITY
-                };
-                d
-            ];
-            for r in rows {
-                for (m, v) in m.iter_mut().zip(r) {
-                    *m = if max { m.max(*v) } else { m.min(*v) };
-                }
-            }
-            m
-        };
-        let cand = column(
-            &mut t
-                .groups
-                .iter()
-                .flatten()
-                .map(|&i| &t.values[i as usize * d..(i as usize + 1) * d]),
-        );
         Extremes {
-            candidates: cand,
-            coupling: column(&mut t.coupling.chunks_exact(d)),
+            candidates: column(self.rows_of(c, t.groups.iter().flatten()), self.dims, max),
+            coupling: column(t.coupling.chunks_exact(self.dims), self.dims, max),
         }
+    }
+
+    /// The lowest value of each quantity over the candidates of group `g` of cell `c`: what a
+    /// network entering that group adds at least, besides the coupling.
+    pub(super) fn group_least(&self, c: usize, g: usize) -> Vec<f64> {
+        column(self.rows_of(c, &self.tables[c].groups[g]), self.dims, false)
+    }
+
+    /// The value rows of cell `c`'s candidates `cands`.
+    fn rows_of<'b>(
+        &'b self,
+        c: usize,
+        cands: impl IntoIterator<Item = &'b u32>,
+    ) -> impl Iterator<Item = &'b [f64]> {
+        let (d, values) = (self.dims, &self.tables[c].values);
+        cands
+            .into_iter()
+            .map(move |&i| &values[i as usize * d..(i as usize + 1) * d])
     }
 
     /// Lower (or with `max`, upper) bounds of what cells `from..` add, coupling included.
