@@ -94,7 +94,9 @@ pub(super) struct Shadow {
 impl Shadow {
     /// A grid over `keys` spanning `lo..hi` (values outside still work, with less effect).
     pub(super) fn new(keys: Vec<usize>, lo: &[f64], hi: &[f64]) -> Self {
-        let bins: usize = if keys.len() == 1 { 1024 } else { 32 };
+        // A finer grid over two costs rules out more boxes than its larger fills cost (32 per
+        // axis left 3-8% more instructions in two-device searches).
+        let bins: usize = if keys.len() == 1 { 1024 } else { 128 };
         let scale = keys
             .iter()
             .map(|&k| {
