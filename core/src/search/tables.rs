@@ -25,7 +25,12 @@ pub(super) struct CellTable {
 pub(super) fn eval(q: &[Quantity], x: &FeatureVector, degree: f64, out: &mut [f64]) {
     for (o, q) in out.iter_mut().zip(q) {
         *o = match q {
-            Quantity::Linear { weights, sign, .. } => sign * x.dot(weights),
+            Quantity::Linear {
+                weights,
+                used,
+                sign,
+                ..
+            } => sign * used.iter().map(|&i| x.0[i] * weights[i]).sum::<f64>(),
             Quantity::Degree { sign } => sign * degree,
         };
     }
