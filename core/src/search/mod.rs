@@ -20,7 +20,8 @@
 //! per-quantity extremes. A trade-off optimum is searched best bound first and stops at the
 //! first box that cannot beat the incumbent (the trade-off bounded with chords of the
 //! logarithm); the fronts visit the boxes best accuracy first, so they are nearly final early
-//! and most boxes are dominated before any network in them is looked at (`Engine::last_cell`).
+//! and most boxes are dominated before any network in them is looked at, most of them eight at
+//! a time: a run of eight networks with a block is bounded first (`Engine::last_cell`).
 //!
 //! With an accuracy form that rewards both NN-Degree and params, a network with more of one
 //! and less of the other is also dropped when the tangents of the two accuracy terms over what
