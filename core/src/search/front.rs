@@ -123,16 +123,19 @@ impl Shadow {
     }
 
     pub(super) fn covers(&self, q: &[f64], merit: f64) -> bool {
-        let mut at = 0;
-        for i in 0..self.keys.len() {
+        // Along each axis, the cell whose lower corner is at or below `q` (none below the grid
+        // or for NaN, which `x >= 0` excludes); one or two axes, written out (a loop over the
+        // axes cost several times the test itself).
+        let cell = |i: usize| {
             let x = self.coordinate(q, i);
-            // The cell whose lower corner is at or below `q` (none below the grid, or NaN).
-            if x.is_nan() || x < 0.0 {
-                return false;
-            }
-            at = at * self.bins + (x as usize).min(self.bins - 1);
-        }
-        self.best[at] >= merit
+            // Capped as a float, then cast through u32: the cheapest saturating cast.
+            (x >= 0.0).then(|| x.min((self.bins - 1) as f64) as u32 as usize)
+        };
+        let at = match self.keys.len() {
+            1 => cell(0),
+            _ => cell(0).zip(cell(1)).map(|(a, b)| a * self.bins + b),
+        };
+        at.is_some_and(|at| self.best[at] >= merit)
     }
 
     pub(super) fn add(&mut self, q: &[f64], merit: f64) {
