@@ -7,7 +7,7 @@ use super::exchange::{Term, exchange_pareto, natural_range};
 use super::objective::{Value, ValueKind};
 use super::plan::Plan;
 use super::programme::{Entries, Stage};
-use super::tables::Engine;
+use super::tables::{Engine, column};
 
 /// Last-cell candidates per block.
 const BLOCK: usize = 8;
@@ -59,13 +59,7 @@ impl Block {
 
 /// The least and the most of each of the `d` quantities over `rows`.
 fn extremes(rows: &[&[f64]], d: usize) -> (Vec<f64>, Vec<f64>) {
-    let (mut min, mut max) = (vec![f64::INFINITY; d], vec![f64::NEG_INFINITY; d]);
-    for row in rows {
-        for (k, v) in row.iter().enumerate() {
-            min[k] = min[k].min(*v);
-            max[k] = max[k].max(*v);
-        }
-    }
+    let [min, max] = [false, true].map(|max| column(rows.iter().copied(), d, max));
     (min, max)
 }
 
@@ -81,12 +75,13 @@ pub(super) struct EntryRun {
 /// The entries (`d` values each) in runs of `BLOCK`, in their order: the Pareto filter leaves
 /// them sorted by their first quantity, so a run's entries are alike in it.
 fn entry_runs(values: &[f64], d: usize) -> Vec<EntryRun> {
-    let rows: Vec<&[f64]> = values.chunks_exact(d).collect();
-    (0..rows.len())
+    let n = values.len() / d;
+    (0..n)
         .step_by(BLOCK)
         .map(|start| {
-            let range = start..rows.len().min(start + BLOCK);
-            let (min, max) = extremes(&rows[range.clone()], d);
+            let range = start..n.min(start + BLOCK);
+            let rows = || values[range.start * d..range.end * d].chunks_exact(d);
+            let [min, max] = [false, true].map(|max| column(rows(), d, max));
             EntryRun { range, min, max }
         })
         .collect()

@@ -25,12 +25,9 @@ pub(super) struct CellTable {
 pub(super) fn eval(q: &[Quantity], x: &FeatureVector, degree: f64, out: &mut [f64]) {
     for (o, q) in out.iter_mut().zip(q) {
         *o = match q {
-            Quantity::Linear {
-                weights,
-                used,
-                sign,
-                ..
-            } => sign * used.iter().map(|&i| x.0[i] * weights[i]).sum::<f64>(),
+            Quantity::Linear { weights, sign, .. } => {
+                sign * weights.iter().map(|&(i, w)| x.0[i] * w).sum::<f64>()
+            }
             Quantity::Degree { sign } => sign * degree,
         };
     }
@@ -44,7 +41,7 @@ pub(super) struct Extremes {
 }
 
 /// The least (or with `max`, the most) of each of the `d` quantities over `rows`.
-fn column<'b>(rows: impl Iterator<Item = &'b [f64]>, d: usize, max: bool) -> Vec<f64> {
+pub(super) fn column<'b>(rows: impl Iterator<Item = &'b [f64]>, d: usize, max: bool) -> Vec<f64> {
     let mut m = vec![
         if max {
             f64::NEG_INFINITY
