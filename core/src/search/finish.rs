@@ -40,7 +40,7 @@ struct Kept {
 /// The last cell's search: the groups' candidates and entries, and what it keeps.
 struct LastCell<'a> {
     d: usize,
-    /// Every candidate's values (the cell table's).
+    /// Every row's values (the span's).
     values: &'a [f64],
     zero: Vec<f64>,
     limit_of: &'a [Option<f64>],
@@ -386,7 +386,7 @@ impl Prepared<'_> {
         let pair_bit = front_bit(fronts.len());
         let mut last = LastCell {
             d,
-            values: self.values,
+            values: &self.span.values,
             zero: vec![0.0; d],
             limit_of,
             value: &self.value,

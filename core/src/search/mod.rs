@@ -23,6 +23,11 @@
 //! and most boxes are dominated before any network in them is looked at, most of them eight at
 //! a time: a run of eight networks with a block is bounded first (`Engine::last_cell`).
 //!
+//! Where the second-to-last cell's groups hold a few candidates each (a ResNet- or
+//! MobileNet-type cell: one per depth), the last two cells are searched so, as one span of
+//! candidate pairs (`span`): the programme stops a cell earlier, with several times fewer
+//! networks to enter the last groups.
+//!
 //! With an accuracy form that rewards both NN-Degree and params, a network with more of one
 //! and less of the other is also dropped when the tangents of the two accuracy terms over what
 //! the remaining cells can add prove it worse whatever follows (`exchange_pareto`).
@@ -41,7 +46,7 @@
 //! space's per-cell features, shared by every search), `tables` (per-cell values and couplings),
 //! `programme` (the dynamic programme over the cells before the last), `dominance` (the Pareto
 //! filters and their kernel) and `exchange` (the NN-Degree against params test) that prune it,
-//! `prepare` (the last cell's groups, blocks and entries) and `finish` (its passes) with
+//! `span` (the last cell or two as rows), `prepare` (the last cell's groups, blocks and entries) and `finish` (its passes) with
 //! `objective` (the objective and its bounds) and `front` (the fronts it keeps), and `score`
 //! (full predictions and the result's fronts). `oracle` checks the whole search against brute
 //! force.
@@ -61,6 +66,7 @@ mod programme;
 #[cfg(test)]
 mod sampled;
 mod score;
+mod span;
 mod tables;
 mod types;
 
@@ -76,10 +82,21 @@ use finish::Finals;
 use plan::Plan;
 use programme::Stage;
 use score::{add_intervals, better, fronts, miss_size, score, score_features, violations};
+use span::Span;
 use tables::Engine;
 
 /// Searches the whole grid of `space` for `problem`'s optimum.
 pub fn search(space: &Space, problem: &SearchProblem) -> Result<SearchResult, SearchError> {
+    search_spanning(space, problem, None)
+}
+
+/// `search` with the last span's cells given (1 or 2; none: the engine's choice), so that the
+/// tests can check both spans on the same spaces.
+fn search_spanning(
+    space: &Space,
+    problem: &SearchProblem,
+    span_cells: Option<usize>,
+) -> Result<SearchResult, SearchError> {
     let start = std::time::Instant::now();
     if space.num_cells == 0 {
         return Err(SearchError::Invalid("the space has no cells".into()));
@@ -109,10 +126,19 @@ pub fn search(space: &Space, problem: &SearchProblem) -> Result<SearchResult, Se
             .collect(),
         None => limits.clone(),
     };
-    let stages = engine.run(&loosest, space.num_cells - 1);
-    let last = engine.last_cell(&tightened, &stages, &loosest, true, plain_limits.is_some());
+    let cells = span_cells.unwrap_or_else(|| engine.span_cells());
+    let stages = engine.run(&loosest, space.num_cells - cells);
+    let span = engine.span(cells, &loosest);
+    let last = engine.last_cell(
+        &tightened,
+        &stages,
+        span,
+        &loosest,
+        true,
+        plain_limits.is_some(),
+    );
     let finals = last.pass(&limits, true);
-    let mut result = engine.result(&tightened, &stages, &finals, Wanted::Everything);
+    let mut result = engine.result(&tightened, &stages, &last.span, &finals, Wanted::Everything);
     if let Some(miss) = &mut result.closest_miss {
         margins.restate(problem, &mut miss.violations);
     }
@@ -123,7 +149,7 @@ pub fn search(space: &Space, problem: &SearchProblem) -> Result<SearchResult, Se
         (result.accuracy_given_up, result.objective_given_up) = match &plain_limits {
             Some(plain_limits) => {
                 let finals = last.pass(plain_limits, false);
-                let optimum = engine.result(&plain, &stages, &finals, Wanted::Optimum);
+                let optimum = engine.result(&plain, &stages, &last.span, &finals, Wanted::Optimum);
                 given_up(problem, &result, &optimum)
             }
             None => given_up(problem, &result, &result),
@@ -148,6 +174,7 @@ impl Engine<'_> {
         &self,
         problem: &SearchProblem,
         stages: &[Stage],
+        span: &Span,
         finals: &Finals,
         wanted: Wanted,
     ) -> SearchResult {
@@ -157,7 +184,8 @@ impl Engine<'_> {
             .iter()
             .map(|n| {
                 // Scored from the tables' terms: no graph is built.
-                let cells = self.candidates_of(stages, n.state as usize, Some(n.candidate));
+                let cells =
+                    self.candidates_of(stages, n.state as usize, &span.candidates(n.candidate));
                 let (x, degree) = self.features_of(&cells);
                 score_features(problem, &self.spec_at(&cells), &x, degree)
             })
@@ -229,7 +257,7 @@ fn closest_miss(engine: &Engine, problem: &SearchProblem) -> Option<ClosestMiss>
     pareto(&last.values, engine.dims, all)
         .into_iter()
         .map(|s| {
-            let scored = score(problem, &engine.spec_of(&stages, s as usize, None));
+            let scored = score(problem, &engine.spec_of(&stages, s as usize, &[]));
             let v = violations(problem, &scored);
             (miss_size(&v), scored, v)
         })

@@ -311,8 +311,6 @@ fn against_brute_force(seed: u64, cases: usize, family: Family) -> (usize, usize
         let space = small_space_of(&mut r, family);
         let specs = all_specs(&space);
         let p = problem(&mut r, &specs);
-        let result = search(&space, &p).unwrap();
-        assert_eq!(result.configurations, specs.len() as u64);
         let brute: Vec<Scored> = specs.iter().map(|s| score(&p, s)).collect();
         let ok: Vec<&Scored> = brute
             .iter()
@@ -322,85 +320,129 @@ fn against_brute_force(seed: u64, cases: usize, family: Family) -> (usize, usize
             .iter()
             .map(|s| s.objective)
             .reduce(|a, b| if better(&p, a, b) { a } else { b });
-        match (optimum, &result.best) {
-            (None, None) => {
-                infeasible += 1;
-                let miss = result.closest_miss.as_ref().expect("a closest miss");
-                let brute_miss = brute
-                    .iter()
-                    .map(|s| miss_size(&violations(&p, s)))
-                    .fold(f64::INFINITY, f64::min);
-                // Inexact plans prune params as a cost, so their miss may be farther.
-                let found = miss_size(&miss.violations);
-                assert!(
-                    (found - brute_miss).abs() <= 1e-9 * brute_miss
-                        || (!result.exact && found > brute_miss),
-                    "case {case}: miss {found} vs {brute_miss}"
-                );
-            }
-            (Some(o), Some(b)) if result.exact => {
-                feasible += 1;
-                assert!(
-                    (o - b.objective).abs() <= 1e-9 * o.abs().max(1e-12),
-                    "case {case}: {o} vs {}",
-                    b.objective
-                );
-                // Each front, against one cost or the pair, is the brute-force front.
-                for f in &result.fronts {
-                    let point = |s: &Scored| {
-                        let mut v: Vec<f64> = f.against.iter().map(|a| cost_named(s, a)).collect();
-                        v.push(s.accuracy.value);
-                        v
-                    };
-                    let dominates = |a: &[f64], b: &[f64]| {
-                        let n = a.len() - 1;
-                        a[..n].iter().zip(&b[..n]).all(|(x, y)| x <= y) && a[n] >= b[n]
-                    };
-                    let all: Vec<Vec<f64>> = ok.iter().map(|s| point(s)).collect();
-                    let mut expected: Vec<Vec<f64>> = all
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, p)| {
-                            !all.iter()
-                                .enumerate()
-                                .any(|(j, q)| dominates(q, p) && (q != *p || j < *i))
-                        })
-                        .map(|(_, p)| p.clone())
-                        .collect();
-                    let mut got: Vec<Vec<f64>> = f.points.iter().map(point).collect();
-                    for v in [&mut expected, &mut got] {
-                        v.sort_by(|a, b| {
-                            a.iter()
-                                .zip(b)
-                                .map(|(x, y)| x.total_cmp(y))
-                                .find(|o| o.is_ne())
-                                .unwrap_or(std::cmp::Ordering::Equal)
-                        });
-                    }
-                    assert_eq!(got.len(), expected.len(), "case {case}: {:?}", f.against);
-                    for (g, e) in got.iter().zip(&expected) {
-                        for (x, y) in g.iter().zip(e) {
-                            assert!((x - y).abs() <= 1e-9 * y.abs(), "case {case}");
-                        }
-                    }
-                    pairs += usize::from(f.against.len() == 2);
-                }
-            }
-            (Some(o), Some(b)) => {
-                let gap = result.accuracy_gap_bound.unwrap();
-                if matches!(p.objective, Objective::MaxAccuracy) {
-                    assert!(o - b.objective <= gap + 1e-12, "case {case}");
-                }
-            }
-            // Pruning params as a cost may drop every network that meets an accuracy
-            // floor (documented on `SearchResult::exact`).
-            (Some(_), None)
-                if !result.exact && matches!(p.objective, Objective::MinCost { .. }) => {}
-            (o, b) => panic!(
-                "case {case}: brute force {o:?}, search {:?}",
-                b.as_ref().map(|b| b.objective)
-            ),
+        // The last span of one cell and of two: the engine picks one by the space's size.
+        for span in [1, 2] {
+            let result = search_spanning(&space, &p, Some(span)).unwrap();
+            let case = format!("{case} (span {span})");
+            let counts =
+                check_against_brute_force(&p, &specs, &brute, &ok, optimum, &result, &case);
+            feasible += counts.0;
+            infeasible += counts.1;
+            pairs += counts.2;
         }
+    }
+    (feasible, infeasible, pairs)
+}
+
+/// Checks one search's `result` against the brute force scores of every spec; returns the
+/// feasible, infeasible and pair-front cases it counts as.
+fn check_against_brute_force(
+    p: &SearchProblem,
+    specs: &[ArchSpec],
+    brute: &[Scored],
+    ok: &[&Scored],
+    optimum: Option<f64>,
+    result: &SearchResult,
+    case: &str,
+) -> (usize, usize, usize) {
+    let (mut feasible, mut infeasible, mut pairs) = (0, 0, 0);
+    assert_eq!(result.configurations, specs.len() as u64);
+    match (optimum, &result.best) {
+        (None, None) => {
+            infeasible += 1;
+            let miss = result.closest_miss.as_ref().expect("a closest miss");
+            let brute_miss = brute
+                .iter()
+                .map(|s| miss_size(&violations(p, s)))
+                .fold(f64::INFINITY, f64::min);
+            // Inexact plans prune params as a cost, so their miss may be farther.
+            let found = miss_size(&miss.violations);
+            assert!(
+                (found - brute_miss).abs() <= 1e-9 * brute_miss
+                    || (!result.exact && found > brute_miss),
+                "case {case}: miss {found} vs {brute_miss}"
+            );
+        }
+        (Some(o), Some(b)) if result.exact => {
+            feasible += 1;
+            assert!(
+                (o - b.objective).abs() <= 1e-9 * o.abs().max(1e-12),
+                "case {case}: {o} vs {}",
+                b.objective
+            );
+            // Each front, against one cost or the pair, is the brute-force front.
+            for f in &result.fronts {
+                let point = |s: &Scored| {
+                    let mut v: Vec<f64> = f.against.iter().map(|a| cost_named(s, a)).collect();
+                    v.push(s.accuracy.value);
+                    v
+                };
+                let dominates = |a: &[f64], b: &[f64]| {
+                    let n = a.len() - 1;
+                    a[..n].iter().zip(&b[..n]).all(|(x, y)| x <= y) && a[n] >= b[n]
+                };
+                // Up to rounding: the search sums a network's quantities in another order
+                // than `score`, so two networks whose accuracies tie may compare either way.
+                // Every point found must be on the brute-force front within that, and every
+                // brute-force point must be matched or beaten by one found.
+                let tol = |y: f64| 1e-9 * y.abs().max(1e-12);
+                let at_least_as_good = |a: &[f64], b: &[f64]| {
+                    let n = a.len() - 1;
+                    a[..n].iter().zip(&b[..n]).all(|(x, y)| *x <= y + tol(*y))
+                        && a[n] >= b[n] - tol(b[n])
+                };
+                // Better beyond rounding in every value: ties in any may compare either way.
+                let clearly_better = |a: &[f64], b: &[f64]| {
+                    let n = a.len() - 1;
+                    a[..n].iter().zip(&b[..n]).all(|(x, y)| *x < y - tol(*y))
+                        && a[n] > b[n] + tol(b[n])
+                };
+                let all: Vec<Vec<f64>> = ok.iter().map(|s| point(s)).collect();
+                let expected: Vec<&Vec<f64>> = all
+                    .iter()
+                    .filter(|p| !all.iter().any(|q| dominates(q, p) && q != *p))
+                    .collect();
+                let got: Vec<Vec<f64>> = f.points.iter().map(point).collect();
+                for g in &got {
+                    assert!(
+                        !all.iter().any(|q| clearly_better(q, g)),
+                        "case {case}: {:?} point {g:?} is dominated",
+                        f.against
+                    );
+                }
+                for e in &expected {
+                    assert!(
+                        got.iter().any(|g| at_least_as_good(g, e)),
+                        "case {case}: {:?} point {e:?} is missing",
+                        f.against
+                    );
+                }
+                // Distinct points only: no point found is matched by another.
+                for (i, g) in got.iter().enumerate() {
+                    assert!(
+                        !got.iter()
+                            .enumerate()
+                            .any(|(j, h)| j != i && dominates(h, g)),
+                        "case {case}: {:?} point {g:?} is repeated or dominated",
+                        f.against
+                    );
+                }
+                pairs += usize::from(f.against.len() == 2);
+            }
+        }
+        (Some(o), Some(b)) => {
+            let gap = result.accuracy_gap_bound.unwrap();
+            if matches!(p.objective, Objective::MaxAccuracy) {
+                assert!(o - b.objective <= gap + 1e-12, "case {case}");
+            }
+        }
+        // Pruning params as a cost may drop every network that meets an accuracy
+        // floor (documented on `SearchResult::exact`).
+        (Some(_), None) if !result.exact && matches!(p.objective, Objective::MinCost { .. }) => {}
+        (o, b) => panic!(
+            "case {case}: brute force {o:?}, search {:?}",
+            b.as_ref().map(|b| b.objective)
+        ),
     }
     (feasible, infeasible, pairs)
 }

@@ -7,6 +7,7 @@ use super::exchange::{Term, exchange_pareto, natural_range};
 use super::objective::{Value, ValueKind};
 use super::plan::Plan;
 use super::programme::{Entries, Stage};
+use super::span::Span;
 use super::tables::{Engine, column};
 
 /// Last-cell candidates per block.
@@ -133,8 +134,8 @@ pub(super) fn tracks(value: &Value) -> bool {
 /// the passes share. Passes differ in their limits only (`Engine::last_cell`).
 pub(super) struct Prepared<'a> {
     pub(super) d: usize,
-    /// Every candidate's values (the cell table's).
-    pub(super) values: &'a [f64],
+    /// The cells searched, as rows of values per coupling group.
+    pub(super) span: Span<'a>,
     pub(super) value: Value<'a>,
     pub(super) groups: Vec<LastGroup>,
     pub(super) plan: &'a Plan,
@@ -162,17 +163,18 @@ impl<'a> Engine<'a> {
     /// The entries are those that can meet `limit_of`, which must be the loosest limits of
     /// the passes to come; `fronts`: whether the first pass wants the fronts; `optimum_pass`:
     /// whether a pass without fronts follows.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn last_cell(
         &'a self,
         problem: &'a SearchProblem,
         stages: &[Stage],
+        span: Span<'a>,
         limit_of: &[Option<f64>],
         fronts: bool,
         optimum_pass: bool,
     ) -> Prepared<'a> {
         let d = self.dims;
-        let c = self.tables.len() - 1;
-        let table = &self.tables[c];
+        let c = span.first;
         let value = Value::new(&self.plan, problem);
         let front_costs = self.plan.front_costs(fronts);
         let pair = self.plan.pair_front(fronts);
@@ -204,16 +206,17 @@ impl<'a> Engine<'a> {
             keys.dedup();
         }
         let sort_key = self.plan.degree().unwrap_or(0);
-        let groups: Vec<LastGroup> = table
+        let groups: Vec<LastGroup> = span
             .groups
             .iter()
             .enumerate()
             .filter(|(_, group)| !group.is_empty())
             .map(|(g, group)| {
-                let at = |cand: u32| &table.values[cand as usize * d..(cand as usize + 1) * d];
+                let at = |cand: u32| span.row(cand, d);
                 let mut sorted = group.clone();
                 sorted.sort_unstable_by(|&a, &b| at(a)[sort_key].total_cmp(&at(b)[sort_key]));
-                let all_entries = self.entries(stages, c, g, limit_of, &self.group_least(c, g));
+                let least = self.span_least(&span, group);
+                let all_entries = self.entries(stages, c, g, limit_of, &least);
                 // Entries not dominated; then, where it applies, the exchange test against
                 // what this group's candidates add, and the candidates against the entries
                 // left.
@@ -245,7 +248,7 @@ impl<'a> Engine<'a> {
                 if let Some(terms) = self.plan.exchange {
                     let range = |t: &Term| natural_range(entries.values.chunks_exact(d), t);
                     let terms = terms.map(|t| t.over(range(&t)));
-                    sorted = exchange_pareto(&table.values, d, terms, sorted);
+                    sorted = exchange_pareto(&span.values, d, terms, sorted);
                     sorted.sort_unstable_by(|&a, &b| at(a)[sort_key].total_cmp(&at(b)[sort_key]));
                 }
                 let candidates: Vec<&[f64]> = sorted.iter().map(|&cand| at(cand)).collect();
@@ -269,7 +272,7 @@ impl<'a> Engine<'a> {
             .collect();
         Prepared {
             d,
-            values: &table.values,
+            span,
             value,
             groups,
             plan: &self.plan,

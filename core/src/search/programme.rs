@@ -147,16 +147,16 @@ impl Engine<'_> {
         stages
     }
 
-    /// The grid candidates, cell by cell, of `state` of the last stage followed by the cell
-    /// candidate `last` if given.
+    /// The grid candidates, cell by cell, of `state` of the last stage followed by the
+    /// candidates `last` of the cells after it.
     pub(super) fn candidates_of(
         &self,
         stages: &[Stage],
         mut state: usize,
-        last: Option<u32>,
+        last: &[u32],
     ) -> Vec<u32> {
         let mut cells = Vec::with_capacity(self.space.num_cells);
-        cells.extend(last);
+        cells.extend(last.iter().rev());
         for stage in stages.iter().rev() {
             let network = stage.parent[state];
             cells.push(network.candidate);
@@ -176,8 +176,9 @@ impl Engine<'_> {
         )
     }
 
-    /// The spec of `state` of the last stage, followed by the cell candidate `last` if given.
-    pub(super) fn spec_of(&self, stages: &[Stage], state: usize, last: Option<u32>) -> ArchSpec {
+    /// The spec of `state` of the last stage, followed by the candidates `last` of the cells
+    /// after it.
+    pub(super) fn spec_of(&self, stages: &[Stage], state: usize, last: &[u32]) -> ArchSpec {
         self.spec_at(&self.candidates_of(stages, state, last))
     }
 }
@@ -245,7 +246,7 @@ mod tests {
             let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1e-9);
             let states: Vec<&[f64]> = last.values.chunks_exact(engine.dims).collect();
             for (s, values) in states.iter().enumerate() {
-                let spec = engine.spec_of(&stages, s, None);
+                let spec = engine.spec_of(&stages, s, &[]);
                 let want = stored(&engine.plan, &spec);
                 assert!((0..d).all(|k| close(values[k], want[k])), "state {s}");
             }

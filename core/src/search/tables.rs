@@ -37,7 +37,7 @@ pub(super) fn eval(q: &[Quantity], x: &FeatureVector, degree: f64, out: &mut [f6
 /// couplings.
 pub(super) struct Extremes {
     pub(super) candidates: Vec<f64>,
-    coupling: Vec<f64>,
+    pub(super) coupling: Vec<f64>,
 }
 
 /// The least (or with `max`, the most) of each of the `d` quantities over `rows`.
