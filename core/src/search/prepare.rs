@@ -206,6 +206,10 @@ impl<'a> Engine<'a> {
             keys.dedup();
         }
         let sort_key = self.plan.degree().unwrap_or(0);
+        // The exchange test of the entries costs about what their Pareto filter does and in
+        // some searches drops a few of them only: once it drops under a tenth of a group's,
+        // the later groups skip it (the test only prunes, so the result is the same).
+        let mut exchange_entries = self.plan.exchange;
         let groups: Vec<LastGroup> = span
             .groups
             .iter()
@@ -221,16 +225,21 @@ impl<'a> Engine<'a> {
                 // what this group's candidates add, and the candidates against the entries
                 // left.
                 let kept = pareto_of_runs(&all_entries.values, d);
-                let keep = match self.plan.exchange {
+                let keep = match exchange_entries {
                     Some(terms) => {
                         let range =
                             |t: &Term| natural_range(sorted.iter().map(|&cand| at(cand)), t);
-                        exchange_pareto(
+                        let before = kept.len();
+                        let keep = exchange_pareto(
                             &all_entries.values,
                             d,
                             terms.map(|t| t.over(range(&t))),
                             kept,
-                        )
+                        );
+                        if (before - keep.len()) * 10 < before {
+                            exchange_entries = None;
+                        }
+                        keep
                     }
                     None => kept,
                 };
