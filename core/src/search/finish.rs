@@ -207,14 +207,18 @@ impl LastCell<'_> {
             let block = &group.blocks[b];
             let run = &group.runs[r];
             Self::shift(&run.min, &block.min, &mut lo);
-            if self.open(block.wanted, &lo, merit_hi) == 0 {
+            // A consumer that the whole box cannot enter no part of it can: each part is
+            // tested for those left open only.
+            let run_open = self.open(block.wanted, &lo, merit_hi);
+            if run_open == 0 {
                 continue;
             }
             for e in run.range.clone() {
                 let Some(merit) = self.merit_of(group, e, block, &mut lo, &mut hi) else {
                     continue;
                 };
-                if self.open(block.wanted, &lo, merit) == 0 {
+                let entry_open = self.open(run_open, &lo, merit);
+                if entry_open == 0 {
                     continue;
                 }
                 // Most networks of an open box are dominated still: each half is tested first.
@@ -222,7 +226,7 @@ impl LastCell<'_> {
                     let Some(merit) = self.merit_of(group, e, half, &mut lo, &mut hi) else {
                         continue;
                     };
-                    let open = self.open(half.wanted, &lo, merit);
+                    let open = self.open(half.wanted & entry_open, &lo, merit);
                     if open != 0 {
                         self.visit(w, e, half.range.clone(), open, &[], &mut row);
                     }
