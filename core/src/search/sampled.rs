@@ -1,12 +1,13 @@
-//! The search of the whole default grid (6.4e10 networks, far beyond brute force) against random
-//! networks of it: no feasible sample beats the optimum, and none dominates a front point.
-//! `FLASH_ORACLE_CASES` sets the number of samples (100,000).
+//! The search of the whole default grid (6.4e10 networks, far beyond brute force) and of
+//! flash-resnet-imagenet (its last two cells one span) against random networks of them: no
+//! feasible sample beats the optimum, and none dominates a front point. `FLASH_ORACLE_CASES`
+//! sets the number of samples (100,000 and 20,000).
 
 use super::dominance::pareto;
 use super::oracle::{cost_named, feasible, problem, with_intervals};
 use super::score::{better, predict, unscored};
 use super::*;
-use crate::features::{FeatureVector, Layout};
+use crate::features::{Counts, FeatureVector};
 use crate::rng::SplitMix64;
 use crate::space::ArchSpec;
 
@@ -35,21 +36,44 @@ fn quick_problem(r: &mut SplitMix64, sample: &[ArchSpec], kind: usize) -> Search
     }
 }
 
+/// Samples per check: `FLASH_ORACLE_CASES`, or `default`.
+fn samples(default: usize) -> usize {
+    std::env::var("FLASH_ORACLE_CASES")
+        .map_or(default, |v| v.parse().expect("FLASH_ORACLE_CASES: a count"))
+}
+
 #[test]
 fn no_sample_of_the_default_grid_beats_the_optimum_or_a_front_point() {
-    let n: usize = std::env::var("FLASH_ORACLE_CASES")
-        .map_or(100_000, |v| v.parse().expect("FLASH_ORACLE_CASES: a count"));
-    let space = Space::default_space();
-    let samples = space.sample_uniform(n, 49);
-    let layout = Layout::of_spec(&samples[0]);
+    let spans = check_against_samples(Space::default_space(), samples(100_000), 49);
+    assert!(spans.contains(&1), "{spans:?}");
+}
+
+/// A space whose last two cells are searched as one span of candidate pairs.
+#[test]
+fn no_sample_of_the_resnet_imagenet_grid_beats_the_optimum_or_a_front_point() {
+    let space = Space::all()
+        .iter()
+        .find(|s| s.name == "flash-resnet-imagenet")
+        .expect("the space");
+    let spans = check_against_samples(space, samples(20_000), 51);
+    assert!(spans.contains(&2), "{spans:?}");
+}
+
+/// Searches six random problems on `space` (each objective kind, without and with a
+/// confidence) and checks each against `n` uniform samples of it; returns the cells of each
+/// search's last span (the engine picks one or two by the size of the problem's tables).
+fn check_against_samples(space: &Space, n: usize, seed: u64) -> Vec<usize> {
+    let mut spans = Vec::new();
+    let samples = space.sample_uniform(n, seed);
     let mut networks: Vec<(FeatureVector, Scored)> = samples
         .iter()
         .map(|s| {
-            let x = layout.counts(s).features(1.0);
-            (x, unscored(s, &x, s.nn_degree(), String::new()))
+            let (counts, degree) = Counts::and_degree(s);
+            let x = counts.features(1.0);
+            (x, unscored(s, &x, degree, String::new()))
         })
         .collect();
-    let mut r = SplitMix64::new(50);
+    let mut r = SplitMix64::new(seed + 1);
     // Each objective kind, without and with a confidence.
     for case in 0..6 {
         let mut p = quick_problem(&mut r, &samples[..n.min(500)], case % 3);
@@ -57,6 +81,8 @@ fn no_sample_of_the_default_grid_beats_the_optimum_or_a_front_point() {
             with_intervals(&mut r, &mut p);
         }
         let result = search(space, &p).unwrap();
+        // One count of states per stage of the programme, then the last span's.
+        spans.push(space.num_cells + 1 - result.stats.states.len());
         for (x, s) in &mut networks {
             predict(&p, x, s);
         }
@@ -110,4 +136,5 @@ fn no_sample_of_the_default_grid_beats_the_optimum_or_a_front_point() {
             }
         }
     }
+    spans
 }
