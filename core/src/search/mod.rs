@@ -249,9 +249,20 @@ impl Engine<'_> {
 }
 
 /// The closest miss lies among the networks not dominated in the limited quantities, so the
-/// same programme without limit pruning finds it exactly.
+/// same programme finds it exactly with each limit moved out by the miss of some network
+/// (`starting_miss`): a network that misses by less meets those limits.
 fn closest_miss(engine: &Engine, problem: &SearchProblem) -> Option<ClosestMiss> {
-    let stages = engine.run(&vec![None; engine.dims], engine.space.num_cells);
+    let moved: Vec<Option<f64>> = match starting_miss(engine, problem) {
+        // A little more, so that rounding in the sums cannot drop the network itself.
+        Some(miss) => engine
+            .plan
+            .limits()
+            .iter()
+            .map(|l| l.map(|l| l + (miss + 1e-9) * l.abs().max(1e-12)))
+            .collect(),
+        None => vec![None; engine.dims],
+    };
+    let stages = engine.run(&moved, engine.space.num_cells);
     let last = stages.last()?;
     let all: Vec<u32> = (0..last.parent.len() as u32).collect();
     pareto(&last.values, engine.dims, all)
@@ -266,6 +277,44 @@ fn closest_miss(engine: &Engine, problem: &SearchProblem) -> Option<ClosestMiss>
             architecture,
             violations,
         })
+}
+
+/// The least miss of a few networks that are small where the limits are: per cell the
+/// candidate least in the sum of the limited quantities, each over its limit, or least in one
+/// of them; and the one with the most NN-Degree, for an accuracy floor. None without networks.
+fn starting_miss(engine: &Engine, problem: &SearchProblem) -> Option<f64> {
+    let d = engine.dims;
+    let limits = engine.plan.limits();
+    let limited: Vec<(usize, f64)> = limits
+        .iter()
+        .enumerate()
+        .filter_map(|(k, l)| l.map(|l| (k, 1.0 / l.abs().max(1e-12))))
+        .collect();
+    let mut keys: Vec<Vec<(usize, f64)>> = vec![limited.clone()];
+    keys.extend(limited.iter().map(|&(k, _)| vec![(k, 1.0)]));
+    keys.extend(engine.plan.degree().map(|k| vec![(k, 1.0)]));
+    keys.iter()
+        .filter_map(|key| {
+            let cells: Option<Vec<u32>> = engine
+                .tables
+                .iter()
+                .map(|t| {
+                    let of = |i: u32| -> f64 {
+                        key.iter()
+                            .map(|&(k, w)| t.values[i as usize * d + k] * w)
+                            .sum()
+                    };
+                    t.groups
+                        .iter()
+                        .flatten()
+                        .copied()
+                        .min_by(|&a, &b| of(a).total_cmp(&of(b)))
+                })
+                .collect();
+            let scored = score(problem, &engine.spec_at(&cells?));
+            Some(miss_size(&violations(problem, &scored)))
+        })
+        .min_by(f64::total_cmp)
 }
 
 /// When params are pruned as a cost although accuracy rewards them, a dropped network had no
