@@ -3,7 +3,7 @@
 
 use super::SearchProblem;
 use super::dominance::{pareto, pareto_of_runs};
-use super::exchange::{Term, exchange_pareto, natural_range};
+use super::exchange::{Sparing, Term, exchange_pareto, natural_range};
 use super::objective::{Value, ValueKind};
 use super::plan::Plan;
 use super::programme::{Entries, Stage};
@@ -206,10 +206,7 @@ impl<'a> Engine<'a> {
             keys.dedup();
         }
         let sort_key = self.plan.degree().unwrap_or(0);
-        // The exchange test of the entries costs about what their Pareto filter does and in
-        // some searches drops a few of them only: once it drops under a tenth of a group's,
-        // the later groups skip it (the test only prunes, so the result is the same).
-        let mut exchange_entries = self.plan.exchange;
+        let mut sparing = Sparing::new();
         let groups: Vec<LastGroup> = span
             .groups
             .iter()
@@ -225,21 +222,12 @@ impl<'a> Engine<'a> {
                 // what this group's candidates add, and the candidates against the entries
                 // left.
                 let kept = pareto_of_runs(&all_entries.values, d);
-                let keep = match exchange_entries {
+                let keep = match self.plan.exchange {
                     Some(terms) => {
                         let range =
                             |t: &Term| natural_range(sorted.iter().map(|&cand| at(cand)), t);
-                        let before = kept.len();
-                        let keep = exchange_pareto(
-                            &all_entries.values,
-                            d,
-                            terms.map(|t| t.over(range(&t))),
-                            kept,
-                        );
-                        if (before - keep.len()) * 10 < before {
-                            exchange_entries = None;
-                        }
-                        keep
+                        let terms = terms.map(|t| t.over(range(&t)));
+                        sparing.filter(&all_entries.values, d, terms, kept)
                     }
                     None => kept,
                 };

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use super::cells::CellFeatures;
 use super::dominance::pareto;
-use super::exchange::{Term, exchange_pareto};
+use super::exchange::{Sparing, Term};
 use super::plan::{Plan, Quantity};
 use crate::features::FeatureVector;
 use crate::space::Space;
@@ -121,10 +121,11 @@ impl<'a> Engine<'a> {
                 };
                 let terms = terms.map(|t| t.over(range(&t)));
                 let table = &engine.tables[c];
+                let mut sparing = Sparing::new();
                 let groups = table
                     .groups
                     .iter()
-                    .map(|g| exchange_pareto(&table.values, dims, terms, g.clone()))
+                    .map(|g| sparing.filter(&table.values, dims, terms, g.clone()))
                     .collect();
                 engine.tables[c].groups = groups;
             }
