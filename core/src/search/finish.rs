@@ -5,7 +5,7 @@ use std::collections::BinaryHeap;
 use super::dominance::{ordered, pareto, unordered};
 use super::front::{Front, Shadow};
 use super::objective::{Chord, Value};
-use super::prepare::{Block, LastGroup, OPTIMUM, Prepared, front_bit, tracks};
+use super::prepare::{Block, EntryRun, LastGroup, OPTIMUM, Prepared, front_bit, tracks};
 use super::programme::{Network, within};
 
 /// The front against a pair of limited costs while the last cell is searched: the shadow of the
@@ -103,58 +103,56 @@ impl LastCell<'_> {
     }
 
     /// The optimum, best bound first over every box of the last cell (see `Engine::last_cell`).
-    /// Entries are taken in the order of the bound of all their networks; an entry's boxes
-    /// join a heap only once that bound is the best left, so only entries that may still beat
-    /// the incumbent are expanded, and the search stops at the first box that cannot.
+    /// Runs of entries are taken in the order of the bound of all their networks; a run's
+    /// boxes with the blocks join a heap only once that bound is the best left, so only runs
+    /// that may still beat the incumbent are expanded, and the search stops at the first box
+    /// that cannot. A box taken from the heap is bounded entry by entry, then by halves.
     fn optimum(&mut self) {
         let (mut lo, mut hi, mut row) = (self.zero.clone(), self.zero.clone(), self.zero.clone());
-        // (bound as a key that sorts best first, group, entry): integers sort fastest.
-        let mut entries: Vec<(u64, u32, u32)> = Vec::new();
+        // (bound as a key that sorts best first, group, run): integers sort fastest.
+        let mut runs: Vec<(u64, u32, u32)> = Vec::new();
         for (w, group) in self.groups.iter().enumerate() {
-            for e in 0..group.entries.states.len() {
-                Self::bounds(group, e, &group.all, &mut lo, &mut hi);
+            for (r, run) in group.runs.iter().enumerate() {
+                Self::span_bounds(run, &group.all, &mut lo, &mut hi);
                 if within(self.limit_of, &lo, &self.zero) {
                     let bound = self.value.bound(&lo, &hi);
-                    entries.push((!ordered(bound), w as u32, e as u32));
+                    runs.push((!ordered(bound), w as u32, r as u32));
                 }
             }
         }
-        entries.sort_unstable();
-        // Boxes by their bound: (bound, expanded entry, block); and per expanded entry its
-        // group, its index and the chords of all its networks (see `Value::chords`).
+        runs.sort_unstable();
+        // Boxes by their bound: (bound, expanded run, block); and per expanded run its group,
+        // its index and the chords of all its networks (see `Value::chords`).
         let mut boxes: BinaryHeap<(u64, u32, u32)> = BinaryHeap::new();
         let mut expanded: Vec<(usize, usize, Vec<Option<Chord>>)> = Vec::new();
-        let mut next = entries.iter().peekable();
+        let mut next = runs.iter().peekable();
         loop {
             let best = self.kept.best.objective;
             let top = boxes.peek().map(|b| unordered(b.0));
             match next.peek() {
-                Some(&&(key, w, e)) if top.is_none_or(|t| unordered(!key) > t) => {
+                Some(&&(key, w, r)) if top.is_none_or(|t| unordered(!key) > t) => {
                     next.next();
                     if unordered(!key) < best {
-                        // Every entry left, and every box in the heap, is bounded lower still.
+                        // Every run left, and every box in the heap, is bounded lower still.
                         break;
                     }
-                    let (w, e) = (w as usize, e as usize);
+                    let (w, r) = (w as usize, r as usize);
                     let group = &self.groups[w];
-                    Self::bounds(group, e, &group.all, &mut lo, &mut hi);
+                    let run = &group.runs[r];
+                    Self::span_bounds(run, &group.all, &mut lo, &mut hi);
                     let chords = self.value.chords(&lo, &hi);
                     for (b, block) in group.blocks.iter().enumerate() {
                         if block.wanted & OPTIMUM == 0 {
                             continue;
                         }
-                        Self::bounds(group, e, block, &mut lo, &mut hi);
-                        let acc = self.value.accuracy(&lo, &hi);
-                        if within(self.limit_of, &lo, &self.zero)
-                            && self.value.min_accuracy.is_none_or(|m| acc >= m)
+                        Self::span_bounds(run, block, &mut lo, &mut hi);
+                        if let Some(bound) = self.bound(&lo, &hi)
+                            && bound >= best
                         {
-                            let bound = self.value.objective(acc, &lo, false);
-                            if bound >= best {
-                                boxes.push((ordered(bound), expanded.len() as u32, b as u32));
-                            }
+                            boxes.push((ordered(bound), expanded.len() as u32, b as u32));
                         }
                     }
-                    expanded.push((w, e, chords));
+                    expanded.push((w, r, chords));
                 }
                 _ => {
                     let Some((bound, x, b)) = boxes.pop() else {
@@ -163,12 +161,47 @@ impl LastCell<'_> {
                     if unordered(bound) < best {
                         break;
                     }
-                    let (w, e, chords) = &expanded[x as usize];
-                    let range = self.groups[*w].blocks[b as usize].range.clone();
-                    self.visit(*w, *e, range, OPTIMUM, chords, &mut row);
+                    let (w, r, chords) = &expanded[x as usize];
+                    let group = &self.groups[*w];
+                    let block = &group.blocks[b as usize];
+                    for e in group.runs[*r].range.clone() {
+                        Self::bounds(group, e, block, &mut lo, &mut hi);
+                        if self
+                            .bound(&lo, &hi)
+                            .is_none_or(|bound| bound < self.kept.best.objective)
+                        {
+                            continue;
+                        }
+                        for half in &block.halves {
+                            if half.wanted & OPTIMUM == 0 {
+                                continue;
+                            }
+                            Self::bounds(group, e, half, &mut lo, &mut hi);
+                            if self
+                                .bound(&lo, &hi)
+                                .is_some_and(|bound| bound >= self.kept.best.objective)
+                            {
+                                self.visit(*w, e, half.range.clone(), OPTIMUM, chords, &mut row);
+                            }
+                        }
+                    }
                 }
             }
         }
+    }
+
+    /// The box of a run of entries and a block, into `lo` and `hi`.
+    fn span_bounds(run: &EntryRun, block: &Block, lo: &mut [f64], hi: &mut [f64]) {
+        Self::shift(&run.min, &block.min, lo);
+        Self::shift(&run.max, &block.max, hi);
+    }
+
+    /// The objective's bound over the box from `lo` to `hi`; none when it cannot meet the
+    /// limits or the accuracy floor.
+    fn bound(&self, lo: &[f64], hi: &[f64]) -> Option<f64> {
+        let acc = self.value.accuracy(lo, hi);
+        (within(self.limit_of, lo, &self.zero) && self.value.min_accuracy.is_none_or(|m| acc >= m))
+            .then(|| self.value.objective(acc, lo, false))
     }
 
     /// The fronts, best merit first (see `Engine::last_cell`). The boxes ordered are those of
@@ -188,8 +221,7 @@ impl LastCell<'_> {
                     if block.wanted & !OPTIMUM == 0 {
                         continue;
                     }
-                    Self::shift(&run.min, &block.min, &mut lo);
-                    Self::shift(&run.max, &block.max, &mut hi);
+                    Self::span_bounds(run, block, &mut lo, &mut hi);
                     if let Some(merit) = self.merit(&lo, &hi) {
                         debug_assert!(w < 1 << 16 && b < 1 << 16 && r < 1 << 32);
                         boxes.push((merit, (w as u64) << 48 | (b as u64) << 32 | r as u64));

@@ -65,8 +65,8 @@ fn extremes(rows: &[&[f64]], d: usize) -> (Vec<f64>, Vec<f64>) {
 }
 
 /// A run of `BLOCK` entries of a group (positions in its list) with the per-quantity extremes
-/// of their values: the fronts bound a run and a block of candidates together before any of
-/// the run's entries alone (`LastCell::fronts`).
+/// of their values: the optimum and the fronts bound a run and a block of candidates together
+/// before any of the run's entries alone (`LastCell::optimum`, `LastCell::fronts`).
 pub(super) struct EntryRun {
     pub(super) range: std::ops::Range<usize>,
     pub(super) min: Vec<f64>,
@@ -154,8 +154,8 @@ impl<'a> Engine<'a> {
     /// network before the last cell, is a box of networks bounded by the per-quantity extremes.
     ///
     /// A trade-off optimum is searched best bound first over all boxes, stopping at the first
-    /// that cannot beat the incumbent; an entry's boxes are only bounded once the bound of all
-    /// its networks is the best left (`LastCell::optimum`). The fronts then visit the boxes
+    /// that cannot beat the incumbent; a run of entries' boxes are only bounded once the bound
+    /// of all its networks is the best left (`LastCell::optimum`). The fronts then visit the boxes
     /// best merit first (a quantity that orders networks as accuracy does), so they are nearly
     /// final early and most later boxes are dominated before any of their networks is looked
     /// at (`Prepared::pass`).
