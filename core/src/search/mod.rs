@@ -46,8 +46,8 @@
 //! space's per-cell features, shared by every search), `tables` (per-cell values and couplings),
 //! `programme` (the dynamic programme over the cells before the last), `dominance` (the Pareto
 //! filters and their kernel) and `exchange` (the NN-Degree against params test) that prune it,
-//! `span` (the last cell or two as rows), `prepare` (the last cell's groups, blocks and entries) and `finish` (its passes) with
-//! `objective` (the objective and its bounds) and `front` (the fronts it keeps), and `score`
+//! `span` (the last cell or two as rows), `prepare` (the last cell's groups, blocks and
+//! entries) and `finish` (its passes) with `objective` (the objective and its bounds) and `front` (the fronts it keeps), and `score`
 //! (full predictions and the result's fronts). `oracle` checks the whole search against brute
 //! force.
 
@@ -128,15 +128,7 @@ fn search_spanning(
     };
     let cells = span_cells.unwrap_or_else(|| engine.span_cells());
     let stages = engine.run(&loosest, space.num_cells - cells);
-    let span = engine.span(cells, &loosest);
-    let last = engine.last_cell(
-        &tightened,
-        &stages,
-        span,
-        &loosest,
-        true,
-        plain_limits.is_some(),
-    );
+    let last = engine.last_cell(&tightened, &stages, &loosest, true, plain_limits.is_some());
     let finals = last.pass(&limits, true);
     let mut result = engine.result(&tightened, &stages, &last.span, &finals, Wanted::Everything);
     if let Some(miss) = &mut result.closest_miss {

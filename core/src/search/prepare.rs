@@ -163,17 +163,17 @@ impl<'a> Engine<'a> {
     /// The entries are those that can meet `limit_of`, which must be the loosest limits of
     /// the passes to come; `fronts`: whether the first pass wants the fronts; `optimum_pass`:
     /// whether a pass without fronts follows.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn last_cell(
         &'a self,
         problem: &'a SearchProblem,
         stages: &[Stage],
-        span: Span<'a>,
         limit_of: &[Option<f64>],
         fronts: bool,
         optimum_pass: bool,
     ) -> Prepared<'a> {
         let d = self.dims;
+        // The cells the programme's stages leave are the last span.
+        let span = self.span(self.space.num_cells - stages.len(), limit_of);
         let c = span.first;
         let value = Value::new(&self.plan, problem);
         let front_costs = self.plan.front_costs(fronts);

@@ -83,14 +83,11 @@ impl<'a> Engine<'a> {
         let mut values = Vec::new();
         let mut pairs = Vec::new();
         let mut groups = Vec::with_capacity(head.groups.len());
-        let row_of = |values: &[f64], i: u32| -> Vec<f64> {
-            values[i as usize * d..(i as usize + 1) * d].to_vec()
-        };
         for (g, group) in head.groups.iter().enumerate() {
             let at = self.space.group_width(g) * ng;
             let start = pairs.len() as u32;
             for &a in group {
-                let a_row = row_of(&head.values, a);
+                let a_row = &head.values[a as usize * d..(a as usize + 1) * d];
                 for (h, later) in tail.groups.iter().enumerate() {
                     let coupling = &tail.coupling[(at + h) * d..(at + h + 1) * d];
                     for &b in later {
@@ -120,14 +117,9 @@ impl<'a> Engine<'a> {
     /// The least of each quantity over what a network holds entering cell `c`: the cells
     /// before it and the coupling into it.
     fn before(&self, c: usize) -> Vec<f64> {
-        let mut least = self.extremes(c, false).coupling;
-        for earlier in 0..c {
-            let e = self.extremes(earlier, false);
-            for ((l, cand), coup) in least.iter_mut().zip(&e.candidates).zip(&e.coupling) {
-                *l += cand + coup;
-            }
-        }
-        least
+        let coupling = self.extremes(c, false).coupling;
+        let cells = self.total_of(0..c, false);
+        cells.iter().zip(&coupling).map(|(a, b)| a + b).collect()
     }
 
     /// The least of each quantity over the rows `rows` of `span`.

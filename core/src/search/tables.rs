@@ -190,8 +190,13 @@ impl<'a> Engine<'a> {
 
     /// Lower (or with `max`, upper) bounds of what cells `from..` add, coupling included.
     pub(super) fn total(&self, from: usize, max: bool) -> Vec<f64> {
+        self.total_of(from..self.tables.len(), max)
+    }
+
+    /// Lower (or with `max`, upper) bounds of what `cells` add, coupling included.
+    pub(super) fn total_of(&self, cells: std::ops::Range<usize>, max: bool) -> Vec<f64> {
         let mut total = vec![0.0; self.dims];
-        for later in from..self.tables.len() {
+        for later in cells {
             let e = self.extremes(later, max);
             for ((t, cand), coup) in total.iter_mut().zip(&e.candidates).zip(&e.coupling) {
                 *t += cand + coup;
