@@ -96,23 +96,35 @@ fn pareto_sorting(values: &[f64], dims: usize, idx: Vec<u32>, runs: bool) -> Vec
     kept
 }
 
-/// Rows per block of `Lanes`.
+/// Rows per block of `Lanes`, and items per level above it.
 pub(super) const LANES: usize = 8;
 
+/// Lanes of one value: one per row of a block, or per block (group) of a level above.
+type Lane = [f64; LANES];
+
 /// The dominance kernel: kept rows in blocks of `LANES` rows, one array per value, so that a row
-/// is tested against a whole block without branches.
+/// is tested against a whole block without branches. Above the rows, two levels hold the least
+/// of each value per block (eight blocks to a lane set) and per group of eight blocks (eight
+/// groups to a lane set): one test of a lane set rules out eight blocks or eight groups, where
+/// a test per block's or group's least values left most of a filter's time in scalar
+/// comparisons and branches. Unfilled lanes hold NaN, which is at most nothing.
 pub(super) struct Lanes {
     width: usize,
-    blocks: Vec<[f64; LANES]>,
-    /// Per block, the least of each value over its rows (`width` each).
-    least: Vec<f64>,
-    /// The same per group of `GROUP` blocks.
-    group_least: Vec<f64>,
+    /// Per block, `width` lane sets of its rows' values.
+    blocks: Vec<Lane>,
+    /// Per group of `LANES` blocks, `width` lane sets of each block's least values.
+    block_least: Vec<Lane>,
+    /// Per set of `LANES` groups, `width` lane sets of each group's least values.
+    group_least: Vec<Lane>,
     rows: usize,
 }
 
-/// Blocks per group of `Lanes::group_least`.
-const GROUP: usize = 8;
+/// Appends `width` unfilled lane sets to `level` when `at` starts a new one.
+fn open(level: &mut Vec<Lane>, at: usize, width: usize) {
+    if at.is_multiple_of(LANES) {
+        level.extend(std::iter::repeat_n([f64::NAN; LANES], width));
+    }
+}
 
 impl Lanes {
     /// No rows yet, of `width` values each.
@@ -120,7 +132,7 @@ impl Lanes {
         Lanes {
             width,
             blocks: Vec::new(),
-            least: Vec::new(),
+            block_least: Vec::new(),
             group_least: Vec::new(),
             rows: 0,
         }
@@ -133,36 +145,29 @@ impl Lanes {
 
     /// Appends `row` (`width` values), as row `b * LANES + lane` of block `b`.
     pub(super) fn push(&mut self, row: &[f64]) {
-        let lane = self.rows % LANES;
+        let w = self.width;
+        let (b, lane) = (self.rows / LANES, self.rows % LANES);
+        let group = b / LANES;
         if lane == 0 {
-            self.blocks
-                .extend(std::iter::repeat_n([f64::INFINITY; LANES], self.width));
-        }
-        if lane == 0 {
-            self.least.extend_from_slice(row);
-        }
-        if self.rows.is_multiple_of(LANES * GROUP) {
-            self.group_least.extend_from_slice(row);
-        }
-        let start = self.blocks.len() - self.width;
-        for (lanes, v) in self.blocks[start..].iter_mut().zip(row) {
-            lanes[lane] = *v;
-        }
-        let group_start = self.group_least.len() - self.width;
-        for least in [
-            &mut self.least[start..],
-            &mut self.group_least[group_start..],
-        ] {
-            for (l, v) in least.iter_mut().zip(row) {
-                *l = l.min(*v);
+            open(&mut self.blocks, self.rows, w);
+            open(&mut self.block_least, b, w);
+            if b.is_multiple_of(LANES) {
+                open(&mut self.group_least, group, w);
             }
+        }
+        // `min` ignores the NaN of an unfilled lane.
+        for (k, &v) in row.iter().enumerate() {
+            self.blocks[b * w + k][lane] = v;
+            let least = &mut self.block_least[group * w + k][b % LANES];
+            *least = least.min(v);
+            let least = &mut self.group_least[group / LANES * w + k][group % LANES];
+            *least = least.min(v);
         }
         self.rows += 1;
     }
 
-    /// Whether some row is at most `row` in every value, newest rows first. A block, or a group
-    /// of blocks, whose least values are not all at most `row` holds none: one test of `width`
-    /// values skips it.
+    /// Whether some row is at most `row` in every value, newest rows first. A group or a block
+    /// whose least values are not all at most `row` holds none.
     pub(super) fn any_at_most(&self, row: &[f64]) -> bool {
         // The common widths get loops of a known length, unrolled.
         match self.width {
@@ -178,50 +183,94 @@ impl Lanes {
     fn scan<const W: usize>(&self, row: &[f64]) -> bool {
         let w = if W == 0 { self.width } else { W };
         let row = &row[..w];
-        let under = |least: &[f64], i: usize| {
-            least[i * w..][..w]
-                .iter()
-                .zip(row)
-                .fold(true, |all, (l, v)| all & (l <= v))
-        };
-        let blocks = self.blocks();
-        (0..blocks.div_ceil(GROUP)).rev().any(|g| {
-            under(&self.group_least, g)
-                && (g * GROUP..blocks.min((g + 1) * GROUP))
-                    .rev()
-                    .any(|b| under(&self.least, b) && self.lanes_at_most::<W>(b, row))
+        let sets = |level: &[Lane], i: usize| mask_at_most(&level[i * w..][..w], row);
+        let groups = self.blocks().div_ceil(LANES);
+        (0..groups.div_ceil(LANES)).rev().any(|top| {
+            newest_first(sets(&self.group_least, top)).any(|g| {
+                let group = top * LANES + g;
+                newest_first(sets(&self.block_least, group))
+                    .any(|b| sets(&self.blocks, group * LANES + b) != 0)
+            })
         })
-    }
-
-    /// Whether block `b` holds a row at most `row` in every value (`W` as in `scan`).
-    #[inline]
-    fn lanes_at_most<const W: usize>(&self, b: usize, row: &[f64]) -> bool {
-        let w = if W == 0 { self.width } else { W };
-        self.at_most_of(&self.blocks[b * w..][..w], b, row)
-            .contains(&true)
     }
 
     /// For each lane of block `b`: whether it holds a row that is at most `row` in every value.
     #[inline]
     pub(super) fn at_most(&self, b: usize, row: &[f64]) -> [bool; LANES] {
-        self.at_most_of(&self.blocks[b * self.width..(b + 1) * self.width], b, row)
-    }
-
-    #[inline]
-    fn at_most_of(&self, values: &[[f64; LANES]], b: usize, row: &[f64]) -> [bool; LANES] {
-        // Unfilled lanes answer no: only the last block has any.
-        let mut all = [true; LANES];
+        let mut all = at_most_of(&self.blocks[b * self.width..(b + 1) * self.width], row);
+        // Rows without values have no NaN to mark the unfilled lanes.
         let filled = self.rows - b * LANES;
         if filled < LANES {
             all[filled..].fill(false);
         }
-        for (lanes, v) in values.iter().zip(row) {
-            for (a, lane) in all.iter_mut().zip(lanes) {
-                *a &= lane <= v;
-            }
-        }
         all
     }
+}
+
+/// For each lane: whether its values are at most `row`'s (an unfilled lane's NaN is not).
+#[inline]
+fn at_most_of(values: &[Lane], row: &[f64]) -> [bool; LANES] {
+    let bits = mask_at_most(values, row);
+    std::array::from_fn(|i| bits >> i & 1 == 1)
+}
+
+/// `at_most_of` as bits, two lanes to an SSE2 comparison (every x86-64 processor has them;
+/// the compiler left the lanes' comparisons scalar).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn mask_at_most(values: &[Lane], row: &[f64]) -> u32 {
+    use std::arch::x86_64::{
+        _mm_and_pd, _mm_castsi128_pd, _mm_cmple_pd, _mm_loadu_pd, _mm_movemask_pd, _mm_set1_epi64x,
+        _mm_set1_pd,
+    };
+    // SAFETY: SSE2 is part of x86-64; each load reads two f64 of a `[f64; 8]` at offsets
+    // 0, 2, 4 and 6.
+    unsafe {
+        let ones = _mm_castsi128_pd(_mm_set1_epi64x(-1));
+        let mut all = [ones; LANES / 2];
+        for (lanes, &v) in values.iter().zip(row) {
+            let v = _mm_set1_pd(v);
+            for (i, a) in all.iter_mut().enumerate() {
+                *a = _mm_and_pd(*a, _mm_cmple_pd(_mm_loadu_pd(lanes.as_ptr().add(2 * i)), v));
+            }
+        }
+        all.iter()
+            .enumerate()
+            .fold(0, |m, (i, a)| m | (_mm_movemask_pd(*a) as u32) << (2 * i))
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn mask_at_most(values: &[Lane], row: &[f64]) -> u32 {
+    let mut all = [true; LANES];
+    for (lanes, v) in values.iter().zip(row) {
+        for (a, lane) in all.iter_mut().zip(lanes) {
+            *a &= lane <= v;
+        }
+    }
+    mask(all)
+}
+
+/// The lanes that answer yes, as bits.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn mask(lanes: [bool; LANES]) -> u32 {
+    lanes
+        .iter()
+        .enumerate()
+        .fold(0, |m, (i, &a)| m | u32::from(a) << i)
+}
+
+/// The set bits of `mask`, highest (newest) first.
+fn newest_first(mut mask: u32) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (mask != 0).then(|| {
+            let i = 31 - mask.leading_zeros() as usize;
+            mask &= !(1 << i);
+            i
+        })
+    })
 }
 
 #[cfg(test)]
@@ -250,12 +299,13 @@ mod tests {
     #[test]
     fn pareto_keeps_exactly_the_non_dominated_rows() {
         let mut r = SplitMix64::new(7);
-        for case in 0..600 {
+        for case in 0..720 {
             let dims = 1 + case % 6;
-            let n = [0, 1, 2, 7, 8, 9, 16, 17, 40, 150][case / 6 % 10];
+            // 3,000 rows: kept ones past a lane set of groups (512 rows) in many dimensions.
+            let n = [0, 1, 2, 7, 8, 9, 16, 17, 40, 150, 600, 3000][case / 6 % 12];
             // Few distinct values make ties and duplicate rows common; some cases are
             // continuous.
-            let levels = [2, 3, 5, 1 << 20][case / 60 % 4];
+            let levels = [2, 3, 5, 1 << 20][case / 72 % 4];
             let values: Vec<f64> = (0..n * dims)
                 .map(|_| r.below(levels) as f64 - (levels / 2) as f64)
                 .collect();
