@@ -117,6 +117,9 @@ pub(super) struct Lanes {
     /// Per set of `LANES` groups, `width` lane sets of each group's least values.
     group_least: Vec<Lane>,
     rows: usize,
+    /// Whether the processor has AVX (see `any_at_most`).
+    #[cfg(target_arch = "x86_64")]
+    avx: bool,
 }
 
 /// Appends `width` unfilled lane sets to `level` when `at` starts a new one.
@@ -135,6 +138,8 @@ impl Lanes {
             block_least: Vec::new(),
             group_least: Vec::new(),
             rows: 0,
+            #[cfg(target_arch = "x86_64")]
+            avx: std::arch::is_x86_feature_detected!("avx"),
         }
     }
 
@@ -169,29 +174,55 @@ impl Lanes {
     /// Whether some row is at most `row` in every value, newest rows first. A group or a block
     /// whose least values are not all at most `row` holds none.
     pub(super) fn any_at_most(&self, row: &[f64]) -> bool {
-        // The common widths get loops of a known length, unrolled.
+        #[cfg(target_arch = "x86_64")]
+        if self.avx {
+            // SAFETY: `avx` says the processor has AVX.
+            return unsafe { self.any_at_most_avx(row) };
+        }
+        self.widths::<Sse2>(row)
+    }
+
+    /// `any_at_most` compiled for AVX: four lanes to a comparison.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx")]
+    unsafe fn any_at_most_avx(&self, row: &[f64]) -> bool {
+        self.widths::<Avx>(row)
+    }
+
+    /// `scan` with the common widths' loops of a known length, unrolled.
+    #[inline(always)]
+    fn widths<K: Kernel>(&self, row: &[f64]) -> bool {
         match self.width {
-            2 => self.scan::<2>(row),
-            3 => self.scan::<3>(row),
-            4 => self.scan::<4>(row),
-            5 => self.scan::<5>(row),
-            _ => self.scan::<0>(row),
+            2 => self.scan::<2, K>(row),
+            3 => self.scan::<3, K>(row),
+            4 => self.scan::<4, K>(row),
+            5 => self.scan::<5, K>(row),
+            _ => self.scan::<0, K>(row),
         }
     }
 
-    /// `any_at_most` for rows of `W` values (0: of `width`).
-    fn scan<const W: usize>(&self, row: &[f64]) -> bool {
+    /// `any_at_most` for rows of `W` values (0: of `width`), with lane comparisons by `K`.
+    #[inline(always)]
+    fn scan<const W: usize, K: Kernel>(&self, row: &[f64]) -> bool {
         let w = if W == 0 { self.width } else { W };
         let row = &row[..w];
-        let sets = |level: &[Lane], i: usize| mask_at_most(&level[i * w..][..w], row);
+        // Loops, not closures: a closure is not compiled for the caller's target features, and
+        // the AVX comparisons would be calls.
         let groups = self.blocks().div_ceil(LANES);
-        (0..groups.div_ceil(LANES)).rev().any(|top| {
-            newest_first(sets(&self.group_least, top)).any(|g| {
-                let group = top * LANES + g;
-                newest_first(sets(&self.block_least, group))
-                    .any(|b| sets(&self.blocks, group * LANES + b) != 0)
-            })
-        })
+        for top in (0..groups.div_ceil(LANES)).rev() {
+            let mut in_groups = K::mask(&self.group_least[top * w..][..w], row);
+            while in_groups != 0 {
+                let group = top * LANES + highest(&mut in_groups);
+                let mut in_blocks = K::mask(&self.block_least[group * w..][..w], row);
+                while in_blocks != 0 {
+                    let b = group * LANES + highest(&mut in_blocks);
+                    if K::mask(&self.blocks[b * w..][..w], row) != 0 {
+                        return true;
+                    }
+                }
+            }
+        }
+        false
     }
 
     /// For each lane of block `b`: whether it holds a row that is at most `row` in every value.
@@ -210,67 +241,96 @@ impl Lanes {
 /// For each lane: whether its values are at most `row`'s (an unfilled lane's NaN is not).
 #[inline]
 fn at_most_of(values: &[Lane], row: &[f64]) -> [bool; LANES] {
-    let bits = mask_at_most(values, row);
+    let bits = Sse2::mask(values, row);
     std::array::from_fn(|i| bits >> i & 1 == 1)
 }
 
-/// `at_most_of` as bits, two lanes to an SSE2 comparison (every x86-64 processor has them;
-/// the compiler left the lanes' comparisons scalar).
+/// The lane comparison of `Lanes`: for each lane, whether its values are at most `row`'s, as
+/// bits. The compiler left the lanes' comparisons scalar; these are SIMD.
+trait Kernel {
+    fn mask(values: &[Lane], row: &[f64]) -> u32;
+}
+
+/// Two lanes to a comparison: every x86-64 processor has SSE2 (elsewhere, plain comparisons).
+struct Sse2;
+
+/// Four lanes to a comparison, where the processor has AVX.
 #[cfg(target_arch = "x86_64")]
-#[inline]
-fn mask_at_most(values: &[Lane], row: &[f64]) -> u32 {
-    use std::arch::x86_64::{
-        _mm_and_pd, _mm_castsi128_pd, _mm_cmple_pd, _mm_loadu_pd, _mm_movemask_pd, _mm_set1_epi64x,
-        _mm_set1_pd,
-    };
-    // SAFETY: SSE2 is part of x86-64; each load reads two f64 of a `[f64; 8]` at offsets
-    // 0, 2, 4 and 6.
-    unsafe {
-        let ones = _mm_castsi128_pd(_mm_set1_epi64x(-1));
-        let mut all = [ones; LANES / 2];
-        for (lanes, &v) in values.iter().zip(row) {
-            let v = _mm_set1_pd(v);
-            for (i, a) in all.iter_mut().enumerate() {
-                *a = _mm_and_pd(*a, _mm_cmple_pd(_mm_loadu_pd(lanes.as_ptr().add(2 * i)), v));
+struct Avx;
+
+#[cfg(target_arch = "x86_64")]
+impl Kernel for Sse2 {
+    #[inline(always)]
+    fn mask(values: &[Lane], row: &[f64]) -> u32 {
+        use std::arch::x86_64::{
+            _mm_and_pd, _mm_castsi128_pd, _mm_cmple_pd, _mm_loadu_pd, _mm_movemask_pd,
+            _mm_set1_epi64x, _mm_set1_pd,
+        };
+        // SAFETY: SSE2 is part of x86-64; each load reads two f64 of a `[f64; 8]` at offsets
+        // 0, 2, 4 and 6.
+        unsafe {
+            let mut all = [_mm_castsi128_pd(_mm_set1_epi64x(-1)); LANES / 2];
+            for (lanes, &v) in values.iter().zip(row) {
+                let v = _mm_set1_pd(v);
+                for (i, a) in all.iter_mut().enumerate() {
+                    *a = _mm_and_pd(*a, _mm_cmple_pd(_mm_loadu_pd(lanes.as_ptr().add(2 * i)), v));
+                }
+            }
+            all.iter()
+                .enumerate()
+                .fold(0, |m, (i, a)| m | (_mm_movemask_pd(*a) as u32) << (2 * i))
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Kernel for Avx {
+    #[inline(always)]
+    fn mask(values: &[Lane], row: &[f64]) -> u32 {
+        use std::arch::x86_64::{
+            _CMP_LE_OQ, _mm256_and_pd, _mm256_castsi256_pd, _mm256_cmp_pd, _mm256_loadu_pd,
+            _mm256_movemask_pd, _mm256_set1_epi64x, _mm256_set1_pd,
+        };
+        // SAFETY: only inlined into `Lanes::any_at_most_avx`, which runs where the processor
+        // has AVX; each load reads four f64 of a `[f64; 8]` at offsets 0 and 4.
+        unsafe {
+            let mut all = [_mm256_castsi256_pd(_mm256_set1_epi64x(-1)); LANES / 4];
+            for (lanes, &v) in values.iter().zip(row) {
+                let v = _mm256_set1_pd(v);
+                for (i, a) in all.iter_mut().enumerate() {
+                    let lane = _mm256_loadu_pd(lanes.as_ptr().add(4 * i));
+                    *a = _mm256_and_pd(*a, _mm256_cmp_pd::<_CMP_LE_OQ>(lane, v));
+                }
+            }
+            all.iter().enumerate().fold(0, |m, (i, a)| {
+                m | (_mm256_movemask_pd(*a) as u32) << (4 * i)
+            })
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+impl Kernel for Sse2 {
+    #[inline(always)]
+    fn mask(values: &[Lane], row: &[f64]) -> u32 {
+        let mut all = [true; LANES];
+        for (lanes, v) in values.iter().zip(row) {
+            for (a, lane) in all.iter_mut().zip(lanes) {
+                *a &= lane <= v;
             }
         }
         all.iter()
             .enumerate()
-            .fold(0, |m, (i, a)| m | (_mm_movemask_pd(*a) as u32) << (2 * i))
+            .fold(0, |m, (i, &a)| m | u32::from(a) << i)
     }
 }
 
-#[cfg(not(target_arch = "x86_64"))]
-#[inline]
-fn mask_at_most(values: &[Lane], row: &[f64]) -> u32 {
-    let mut all = [true; LANES];
-    for (lanes, v) in values.iter().zip(row) {
-        for (a, lane) in all.iter_mut().zip(lanes) {
-            *a &= lane <= v;
-        }
-    }
-    mask(all)
-}
-
-/// The lanes that answer yes, as bits.
-#[cfg(not(target_arch = "x86_64"))]
-#[inline]
-fn mask(lanes: [bool; LANES]) -> u32 {
-    lanes
-        .iter()
-        .enumerate()
-        .fold(0, |m, (i, &a)| m | u32::from(a) << i)
-}
-
-/// The set bits of `mask`, highest (newest) first.
-fn newest_first(mut mask: u32) -> impl Iterator<Item = usize> {
-    std::iter::from_fn(move || {
-        (mask != 0).then(|| {
-            let i = 31 - mask.leading_zeros() as usize;
-            mask &= !(1 << i);
-            i
-        })
-    })
+/// The highest set bit of `mask` (the newest lane), cleared. `mask` must not be zero.
+#[inline(always)]
+fn highest(mask: &mut u32) -> usize {
+    let i = 31 - mask.leading_zeros() as usize;
+    *mask &= !(1 << i);
+    i
 }
 
 #[cfg(test)]
@@ -321,6 +381,37 @@ mod tests {
                 naive(&values, dims, &idx),
                 "case {case}: {dims} dims, {n} rows"
             );
+        }
+    }
+
+    #[test]
+    fn every_kernel_finds_exactly_the_rows_at_most_a_row() {
+        let mut r = SplitMix64::new(8);
+        for case in 0..60 {
+            let width = 2 + case % 5;
+            let n = [1, 9, 70, 600, 1500][case / 12 % 5];
+            let row = |r: &mut SplitMix64| -> Vec<f64> {
+                (0..width).map(|_| r.below(9) as f64).collect()
+            };
+            let rows: Vec<Vec<f64>> = (0..n).map(|_| row(&mut r)).collect();
+            let mut lanes = Lanes::new(width);
+            for x in &rows {
+                lanes.push(x);
+            }
+            for _ in 0..200 {
+                let q = row(&mut r);
+                let expected = rows.iter().any(|x| x.iter().zip(&q).all(|(a, b)| a <= b));
+                assert_eq!(lanes.widths::<Sse2>(&q), expected, "case {case}");
+                #[cfg(target_arch = "x86_64")]
+                if std::arch::is_x86_feature_detected!("avx") {
+                    // SAFETY: the processor has AVX.
+                    assert_eq!(
+                        unsafe { lanes.any_at_most_avx(&q) },
+                        expected,
+                        "case {case}"
+                    );
+                }
+            }
         }
     }
 
