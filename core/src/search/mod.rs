@@ -15,13 +15,14 @@
 //! the objective on the survivors. The result is the optimum of the whole grid, not a sample.
 //!
 //! The last cell needs no merge: a complete network only matters if it is the optimum or on a
-//! front. The last cell's candidates of each coupling group are grouped in blocks of similar NN-Degree,
-//! and each pair of a network before the last cell and a block is a box bounded by the
-//! per-quantity extremes. A trade-off optimum is searched best bound first and stops at the
-//! first box that cannot beat the incumbent (the trade-off bounded with chords of the
-//! logarithm); the fronts visit the boxes best accuracy first, so they are nearly final early
-//! and most boxes are dominated before any network in them is looked at, most of them eight at
-//! a time: a run of eight networks with a block is bounded first (`Engine::last_cell`).
+//! front. The last cell's candidates of each coupling group are grouped in blocks alike in
+//! NN-Degree or params, whichever accuracy varies more with, and each pair of a network before
+//! the last cell and a block is a box bounded by the per-quantity extremes. A trade-off optimum
+//! is searched best bound first and stops at the first box that cannot beat the incumbent (the
+//! trade-off bounded with chords of the logarithm); the fronts visit the boxes best accuracy
+//! first, so they are nearly final early and most boxes are dominated before any network in
+//! them is looked at, most of them eight at a time: a run of eight networks with a block is
+//! bounded first (`Engine::last_cell`).
 //!
 //! Where the second-to-last cell's groups hold a few candidates each (a ResNet- or
 //! MobileNet-type cell: one per depth), the last two cells are searched so, as one span of

@@ -159,6 +159,29 @@ impl<'a> Value<'a> {
             .collect()
     }
 
+    /// The quantity accuracy varies most with, NN-Degree or params, over the networks whose
+    /// stored values lie between `lo` and `hi`; none when accuracy depends on neither.
+    pub(super) fn leading_key(&self, lo: &[f64], hi: &[f64]) -> Option<usize> {
+        let co = &self.model.coefficients;
+        let spread = |term: &dyn Fn(f64) -> f64, key: usize, sign: f64| {
+            (term(hi[key] * sign) - term(lo[key] * sign)).abs()
+        };
+        let degree = self
+            .degree
+            .zip(self.model.form.degree)
+            .map(|(d, t)| (d.key, spread(&|g| co[1] * t.apply(g), d.key, d.sign)));
+        let params = self.params.map(|p| {
+            let c = co[co.len() - 1];
+            (p.key, spread(&|n| c * n.ln(), p.key, p.sign))
+        });
+        degree
+            .into_iter()
+            .chain(params)
+            .filter(|(_, s)| !s.is_nan())
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(k, _)| k)
+    }
+
     /// The quantities the objective depends on besides accuracy.
     pub(super) fn objective_keys(&self) -> Vec<usize> {
         match &self.kind {
@@ -293,6 +316,58 @@ mod tests {
                 f64::INFINITY
             );
         }
+    }
+
+    /// Blocks follow the term accuracy varies most with over the networks' range: params for a
+    /// form whose NN-Degree term is nearly flat (as the digits' linear fit), NN-Degree for one
+    /// whose params term is (as the logarithmic fit), and the only one where there is one.
+    #[test]
+    fn the_leading_quantity_is_the_term_with_the_larger_spread() {
+        use crate::fit::{AccuracyForm, AccuracyModel, DegreeTerm};
+        let mut r = SplitMix64::new(13);
+        let space = small_space(&mut r);
+        let sample: Vec<ArchSpec> = (0..100).map(|_| random_spec(&mut r, &space)).collect();
+        let mut p = problem(&mut r, &sample);
+        p.max_params = None;
+        let leading = |p: &SearchProblem, degree: Option<DegreeTerm>, co: Vec<f64>| {
+            let params = co.len() == 3 || degree.is_none();
+            let n = co.len();
+            let mut p = p.clone();
+            p.accuracy = AccuracyModel {
+                form: AccuracyForm::new(degree, params),
+                coefficients: co,
+                residual_std: 0.01,
+                t_quantile: 2.0,
+                inverse_gram: vec![0.0; n * n],
+                fitted_nn_degree: None,
+                fitted_params: None,
+            };
+            let plan = Plan::new(&p).unwrap();
+            let rows: Vec<Vec<f64>> = sample.iter().map(|s| stored(&plan, s)).collect();
+            let column = |max: bool| -> Vec<f64> {
+                (0..rows[0].len())
+                    .map(|k| {
+                        let v = rows.iter().map(|q| q[k]);
+                        if max {
+                            v.fold(f64::MIN, f64::max)
+                        } else {
+                            v.fold(f64::MAX, f64::min)
+                        }
+                    })
+                    .collect()
+            };
+            let key = Value::new(&plan, &p).leading_key(&column(false), &column(true));
+            (key, plan.degree(), plan.params)
+        };
+        let (key, degree, params) = leading(&p, Some(DegreeTerm::Linear), vec![0.9, 1e-9, 0.005]);
+        assert_eq!(key, params);
+        assert!(degree.is_some());
+        let (key, degree, _) = leading(&p, Some(DegreeTerm::Log), vec![0.9, 0.02, -1e-6]);
+        assert_eq!(key, degree);
+        let (key, degree, _) = leading(&p, Some(DegreeTerm::Reciprocal), vec![0.9, -4.0]);
+        assert_eq!(key, degree);
+        let (key, _, params) = leading(&p, None, vec![0.9, 0.005]);
+        assert_eq!(key, params);
     }
 
     /// On random grids and problems of each kind: accuracy and objective at a network are the
