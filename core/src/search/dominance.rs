@@ -197,13 +197,15 @@ impl Lanes {
                 open(&mut self.group_least, group, w);
             }
         }
+        let values = &mut self.blocks[b * w..][..w];
+        let block_least = &mut self.block_least[group * w..][..w];
+        let group_least = &mut self.group_least[group / LANES * w..][..w];
+        let (in_group, in_top) = (b % LANES, group % LANES);
         // `min` ignores the NaN of an unfilled lane.
-        for (k, &v) in row.iter().enumerate() {
-            self.blocks[b * w + k][lane] = v;
-            let least = &mut self.block_least[group * w + k][b % LANES];
-            *least = least.min(v);
-            let least = &mut self.group_least[group / LANES * w + k][group % LANES];
-            *least = least.min(v);
+        for (k, &v) in row[..w].iter().enumerate() {
+            values[k][lane] = v;
+            block_least[k][in_group] = block_least[k][in_group].min(v);
+            group_least[k][in_top] = group_least[k][in_top].min(v);
         }
         self.rows += 1;
     }
