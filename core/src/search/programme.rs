@@ -1,6 +1,6 @@
 //! The dynamic programme over the cells before the last.
 
-use super::dominance::pareto_of_runs;
+use super::dominance::{pareto, pareto_of_runs};
 use super::exchange::exchange_pareto;
 use super::tables::Engine;
 use crate::space::ArchSpec;
@@ -103,14 +103,29 @@ impl Engine<'_> {
                         .map(|(a, b)| a + b)
                         .collect();
                     let entries = self.entries(&stages, c, g, limit_of, &rest_here);
-                    let kept = pareto_of_runs(&entries.values, d);
-                    // Candidate by candidate, so that the rows come in runs sorted as the
-                    // entries are (see `pareto_of_runs`).
+                    let mut kept = pareto_of_runs(&entries.values, d);
+                    // With the entries by a limited quantity, a candidate's rows stop at the
+                    // first entry that misses its limit: every later one has more of it, so
+                    // misses too (a float sum is monotone). Most rows miss a limit.
+                    let limited = limit_of.iter().position(Option::is_some);
+                    if let Some(k) = limited {
+                        let at = |e: u32| entries.values[e as usize * d + k];
+                        kept.sort_by(|&a, &b| at(a).total_cmp(&at(b)));
+                    }
                     for &cand in &table.groups[g] {
                         let cv = &table.values[cand as usize * d..(cand as usize + 1) * d];
                         for &e in &kept {
                             let e = e as usize;
                             let base = &entries.values[e * d..(e + 1) * d];
+                            if let Some(k) = limited
+                                && !meets(limit_of[k], base[k] + cv[k], rest[k])
+                            {
+                                // A NaN (sorted to either end) says nothing of the others.
+                                if base[k].is_nan() {
+                                    continue;
+                                }
+                                break;
+                            }
                             if push_within(&mut local, base, cv, limit_of, &rest) {
                                 local_parent.push(Network {
                                     state: entries.states[e],
@@ -121,7 +136,7 @@ impl Engine<'_> {
                     }
                 }
                 // Plain dominance, then the exchange test where it applies.
-                let kept = pareto_of_runs(&local, d);
+                let kept = pareto(&local, d, (0..local_parent.len() as u32).collect());
                 let keep = match exchange {
                     Some(terms) => exchange_pareto(&local, d, terms, kept),
                     None => kept,
@@ -207,7 +222,12 @@ pub(super) fn within(limit_of: &[Option<f64>], v: &[f64], rest: &[f64]) -> bool 
         .iter()
         .zip(v)
         .zip(rest)
-        .all(|((l, v), r)| l.is_none_or(|l| v + r <= l * (1.0 + 1e-12)))
+        .all(|((l, v), r)| meets(*l, *v, *r))
+}
+
+/// Whether `v` plus `rest` can meet `limit` (none: no limit), up to rounding.
+fn meets(limit: Option<f64>, v: f64, rest: f64) -> bool {
+    limit.is_none_or(|l| v + rest <= l * (1.0 + 1e-12))
 }
 
 #[cfg(test)]
