@@ -267,7 +267,8 @@ impl Lanes {
     /// For each lane of block `b`: whether it holds a row that is at most `row` in every value.
     #[inline]
     pub(super) fn at_most(&self, b: usize, row: &[f64]) -> [bool; LANES] {
-        let mut all = at_most_of(&self.blocks[b * self.width..(b + 1) * self.width], row);
+        let bits = Sse2::mask(&self.blocks[b * self.width..(b + 1) * self.width], row);
+        let mut all: [bool; LANES] = std::array::from_fn(|i| bits >> i & 1 == 1);
         // Rows without values have no NaN to mark the unfilled lanes.
         let filled = self.rows - b * LANES;
         if filled < LANES {
@@ -275,13 +276,6 @@ impl Lanes {
         }
         all
     }
-}
-
-/// For each lane: whether its values are at most `row`'s (an unfilled lane's NaN is not).
-#[inline]
-fn at_most_of(values: &[Lane], row: &[f64]) -> [bool; LANES] {
-    let bits = Sse2::mask(values, row);
-    std::array::from_fn(|i| bits >> i & 1 == 1)
 }
 
 /// The lane comparison of `Lanes`: for each lane, whether its values are at most `row`'s, as

@@ -324,6 +324,7 @@ mod tests {
     #[test]
     fn the_leading_quantity_is_the_term_with_the_larger_spread() {
         use crate::fit::{AccuracyForm, AccuracyModel, DegreeTerm};
+        use crate::search::tables::column;
         let mut r = SplitMix64::new(13);
         let space = small_space(&mut r);
         let sample: Vec<ArchSpec> = (0..100).map(|_| random_spec(&mut r, &space)).collect();
@@ -344,19 +345,9 @@ mod tests {
             };
             let plan = Plan::new(&p).unwrap();
             let rows: Vec<Vec<f64>> = sample.iter().map(|s| stored(&plan, s)).collect();
-            let column = |max: bool| -> Vec<f64> {
-                (0..rows[0].len())
-                    .map(|k| {
-                        let v = rows.iter().map(|q| q[k]);
-                        if max {
-                            v.fold(f64::MIN, f64::max)
-                        } else {
-                            v.fold(f64::MAX, f64::min)
-                        }
-                    })
-                    .collect()
-            };
-            let key = Value::new(&plan, &p).leading_key(&column(false), &column(true));
+            let d = rows[0].len();
+            let [lo, hi] = [false, true].map(|max| column(rows.iter().map(Vec::as_slice), d, max));
+            let key = Value::new(&plan, &p).leading_key(&lo, &hi);
             (key, plan.degree(), plan.params)
         };
         let (key, degree, params) = leading(&p, Some(DegreeTerm::Linear), vec![0.9, 1e-9, 0.005]);

@@ -117,13 +117,12 @@ impl Engine<'_> {
                         for &e in &kept {
                             let e = e as usize;
                             let base = &entries.values[e * d..(e + 1) * d];
+                            // A NaN (sorted to either end) says nothing of the others; the
+                            // row test below drops it.
                             if let Some(k) = limited
                                 && !meets(limit_of[k], base[k] + cv[k], rest[k])
+                                && !base[k].is_nan()
                             {
-                                // A NaN (sorted to either end) says nothing of the others.
-                                if base[k].is_nan() {
-                                    continue;
-                                }
                                 break;
                             }
                             if push_within(&mut local, base, cv, limit_of, &rest) {
