@@ -180,6 +180,11 @@ impl Lanes {
         }
     }
 
+    /// How many rows there are.
+    pub(super) fn rows(&self) -> usize {
+        self.rows
+    }
+
     /// How many blocks there are; the last may be partly filled.
     pub(super) fn blocks(&self) -> usize {
         self.rows.div_ceil(LANES)
@@ -264,17 +269,14 @@ impl Lanes {
         false
     }
 
-    /// For each lane of block `b`: whether it holds a row that is at most `row` in every value.
+    /// The lanes of block `b` that hold a row at most `row` in every value, as bits (lane `i`
+    /// is bit `i`).
     #[inline]
-    pub(super) fn at_most(&self, b: usize, row: &[f64]) -> [bool; LANES] {
+    pub(super) fn at_most(&self, b: usize, row: &[f64]) -> u32 {
         let bits = Sse2::mask(&self.blocks[b * self.width..(b + 1) * self.width], row);
-        let mut all: [bool; LANES] = std::array::from_fn(|i| bits >> i & 1 == 1);
         // Rows without values have no NaN to mark the unfilled lanes.
-        let filled = self.rows - b * LANES;
-        if filled < LANES {
-            all[filled..].fill(false);
-        }
-        all
+        let filled = (self.rows - b * LANES).min(LANES);
+        bits & ((1 << filled) - 1)
     }
 }
 
@@ -458,19 +460,14 @@ mod tests {
         assert_eq!(lanes.blocks(), 2);
         // Every row is at most +inf, but the second block holds three rows only.
         let inf = [f64::INFINITY; 2];
-        assert_eq!(lanes.at_most(0, &inf), [true; LANES]);
-        assert_eq!(
-            lanes.at_most(1, &inf),
-            [true, true, true, false, false, false, false, false]
-        );
+        assert_eq!(lanes.at_most(0, &inf), 0xff);
+        assert_eq!(lanes.at_most(1, &inf), 0b111);
         // Rows 2..=4 are at most (4, 8).
-        let mut expected = [false; LANES];
-        expected[2..=4].fill(true);
-        assert_eq!(lanes.at_most(0, &[4.0, 8.0]), expected);
+        assert_eq!(lanes.at_most(0, &[4.0, 8.0]), 0b11100);
         // Without values, a lane answers whether it holds a row.
         let mut empty = Lanes::new(0);
         empty.push(&[]);
-        assert_eq!(empty.at_most(0, &[]).iter().filter(|&&a| a).count(), 1);
+        assert_eq!(empty.at_most(0, &[]), 1);
     }
 
     #[test]

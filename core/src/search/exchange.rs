@@ -62,19 +62,44 @@ impl Term {
             at_most: self.slope(value + added.hi),
         }
     }
+}
 
-    /// A lower bound of `term(y + a) - term(x + a)` over every `a` the remaining cells add:
-    /// the tangent at the end of the range where it is least.
-    fn gain(&self, y: &Tangents, x: &Tangents) -> f64 {
-        let delta = y.value - x.value;
-        let slope = match (self.concave(), delta >= 0.0) {
-            (true, true) => y.at_most,
-            (true, false) => y.at_least,
-            (false, true) => x.at_least,
-            (false, false) => x.at_most,
-        };
-        slope * delta
+/// A lower bound of `term(y + a) - term(x + a)` over every `a` the remaining cells add, for a
+/// term that is `concave` or not (known once per filter): the tangent at the end of the range
+/// where it is least.
+#[inline(always)]
+fn gain(concave: bool, y: &Tangents, x: &Tangents) -> f64 {
+    let delta = y.value - x.value;
+    let slope = match (concave, delta >= 0.0) {
+        (true, true) => y.at_most,
+        (true, false) => y.at_least,
+        (false, true) => x.at_least,
+        (false, false) => x.at_most,
+    };
+    slope * delta
+}
+
+/// The tangents of a block of kept rows, in lanes: per term, the values, the slopes at the
+/// least added and the slopes at the most added.
+type TangentLanes = [[f64; LANES]; 6];
+
+/// Which lanes of `block` beat a row of tangents `x` in the two accuracy terms, as bits:
+/// `gain` of every lane at once, without a branch per lane. Unfilled lanes answer anything.
+#[inline(always)]
+fn beating(block: &TangentLanes, x: &[Tangents; 2], concave: [bool; 2]) -> u32 {
+    let mut sum = [0.0; LANES];
+    for (t, x) in x.iter().enumerate() {
+        let [value, at_least, at_most] = [&block[3 * t], &block[3 * t + 1], &block[3 * t + 2]];
+        for i in 0..LANES {
+            let y = Tangents {
+                value: value[i],
+                at_least: at_least[i],
+                at_most: at_most[i],
+            };
+            sum[i] += gain(concave[t], &y, x);
+        }
     }
+    (0..LANES).fold(0, |bits, i| bits | u32::from(sum[i] > 0.0) << i)
 }
 
 /// A range of natural values.
@@ -126,9 +151,7 @@ pub(super) fn exchange_pareto(
         .collect();
     let row = |i: u32| &rows[i as usize * d..(i as usize + 1) * d];
     let tangents = |x: &[f64]| terms.map(|t| t.term.tangents(x[t.term.key], t.added));
-    let beats = |y: &[Tangents; 2], x: &[Tangents; 2]| {
-        terms[0].term.gain(&y[0], &x[0]) + terms[1].term.gain(&y[1], &x[1]) > 0.0
-    };
+    let concave = terms.map(|t| t.term.concave());
     // By the first other quantity, so that a row can only be beaten by earlier ones (or by
     // an equal one, which may be missed: then both stay).
     let mut order: Vec<u32> = (0..idx.len() as u32).collect();
@@ -148,7 +171,7 @@ pub(super) fn exchange_pareto(
     let mut lanes = Lanes::new(others.len());
     let mut x_others = vec![0.0; others.len()];
     let mut kept = vec![false; idx.len()];
-    let mut kept_tangents: Vec<[Tangents; 2]> = Vec::new();
+    let mut kept_tangents: Vec<TangentLanes> = Vec::new();
     for p in order {
         let x = row(idx[p as usize]);
         for (o, &k) in x_others.iter_mut().zip(&others) {
@@ -156,14 +179,21 @@ pub(super) fn exchange_pareto(
         }
         let x_tangents = tangents(x);
         let beaten = (0..lanes.blocks()).rev().take(WINDOW).any(|b| {
-            let at_most = lanes.at_most(b, &x_others);
-            (0..LANES)
-                .any(|lane| at_most[lane] && beats(&kept_tangents[b * LANES + lane], &x_tangents))
+            lanes.at_most(b, &x_others) & beating(&kept_tangents[b], &x_tangents, concave) != 0
         });
         if !beaten {
+            let lane = lanes.rows() % LANES;
+            if lane == 0 {
+                kept_tangents.push([[f64::NAN; LANES]; 6]);
+            }
+            let block = kept_tangents.last_mut().expect("a block is open");
+            for (t, x) in x_tangents.iter().enumerate() {
+                block[3 * t][lane] = x.value;
+                block[3 * t + 1][lane] = x.at_least;
+                block[3 * t + 2][lane] = x.at_most;
+            }
             lanes.push(&x_others);
             kept[p as usize] = true;
-            kept_tangents.push(x_tangents);
         }
     }
     // In the order given: a caller's order (the Pareto filter's, by the first quantity) stays.
@@ -322,7 +352,11 @@ mod tests {
                 hi: 0.5 + 5.0 * unit(&mut r),
             };
             let (x, y) = (1.0 + 9.0 * unit(&mut r), 1.0 + 9.0 * unit(&mut r));
-            let gain = term.gain(&term.tangents(y, added), &term.tangents(x, added));
+            let gain = gain(
+                term.concave(),
+                &term.tangents(y, added),
+                &term.tangents(x, added),
+            );
             for i in 0..=8 {
                 let a = added.lo + (added.hi - added.lo) * i as f64 / 8.0;
                 let change = f(y + a) - f(x + a);
