@@ -61,7 +61,8 @@ impl Front {
         let by_cost =
             |a: &Point, b: &Point| a.cost.total_cmp(&b.cost).then(b.merit.total_cmp(&a.merit));
         self.pending.sort_by(by_cost);
-        let old = std::mem::take(&mut self.points);
+        let room = self.points.len() + self.pending.len();
+        let old = std::mem::replace(&mut self.points, Vec::with_capacity(room));
         let (mut a, mut b) = (old.iter().peekable(), self.pending.iter().peekable());
         let mut best = f64::NEG_INFINITY;
         loop {

@@ -87,6 +87,11 @@ use span::Span;
 use tables::Engine;
 
 /// Searches the whole grid of `space` for `problem`'s optimum.
+pub static AB: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+pub fn ab() -> bool {
+    AB.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 pub fn search(space: &Space, problem: &SearchProblem) -> Result<SearchResult, SearchError> {
     search_spanning(space, problem, None)
 }
@@ -180,17 +185,18 @@ impl Engine<'_> {
                 let cells =
                     self.candidates_of(stages, n.state as usize, &span.candidates(n.candidate));
                 let (x, degree) = self.features_of(&cells);
-                score_features(problem, &self.spec_at(&cells), &x, degree)
+                score_features(problem, self.spec_at(&cells), &x, degree)
             })
             .filter(|s| violations(problem, s).is_empty())
             .collect();
-        let mut best: Option<&Scored> = None;
-        for s in &scored {
+        let mut scored = scored;
+        let mut best: Option<usize> = None;
+        for (i, s) in scored.iter().enumerate() {
             if s.objective.is_nan() {
                 continue;
             }
-            if best.is_none_or(|b| better(problem, s.objective, b.objective)) {
-                best = Some(s);
+            if best.is_none_or(|b| better(problem, s.objective, scored[b].objective)) {
+                best = Some(i);
             }
         }
         let mut closest_miss = if scored.is_empty() && wanted == Wanted::Everything {
@@ -198,17 +204,40 @@ impl Engine<'_> {
         } else {
             None
         };
-        let mut best = best.cloned();
-        let mut fronts = match wanted {
+        add_intervals(
+            problem,
+            scored
+                .iter_mut()
+                .chain(closest_miss.iter_mut().map(|m| &mut m.architecture)),
+        );
+        let picks = match wanted {
             Wanted::Everything => fronts(&self.plan, problem, &scored),
             Wanted::Optimum => Vec::new(),
         };
-        add_intervals(
-            problem,
-            best.iter_mut()
-                .chain(closest_miss.iter_mut().map(|m| &mut m.architecture))
-                .chain(fronts.iter_mut().flat_map(|f| f.points.iter_mut())),
-        );
+        // The result holds a network once per use: cloned for all uses but its last, which
+        // takes it (the fronts share most of their points).
+        let mut uses = vec![0u32; scored.len()];
+        for &i in best.iter().chain(picks.iter().flat_map(|(_, p)| p)) {
+            uses[i] += 1;
+        }
+        let mut slots: Vec<Option<Scored>> = scored.into_iter().map(Some).collect();
+        let mut hand_out = |i: usize| {
+            uses[i] -= 1;
+            let network = if uses[i] == 0 {
+                slots[i].take()
+            } else {
+                slots[i].clone()
+            };
+            network.expect("a network is handed out once per use")
+        };
+        let best = best.map(&mut hand_out);
+        let fronts = picks
+            .into_iter()
+            .map(|(against, points)| ParetoFront {
+                against,
+                points: points.into_iter().map(&mut hand_out).collect(),
+            })
+            .collect();
         let gap = (!self.plan.exact).then(|| accuracy_gap_bound(self, problem));
         let stats = SearchStats {
             cell_candidates: self

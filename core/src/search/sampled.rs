@@ -70,7 +70,7 @@ fn check_against_samples(space: &Space, n: usize, seed: u64) -> Vec<usize> {
         .map(|s| {
             let (counts, degree) = Counts::and_degree(s);
             let x = counts.features(1.0);
-            (x, unscored(s, &x, degree, String::new()))
+            (x, unscored(s.clone(), &x, degree, String::new()))
         })
         .collect();
     let mut r = SplitMix64::new(seed + 1);

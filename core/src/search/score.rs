@@ -4,7 +4,7 @@
 use super::dominance::pareto;
 use super::objective::{log_cost, log_trade_off};
 use super::plan::{METRICS, Plan, PlannedCost};
-use super::{Cost, Objective, ParetoFront, Scored, SearchProblem, Violation};
+use super::{Cost, Objective, Scored, SearchProblem, Violation};
 use crate::features::{Counts, Feature, FeatureVector};
 use crate::fit::{CostMetric, Interval};
 use crate::space::ArchSpec;
@@ -45,23 +45,24 @@ pub(super) fn add_intervals<'a>(
 /// Every prediction for one spec, and the objective (`-inf` when undefined).
 pub(super) fn score(problem: &SearchProblem, spec: &ArchSpec) -> Scored {
     let (counts, degree) = Counts::and_degree(spec);
-    score_features(problem, spec, &counts.features(1.0), degree)
+    score_features(problem, spec.clone(), &counts.features(1.0), degree)
 }
 
 /// [`score`] of a spec whose features `x` and NN-Degree are known.
 pub(super) fn score_features(
     problem: &SearchProblem,
-    spec: &ArchSpec,
+    spec: ArchSpec,
     x: &FeatureVector,
     nn_degree: f64,
 ) -> Scored {
-    let mut scored = unscored(spec, x, nn_degree, spec.id());
+    let id = spec.id();
+    let mut scored = unscored(spec, x, nn_degree, id);
     predict(problem, x, &mut scored);
     scored
 }
 
 /// A network of features `x` and NN-Degree `nn_degree` with nothing predicted yet.
-pub(super) fn unscored(spec: &ArchSpec, x: &FeatureVector, nn_degree: f64, id: String) -> Scored {
+pub(super) fn unscored(spec: ArchSpec, x: &FeatureVector, nn_degree: f64, id: String) -> Scored {
     let nothing = Interval {
         value: f64::NAN,
         lower: f64::NAN,
@@ -69,7 +70,7 @@ pub(super) fn unscored(spec: &ArchSpec, x: &FeatureVector, nn_degree: f64, id: S
     };
     Scored {
         id,
-        spec: spec.clone(),
+        spec,
         accuracy: nothing,
         nn_degree,
         // Exact: both are integers well below 2^53.
@@ -129,9 +130,14 @@ pub(super) fn predict(problem: &SearchProblem, x: &FeatureVector, s: &mut Scored
 /// Every limit `s` violates (relative tolerance 1e-9 for rounding).
 pub(super) fn violations(problem: &SearchProblem, s: &Scored) -> Vec<Violation> {
     let mut out = Vec::new();
-    let mut check = |what: String, value: f64, limit: f64| {
+    // The name is written only for a violation: most networks checked have none.
+    let mut check = |what: &dyn Fn() -> String, value: f64, limit: f64| {
         if value > limit * (1.0 + 1e-9) {
-            out.push(Violation { what, value, limit });
+            out.push(Violation {
+                what: what(),
+                value,
+                limit,
+            });
         }
     };
     for dev in &problem.devices {
@@ -143,7 +149,7 @@ pub(super) fn violations(problem: &SearchProblem, s: &Scored) -> Vec<Violation> 
                     .find(|c| c.device == dev.device && c.metric == m),
             ) {
                 check(
-                    format!("{}.{}", dev.device, <&str>::from(m)),
+                    &|| format!("{}.{}", dev.device, <&str>::from(m)),
                     c.value,
                     limit,
                 );
@@ -151,10 +157,10 @@ pub(super) fn violations(problem: &SearchProblem, s: &Scored) -> Vec<Violation> 
         }
     }
     if let Some(l) = problem.max_params {
-        check("params".into(), s.params as f64, l as f64);
+        check(&|| "params".into(), s.params as f64, l as f64);
     }
     if let Some(l) = problem.max_macs {
-        check("macs".into(), s.macs as f64, l as f64);
+        check(&|| "macs".into(), s.macs as f64, l as f64);
     }
     if let Objective::MinCost { min_accuracy, .. } = problem.objective
         && s.accuracy.value < min_accuracy
@@ -183,7 +189,13 @@ pub(super) fn better(problem: &SearchProblem, a: f64, b: f64) -> bool {
     }
 }
 
-pub(super) fn fronts(plan: &Plan, problem: &SearchProblem, scored: &[Scored]) -> Vec<ParetoFront> {
+/// The Pareto fronts of `scored`, accuracy against each front cost and against the pair: per
+/// front, its costs as `device.metric` and its points' places in `scored`, by the first cost.
+pub(super) fn fronts(
+    plan: &Plan,
+    problem: &SearchProblem,
+    scored: &[Scored],
+) -> Vec<(Vec<String>, Vec<usize>)> {
     let name = |c: &PlannedCost| {
         format!(
             "{}.{}",
@@ -206,12 +218,9 @@ pub(super) fn fronts(plan: &Plan, problem: &SearchProblem, scored: &[Scored]) ->
             rows.push(-s.accuracy.value);
         }
         let keep = pareto(&rows, dims, (0..scored.len() as u32).collect());
-        ParetoFront {
-            against,
-            points: keep.iter().map(|&i| scored[i as usize].clone()).collect(),
-        }
+        (against, keep.into_iter().map(|i| i as usize).collect())
     };
-    let mut out: Vec<ParetoFront> = plan
+    let mut out: Vec<(Vec<String>, Vec<usize>)> = plan
         .front_costs
         .iter()
         .map(|c| front(&[*c], vec![name(c)]))
