@@ -229,22 +229,34 @@ impl LastCell<'_> {
                 }
             }
         }
-        for (merit_hi, at) in nearly_best_first(boxes) {
-            let (w, b, r) = (
+        let boxes = nearly_best_first(boxes);
+        let unpack = |at: u64| {
+            (
                 (at >> 48) as usize,
                 (at >> 32 & 0xffff) as usize,
                 at as u32 as usize,
-            );
+            )
+        };
+        // Each box's least values, gathered first in the order the boxes are taken: in merit
+        // order, their runs lie all over memory, and a loop that only gathers overlaps the
+        // cache misses that the tests below would each wait on.
+        let mut box_lo = vec![0.0; boxes.len() * self.d];
+        for (&(_, at), lo) in boxes.iter().zip(box_lo.chunks_exact_mut(self.d)) {
+            let (w, b, r) = unpack(at);
+            let group = &self.groups[w];
+            Self::shift(&group.runs[r].min, &group.blocks[b].min, lo);
+        }
+        for (&(merit_hi, at), box_lo) in boxes.iter().zip(box_lo.chunks_exact(self.d)) {
+            let (w, b, r) = unpack(at);
             let group = &self.groups[w];
             let block = &group.blocks[b];
-            let run = &group.runs[r];
-            Self::shift(&run.min, &block.min, &mut lo);
             // A consumer that the whole box cannot enter no part of it can: each part is
             // tested for those left open only.
-            let run_open = self.open(block.wanted, &lo, merit_hi);
+            let run_open = self.open(block.wanted, box_lo, merit_hi);
             if run_open == 0 {
                 continue;
             }
+            let run = &group.runs[r];
             for e in run.range.clone() {
                 let Some(merit) = self.merit_of(group, e, block, &mut lo, &mut hi) else {
                     continue;
