@@ -87,11 +87,6 @@ use span::Span;
 use tables::Engine;
 
 /// Searches the whole grid of `space` for `problem`'s optimum.
-pub static AB: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-pub fn ab() -> bool {
-    AB.load(std::sync::atomic::Ordering::Relaxed)
-}
-
 pub fn search(space: &Space, problem: &SearchProblem) -> Result<SearchResult, SearchError> {
     search_spanning(space, problem, None)
 }
