@@ -172,7 +172,7 @@ impl Engine<'_> {
         wanted: Wanted,
     ) -> SearchResult {
         let space = self.space;
-        let scored: Vec<Scored> = finals
+        let mut scored: Vec<Scored> = finals
             .networks
             .iter()
             .map(|n| {
@@ -184,7 +184,6 @@ impl Engine<'_> {
             })
             .filter(|s| violations(problem, s).is_empty())
             .collect();
-        let mut scored = scored;
         let mut best: Option<usize> = None;
         for (i, s) in scored.iter().enumerate() {
             if s.objective.is_nan() {
@@ -209,30 +208,7 @@ impl Engine<'_> {
             Wanted::Everything => fronts(&self.plan, problem, &scored),
             Wanted::Optimum => Vec::new(),
         };
-        // The result holds a network once per use: cloned for all uses but its last, which
-        // takes it (the fronts share most of their points).
-        let mut uses = vec![0u32; scored.len()];
-        for &i in best.iter().chain(picks.iter().flat_map(|(_, p)| p)) {
-            uses[i] += 1;
-        }
-        let mut slots: Vec<Option<Scored>> = scored.into_iter().map(Some).collect();
-        let mut hand_out = |i: usize| {
-            uses[i] -= 1;
-            let network = if uses[i] == 0 {
-                slots[i].take()
-            } else {
-                slots[i].clone()
-            };
-            network.expect("a network is handed out once per use")
-        };
-        let best = best.map(&mut hand_out);
-        let fronts = picks
-            .into_iter()
-            .map(|(against, points)| ParetoFront {
-                against,
-                points: points.into_iter().map(&mut hand_out).collect(),
-            })
-            .collect();
+        let (best, fronts) = hand_out(scored, best, picks);
         let gap = (!self.plan.exact).then(|| accuracy_gap_bound(self, problem));
         let stats = SearchStats {
             cell_candidates: self
@@ -263,6 +239,39 @@ impl Engine<'_> {
             objective_given_up: None,
         }
     }
+}
+
+/// The best network and the fronts, from the places in `scored` of the best and of each
+/// front's points. The result holds a network once per use: cloned for all uses but its last,
+/// which takes it (the fronts share most of their points).
+fn hand_out(
+    scored: Vec<Scored>,
+    best: Option<usize>,
+    fronts: Vec<(Vec<String>, Vec<usize>)>,
+) -> (Option<Scored>, Vec<ParetoFront>) {
+    let mut uses = vec![0u32; scored.len()];
+    for &i in best.iter().chain(fronts.iter().flat_map(|(_, p)| p)) {
+        uses[i] += 1;
+    }
+    let mut slots: Vec<Option<Scored>> = scored.into_iter().map(Some).collect();
+    let mut take = |i: usize| {
+        uses[i] -= 1;
+        let network = if uses[i] == 0 {
+            slots[i].take()
+        } else {
+            slots[i].clone()
+        };
+        network.expect("a network is handed out once per use")
+    };
+    let best = best.map(&mut take);
+    let fronts = fronts
+        .into_iter()
+        .map(|(against, points)| ParetoFront {
+            against,
+            points: points.into_iter().map(&mut take).collect(),
+        })
+        .collect();
+    (best, fronts)
 }
 
 /// The closest miss lies among the networks not dominated in the limited quantities, so the

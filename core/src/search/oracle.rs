@@ -485,3 +485,40 @@ fn missing_models_and_unknown_devices_are_errors() {
         Err(SearchError::UnknownDevice(_))
     ));
 }
+
+#[test]
+fn each_network_is_handed_out_once_per_use() {
+    let mut r = SplitMix64::new(2);
+    let space = small_space(&mut r);
+    let scored: Vec<Scored> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|id| {
+            let spec = random_spec(&mut r, &space);
+            let x = crate::features::FeatureVector::default();
+            let mut s = super::score::unscored(spec, &x, 1.0, id.to_string());
+            // Numbers, not the NaN of nothing predicted, so that copies compare equal.
+            s.accuracy = crate::fit::Interval {
+                value: 0.9,
+                lower: 0.8,
+                upper: 1.0,
+            };
+            s.objective = 0.9;
+            s
+        })
+        .collect();
+    let expected = scored.clone();
+    let fronts = vec![
+        (vec!["cpu.latency".to_string()], vec![0, 1]),
+        (vec!["gpu.latency".to_string()], vec![1, 3]),
+    ];
+    let (best, fronts) = hand_out(scored, Some(1), fronts);
+    assert_eq!(best.as_ref(), Some(&expected[1]));
+    let ids = |f: &ParetoFront| f.points.iter().map(|p| p.id.clone()).collect::<Vec<_>>();
+    assert_eq!(fronts[0].against, ["cpu.latency"]);
+    assert_eq!(ids(&fronts[0]), ["a", "b"]);
+    assert_eq!(ids(&fronts[1]), ["b", "d"]);
+    assert_eq!(fronts[1].points[1], expected[3]);
+    // No best and no fronts: nothing is handed out.
+    let (best, fronts) = hand_out(expected, None, Vec::new());
+    assert!(best.is_none() && fronts.is_empty());
+}
