@@ -82,7 +82,9 @@ use dominance::pareto;
 use finish::Finals;
 use plan::Plan;
 use programme::Stage;
-use score::{add_intervals, better, fronts, miss_size, score, score_features, violations};
+use score::{
+    FrontPlaces, add_intervals, better, fronts, miss_size, score, score_features, violations,
+};
 use span::Span;
 use tables::Engine;
 
@@ -247,7 +249,7 @@ impl Engine<'_> {
 fn hand_out(
     scored: Vec<Scored>,
     best: Option<usize>,
-    fronts: Vec<(Vec<String>, Vec<usize>)>,
+    fronts: Vec<FrontPlaces>,
 ) -> (Option<Scored>, Vec<ParetoFront>) {
     let mut uses = vec![0u32; scored.len()];
     for &i in best.iter().chain(fronts.iter().flat_map(|(_, p)| p)) {

@@ -189,13 +189,12 @@ pub(super) fn better(problem: &SearchProblem, a: f64, b: f64) -> bool {
     }
 }
 
-/// The Pareto fronts of `scored`, accuracy against each front cost and against the pair: per
-/// front, its costs as `device.metric` and its points' places in `scored`, by the first cost.
-pub(super) fn fronts(
-    plan: &Plan,
-    problem: &SearchProblem,
-    scored: &[Scored],
-) -> Vec<(Vec<String>, Vec<usize>)> {
+/// A front of a list of scored networks: its costs as `device.metric` and its points' places
+/// in the list, by the first cost.
+pub(super) type FrontPlaces = (Vec<String>, Vec<usize>);
+
+/// The Pareto fronts of `scored`, accuracy against each front cost and against the pair.
+pub(super) fn fronts(plan: &Plan, problem: &SearchProblem, scored: &[Scored]) -> Vec<FrontPlaces> {
     let name = |c: &PlannedCost| {
         format!(
             "{}.{}",
@@ -220,7 +219,7 @@ pub(super) fn fronts(
         let keep = pareto(&rows, dims, (0..scored.len() as u32).collect());
         (against, keep.into_iter().map(|i| i as usize).collect())
     };
-    let mut out: Vec<(Vec<String>, Vec<usize>)> = plan
+    let mut out: Vec<FrontPlaces> = plan
         .front_costs
         .iter()
         .map(|c| front(&[*c], vec![name(c)]))

@@ -154,11 +154,7 @@ impl ArchSpec {
 
     /// Canonical JSON: fixed key order, no whitespace. Identity is the hash of these bytes.
     pub fn canonical_json(&self) -> String {
-        // Room for a few cells up front: growing the buffer as it is written took two or
-        // three reallocations per spec, a tenth of scoring a search's final networks.
-        let mut out = Vec::with_capacity(96 + 96 * self.cells.len());
-        serde_json::to_writer(&mut out, self).expect("spec serialises");
-        String::from_utf8(out).expect("JSON is UTF-8")
+        serde_json::to_string(self).expect("spec serialises")
     }
 
     /// The architecture id: hash of the canonical spec.
