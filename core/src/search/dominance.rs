@@ -27,24 +27,42 @@ pub(super) fn pareto_of_runs(values: &[f64], dims: usize) -> Vec<u32> {
 fn pareto_sorting(values: &[f64], dims: usize, idx: Vec<u32>, runs: bool) -> Vec<u32> {
     let row = |i: u32| &values[i as usize * dims..(i as usize + 1) * dims];
     // Sorting packed (first value, index) keys is much cheaper than comparing rows; runs with
-    // an equal first value are then ordered by the rest of the row.
+    // an equal first value are then ordered by the rest of the row. A cost whose model weighs
+    // few features is often equal across a cell's entries (most of them lie in such runs, of
+    // up to a hundred), so a long run is sorted by packed (second value, index) keys first.
     let mut keyed: Vec<(u64, u32)> = idx.iter().map(|&i| (ordered(row(i)[0]), i)).collect();
     if !(runs && keyed.is_sorted()) {
         sort_keyed(&mut keyed);
     }
+    let lexical = |&(_, a): &(u64, u32), &(_, b): &(u64, u32)| {
+        let (x, y) = (row(a), row(b));
+        x.iter()
+            .zip(y)
+            .map(|(p, q)| p.total_cmp(q))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.cmp(&b))
+    };
     for run in keyed
         .chunk_by_mut(|a, b| a.0 == b.0)
         .filter(|r| r.len() > 1)
     {
-        run.sort_unstable_by(|&(_, a), &(_, b)| {
-            let (x, y) = (row(a), row(b));
-            x.iter()
-                .zip(y)
-                .map(|(p, q)| p.total_cmp(q))
-                .find(|o| o.is_ne())
-                .unwrap_or(std::cmp::Ordering::Equal)
-                .then(a.cmp(&b))
-        });
+        // A short run sorts as cheaply by comparing rows.
+        if dims < 2 || run.len() <= 4 {
+            run.sort_unstable_by(lexical);
+            continue;
+        }
+        let first = run[0].0;
+        for pair in run.iter_mut() {
+            pair.0 = ordered(row(pair.1)[1]);
+        }
+        run.sort_unstable();
+        for tied in run.chunk_by_mut(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
+            tied.sort_unstable_by(lexical);
+        }
+        for pair in run.iter_mut() {
+            pair.0 = first;
+        }
     }
     let mut idx: Vec<u32> = keyed.into_iter().map(|(_, i)| i).collect();
     // Sorted lexicographically, so only earlier rows can dominate later ones.
