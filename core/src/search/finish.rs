@@ -456,14 +456,13 @@ impl Prepared<'_> {
         last.fronts();
         let Kept {
             best,
-            mut fronts,
+            fronts,
             pair,
             evaluated,
         } = last.kept;
         let mut out: Vec<Network> = best.network.into_iter().collect();
-        for f in &mut fronts {
-            f.merge();
-            out.extend(f.points.iter().map(|p| p.network));
+        for f in fronts {
+            out.extend(f.staircase());
         }
         if let Some(PairFront { rows, networks, .. }) = pair {
             let all = (0..networks.len() as u32).collect();

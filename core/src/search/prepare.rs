@@ -139,7 +139,8 @@ pub(super) struct Prepared<'a> {
     pub(super) value: Value<'a>,
     pub(super) groups: Vec<LastGroup>,
     pub(super) plan: &'a Plan,
-    /// The least and the most of each quantity over the complete networks.
+    /// The least and the most of each quantity over the networks the passes may look at:
+    /// the groups' entries with their candidates.
     pub(super) lowest: Vec<f64>,
     pub(super) highest: Vec<f64>,
 }
@@ -209,9 +210,8 @@ impl<'a> Engine<'a> {
         // Blocks of candidates alike in what accuracy varies most with are alike in merit,
         // and in size, so in the costs too: their boxes are tight. (With a params-led form,
         // blocks by NN-Degree left 5 times as many networks to evaluate.)
-        let (lowest, highest) = (self.total(0, false), self.total(0, true));
         let sort_key = value
-            .leading_key(&lowest, &highest)
+            .leading_key(&self.total(0, false), &self.total(0, true))
             .or(self.plan.degree())
             .unwrap_or(0);
         let mut sparing = Sparing::new();
@@ -275,6 +275,7 @@ impl<'a> Engine<'a> {
                 }
             })
             .collect();
+        let (lowest, highest) = searched_extremes(&groups, d);
         Prepared {
             d,
             span,
@@ -285,6 +286,22 @@ impl<'a> Engine<'a> {
             highest,
         }
     }
+}
+
+/// The least and the most of each of the `d` quantities over the networks of `groups`: each
+/// group's entries with its candidates. Tighter than the whole space's, which sets the fronts'
+/// grids (a cost without a limit spans far more there than any network the passes meet).
+fn searched_extremes(groups: &[LastGroup], d: usize) -> (Vec<f64>, Vec<f64>) {
+    let (mut lowest, mut highest) = (vec![f64::INFINITY; d], vec![f64::NEG_INFINITY; d]);
+    for group in groups {
+        for run in &group.runs {
+            for k in 0..d {
+                lowest[k] = lowest[k].min(run.min[k] + group.all.min[k]);
+                highest[k] = highest[k].max(run.max[k] + group.all.max[k]);
+            }
+        }
+    }
+    (lowest, highest)
 }
 
 #[cfg(test)]
