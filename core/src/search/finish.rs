@@ -5,7 +5,7 @@ use std::collections::BinaryHeap;
 use super::dominance::{ordered, pareto, unordered};
 use super::front::{Front, Shadow};
 use super::objective::{Chord, Value};
-use super::prepare::{Block, EntryRun, LastGroup, OPTIMUM, Prepared, front_bit, tracks};
+use super::prepare::{Block, EntryRuns, LastGroup, OPTIMUM, Prepared, front_bit, tracks};
 use super::programme::{Network, within};
 
 /// The front against a pair of limited costs while the last cell is searched: the shadow of the
@@ -112,8 +112,8 @@ impl LastCell<'_> {
         // (bound as a key that sorts best first, group, run): integers sort fastest.
         let mut runs: Vec<(u64, u32, u32)> = Vec::new();
         for (w, group) in self.groups.iter().enumerate() {
-            for (r, run) in group.runs.iter().enumerate() {
-                Self::span_bounds(run, &group.all, &mut lo, &mut hi);
+            for r in 0..group.runs.len() {
+                Self::span_bounds(&group.runs, r, &group.all, &mut lo, &mut hi);
                 if within(self.limit_of, &lo, &self.zero) {
                     let bound = self.value.bound(&lo, &hi);
                     runs.push((!ordered(bound), w as u32, r as u32));
@@ -138,14 +138,13 @@ impl LastCell<'_> {
                     }
                     let (w, r) = (w as usize, r as usize);
                     let group = &self.groups[w];
-                    let run = &group.runs[r];
-                    Self::span_bounds(run, &group.all, &mut lo, &mut hi);
+                    Self::span_bounds(&group.runs, r, &group.all, &mut lo, &mut hi);
                     let chords = self.value.chords(&lo, &hi);
                     for (b, block) in group.blocks.iter().enumerate() {
                         if block.wanted & OPTIMUM == 0 {
                             continue;
                         }
-                        Self::span_bounds(run, block, &mut lo, &mut hi);
+                        Self::span_bounds(&group.runs, r, block, &mut lo, &mut hi);
                         if let Some(bound) = self.bound(&lo, &hi)
                             && bound >= best
                         {
@@ -164,7 +163,7 @@ impl LastCell<'_> {
                     let (w, r, chords) = &expanded[x as usize];
                     let group = &self.groups[*w];
                     let block = &group.blocks[b as usize];
-                    for e in group.runs[*r].range.clone() {
+                    for e in group.runs.range(*r) {
                         Self::bounds(group, e, block, &mut lo, &mut hi);
                         if self
                             .bound(&lo, &hi)
@@ -191,9 +190,9 @@ impl LastCell<'_> {
     }
 
     /// The box of a run of entries and a block, into `lo` and `hi`.
-    fn span_bounds(run: &EntryRun, block: &Block, lo: &mut [f64], hi: &mut [f64]) {
-        Self::shift(&run.min, &block.min, lo);
-        Self::shift(&run.max, &block.max, hi);
+    fn span_bounds(runs: &EntryRuns, r: usize, block: &Block, lo: &mut [f64], hi: &mut [f64]) {
+        Self::shift(runs.min(r), &block.min, lo);
+        Self::shift(runs.max(r), &block.max, hi);
     }
 
     /// The objective's bound over the box from `lo` to `hi`; none when it cannot meet the
@@ -216,12 +215,12 @@ impl LastCell<'_> {
         // every space (a few dozen each).
         let mut boxes: Vec<(f64, u64)> = Vec::new();
         for (w, group) in self.groups.iter().enumerate() {
-            for (r, run) in group.runs.iter().enumerate() {
+            for r in 0..group.runs.len() {
                 for (b, block) in group.blocks.iter().enumerate() {
                     if block.wanted & !OPTIMUM == 0 {
                         continue;
                     }
-                    Self::span_bounds(run, block, &mut lo, &mut hi);
+                    Self::span_bounds(&group.runs, r, block, &mut lo, &mut hi);
                     if let Some(merit) = self.merit(&lo, &hi) {
                         debug_assert!(w < 1 << 16 && b < 1 << 16 && r < 1 << 32);
                         boxes.push((merit, (w as u64) << 48 | (b as u64) << 32 | r as u64));
@@ -244,7 +243,7 @@ impl LastCell<'_> {
         for (&(_, at), lo) in boxes.iter().zip(box_lo.chunks_exact_mut(self.d)) {
             let (w, b, r) = unpack(at);
             let group = &self.groups[w];
-            Self::shift(&group.runs[r].min, &group.blocks[b].min, lo);
+            Self::shift(group.runs.min(r), &group.blocks[b].min, lo);
         }
         for (&(merit_hi, at), box_lo) in boxes.iter().zip(box_lo.chunks_exact(self.d)) {
             let (w, b, r) = unpack(at);
@@ -256,8 +255,7 @@ impl LastCell<'_> {
             if run_open == 0 {
                 continue;
             }
-            let run = &group.runs[r];
-            for e in run.range.clone() {
+            for e in group.runs.range(r) {
                 let Some(merit) = self.merit_of(group, e, block, &mut lo, &mut hi) else {
                     continue;
                 };

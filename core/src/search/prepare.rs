@@ -64,28 +64,59 @@ fn extremes(rows: &[&[f64]], d: usize) -> (Vec<f64>, Vec<f64>) {
     (min, max)
 }
 
-/// A run of `BLOCK` entries of a group (positions in its list) with the per-quantity extremes
-/// of their values: the optimum and the fronts bound a run and a block of candidates together
-/// before any of the run's entries alone (`LastCell::optimum`, `LastCell::fronts`).
-pub(super) struct EntryRun {
-    pub(super) range: std::ops::Range<usize>,
-    pub(super) min: Vec<f64>,
-    pub(super) max: Vec<f64>,
+/// The entries of a group in runs of `BLOCK` (positions in its list), with the per-quantity
+/// extremes of each run's values: the optimum and the fronts bound a run and a block of
+/// candidates together before any of the run's entries alone (`LastCell::optimum`,
+/// `LastCell::fronts`). The extremes lie in two flat arrays, `d` values per run: a run's own
+/// vectors cost an allocation each, and 2% of a search went on freeing them.
+pub(super) struct EntryRuns {
+    d: usize,
+    entries: usize,
+    min: Vec<f64>,
+    max: Vec<f64>,
 }
 
-/// The entries (`d` values each) in runs of `BLOCK`, in their order: the Pareto filter leaves
-/// them sorted by their first quantity, so a run's entries are alike in it.
-fn entry_runs(values: &[f64], d: usize) -> Vec<EntryRun> {
-    let n = values.len() / d;
-    (0..n)
-        .step_by(BLOCK)
-        .map(|start| {
-            let range = start..n.min(start + BLOCK);
-            let rows = || values[range.start * d..range.end * d].chunks_exact(d);
-            let [min, max] = [false, true].map(|max| column(rows(), d, max));
-            EntryRun { range, min, max }
-        })
-        .collect()
+impl EntryRuns {
+    /// The runs of the entries `values` (`d` each), in their order: the Pareto filter leaves
+    /// them sorted by their first quantity, so a run's entries are alike in it.
+    fn of(values: &[f64], d: usize) -> Self {
+        let entries = values.len() / d;
+        let mut runs = EntryRuns {
+            d,
+            entries,
+            min: Vec::with_capacity(entries.div_ceil(BLOCK) * d),
+            max: Vec::with_capacity(entries.div_ceil(BLOCK) * d),
+        };
+        for run in values.chunks(BLOCK * d) {
+            let at = runs.min.len();
+            runs.min.resize(at + d, f64::INFINITY);
+            runs.max.resize(at + d, f64::NEG_INFINITY);
+            for row in run.chunks_exact(d) {
+                for (k, &v) in row.iter().enumerate() {
+                    runs.min[at + k] = runs.min[at + k].min(v);
+                    runs.max[at + k] = runs.max[at + k].max(v);
+                }
+            }
+        }
+        runs
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.entries.div_ceil(BLOCK)
+    }
+
+    /// The positions of run `r`'s entries.
+    pub(super) fn range(&self, r: usize) -> std::ops::Range<usize> {
+        r * BLOCK..self.entries.min((r + 1) * BLOCK)
+    }
+
+    pub(super) fn min(&self, r: usize) -> &[f64] {
+        &self.min[r * self.d..(r + 1) * self.d]
+    }
+
+    pub(super) fn max(&self, r: usize) -> &[f64] {
+        &self.max[r * self.d..(r + 1) * self.d]
+    }
 }
 
 /// A consumer of the last cell (the optimum, a front or the pair) and the quantities it looks
@@ -120,7 +151,7 @@ pub(super) struct LastGroup {
     pub(super) blocks: Vec<Block>,
     pub(super) all: Block,
     pub(super) entries: Entries,
-    pub(super) runs: Vec<EntryRun>,
+    pub(super) runs: EntryRuns,
 }
 
 /// Whether the optimum needs a search of its own beside the fronts. The optimum of accuracy, or
@@ -270,7 +301,7 @@ impl<'a> Engine<'a> {
                     wanted,
                     blocks,
                     all,
-                    runs: entry_runs(&entries.values, d),
+                    runs: EntryRuns::of(&entries.values, d),
                     entries,
                 }
             })
@@ -294,10 +325,11 @@ impl<'a> Engine<'a> {
 fn searched_extremes(groups: &[LastGroup], d: usize) -> (Vec<f64>, Vec<f64>) {
     let (mut lowest, mut highest) = (vec![f64::INFINITY; d], vec![f64::NEG_INFINITY; d]);
     for group in groups {
-        for run in &group.runs {
+        for r in 0..group.runs.len() {
+            let (min, max) = (group.runs.min(r), group.runs.max(r));
             for k in 0..d {
-                lowest[k] = lowest[k].min(run.min[k] + group.all.min[k]);
-                highest[k] = highest[k].max(run.max[k] + group.all.max[k]);
+                lowest[k] = lowest[k].min(min[k] + group.all.min[k]);
+                highest[k] = highest[k].max(max[k] + group.all.max[k]);
             }
         }
     }
