@@ -117,9 +117,9 @@ impl<'a> Engine<'a> {
     /// The least of each quantity over what a network holds entering cell `c`: the cells
     /// before it and the coupling into it.
     fn before(&self, c: usize) -> Vec<f64> {
-        let coupling = self.extremes(c, false).coupling;
+        let coupling = &self.extremes(c, false).coupling;
         let cells = self.total_of(0..c, false);
-        cells.iter().zip(&coupling).map(|(a, b)| a + b).collect()
+        cells.iter().zip(coupling).map(|(a, b)| a + b).collect()
     }
 
     /// The least of each quantity over the rows `rows` of `span`.

@@ -66,6 +66,10 @@ pub(super) struct Engine<'a> {
     pub(super) dims: usize,
     /// The features the tables were computed from, to score the networks found.
     features: Cow<'static, CellFeatures>,
+    /// Per cell, the least and the most of each quantity over its candidates and over its
+    /// coupling, as its groups stand (see `extremes`): the programme and the last cell ask
+    /// for them dozens of times.
+    bounds: Vec<[Extremes; 2]>,
 }
 
 impl<'a> Engine<'a> {
@@ -106,13 +110,15 @@ impl<'a> Engine<'a> {
             tables,
             dims,
             features,
+            bounds: Vec::new(),
         };
+        engine.bounds = engine.all_extremes();
         if let Some(terms) = engine.plan.exchange {
             // A candidate against what every other cell and this cell's coupling add (the
             // ranges before any cell is pruned: wider, so still bounds).
             let totals = [false, true].map(|max| engine.total(0, max));
             let cells: Vec<[Vec<f64>; 2]> = (0..space.num_cells)
-                .map(|c| [false, true].map(|max| engine.extremes(c, max).candidates))
+                .map(|c| [false, true].map(|max| engine.extremes(c, max).candidates.clone()))
                 .collect();
             for (c, cell) in cells.iter().enumerate() {
                 let range = |t: &Term| {
@@ -129,6 +135,7 @@ impl<'a> Engine<'a> {
                     .collect();
                 engine.tables[c].groups = groups;
             }
+            engine.bounds = engine.all_extremes();
         }
         engine
     }
@@ -162,12 +169,22 @@ impl<'a> Engine<'a> {
 
     /// Lower (or with `max`, upper) bounds of each quantity of cell `c`'s candidates (without
     /// coupling) and of its coupling.
-    pub(super) fn extremes(&self, c: usize, max: bool) -> Extremes {
-        let t = &self.tables[c];
-        Extremes {
-            candidates: column(self.rows_of(c, t.groups.iter().flatten()), self.dims, max),
-            coupling: column(t.coupling.chunks_exact(self.dims), self.dims, max),
-        }
+    pub(super) fn extremes(&self, c: usize, max: bool) -> &Extremes {
+        &self.bounds[c][usize::from(max)]
+    }
+
+    /// `extremes` of every cell, worked out from the tables.
+    fn all_extremes(&self) -> Vec<[Extremes; 2]> {
+        self.tables
+            .iter()
+            .enumerate()
+            .map(|(c, t)| {
+                [false, true].map(|max| Extremes {
+                    candidates: column(self.rows_of(c, t.groups.iter().flatten()), self.dims, max),
+                    coupling: column(t.coupling.chunks_exact(self.dims), self.dims, max),
+                })
+            })
+            .collect()
     }
 
     /// The lowest value of each quantity over the candidates of group `g` of cell `c`: what a
