@@ -12,10 +12,10 @@ pub(super) struct Point {
 
 /// A front of feasible complete networks in (cost at `key`, -merit), while the last cell is
 /// searched: the points its shadow could not rule out, and the shadow. The front is taken from
-/// the points once, at the end (`Front::staircase`). The shadow alone rules points out: with
-/// its grid spanning the networks searched, an exact test against the staircase so far ruled
-/// out under one in a hundred of the points it missed, and its binary search's unpredictable
-/// branches cost 4-6% of a search's time.
+/// the points once, at the end (`Front::staircase`). The shadow alone rules points out: over
+/// a grid spanning the networks searched, a search of the staircase so far would rule out
+/// under one in a hundred of the points it misses, and its unpredictable branches cost more
+/// time than that saves (4-6% of a search).
 pub(super) struct Front {
     pub(super) key: usize,
     points: Vec<Point>,

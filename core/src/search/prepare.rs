@@ -8,7 +8,7 @@ use super::objective::{Value, ValueKind};
 use super::plan::Plan;
 use super::programme::{Entries, Stage};
 use super::span::Span;
-use super::tables::{Engine, column};
+use super::tables::{Engine, column, push_column};
 
 /// Last-cell candidates per block.
 const BLOCK: usize = 8;
@@ -88,15 +88,8 @@ impl EntryRuns {
             max: Vec::with_capacity(entries.div_ceil(BLOCK) * d),
         };
         for run in values.chunks(BLOCK * d) {
-            let at = runs.min.len();
-            runs.min.resize(at + d, f64::INFINITY);
-            runs.max.resize(at + d, f64::NEG_INFINITY);
-            for row in run.chunks_exact(d) {
-                for (k, &v) in row.iter().enumerate() {
-                    runs.min[at + k] = runs.min[at + k].min(v);
-                    runs.max[at + k] = runs.max[at + k].max(v);
-                }
-            }
+            push_column(run.chunks_exact(d), d, false, &mut runs.min);
+            push_column(run.chunks_exact(d), d, true, &mut runs.max);
         }
         runs
     }

@@ -42,20 +42,33 @@ pub(super) struct Extremes {
 
 /// The least (or with `max`, the most) of each of the `d` quantities over `rows`.
 pub(super) fn column<'b>(rows: impl Iterator<Item = &'b [f64]>, d: usize, max: bool) -> Vec<f64> {
-    let mut m = vec![
+    let mut m = Vec::with_capacity(d);
+    push_column(rows, d, max, &mut m);
+    m
+}
+
+/// `column`, appended to `out` (no vector of its own: the last cell works out thousands).
+pub(super) fn push_column<'b>(
+    rows: impl Iterator<Item = &'b [f64]>,
+    d: usize,
+    max: bool,
+    out: &mut Vec<f64>,
+) {
+    let at = out.len();
+    out.resize(
+        at + d,
         if max {
             f64::NEG_INFINITY
         } else {
             f64::INFINITY
-        };
-        d
-    ];
+        },
+    );
+    let m = &mut out[at..];
     for r in rows {
         for (m, v) in m.iter_mut().zip(r) {
             *m = if max { m.max(*v) } else { m.min(*v) };
         }
     }
-    m
 }
 
 /// The plan and the cell tables: what the dynamic programme and the last cell work on.
