@@ -5,30 +5,75 @@
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
-use crate::features::{FeatureVector, Layout, REFERENCE_CHANNELS, cell_term};
+use crate::features::{FeatureVector, Layout, NUM_FEATURES, REFERENCE_CHANNELS, cell_term};
 use crate::space::{CellSpec, Family, Space};
+
+/// Per cell, per grid candidate: its features and NN-Degree.
+type Candidates = Vec<Vec<(FeatureVector, f64)>>;
+
+/// Per cell, per (previous width index, coupling group): the coupling's features.
+type Couplings = Vec<Vec<FeatureVector>>;
 
 /// Per cell: each grid candidate's features and NN-Degree, and each coupling's features.
 #[derive(Clone)]
 pub(super) struct CellFeatures {
     /// Per cell, per grid candidate: its features at a zero-channel input (the last cell's
     /// with the head and the constant) and its NN-Degree.
-    pub(super) candidates: Vec<Vec<(FeatureVector, f64)>>,
+    pub(super) candidates: Candidates,
     /// Per cell, per (previous width index, coupling group), row-major (cell 0: only row 0): the
     /// coupling's features. A DenseNet cell's groups are its widths.
-    pub(super) couplings: Vec<Vec<FeatureVector>>,
+    pub(super) couplings: Couplings,
+    /// Per cell, `candidates` by feature.
+    pub(super) columns: Vec<CellColumns>,
+}
+
+/// A cell's candidates by feature: each feature's values over the candidates, and their
+/// NN-Degrees. A problem's quantities weigh a few of the features each, and reading those
+/// columns alone takes a fraction of the time of reading every candidate's whole vector.
+#[derive(Clone)]
+pub(super) struct CellColumns {
+    /// Feature-major: feature `f` of candidate `i` at `f * n + i`.
+    features: Vec<f64>,
+    pub(super) degree: Vec<f64>,
+}
+
+impl CellColumns {
+    fn of(candidates: &[(FeatureVector, f64)]) -> Self {
+        let n = candidates.len();
+        let mut features = vec![0.0; NUM_FEATURES * n];
+        for (i, (x, _)) in candidates.iter().enumerate() {
+            for (f, &v) in x.0.iter().enumerate() {
+                features[f * n + i] = v;
+            }
+        }
+        CellColumns {
+            features,
+            degree: candidates.iter().map(|c| c.1).collect(),
+        }
+    }
+
+    /// Feature `f` of every candidate.
+    pub(super) fn feature(&self, f: usize) -> &[f64] {
+        let n = self.degree.len();
+        &self.features[f * n..(f + 1) * n]
+    }
 }
 
 impl CellFeatures {
     fn of(space: &Space) -> Self {
-        match space.family {
+        let (candidates, couplings) = match space.family {
             Family::Densenet => Self::closed_form(space),
             _ => Self::from_cell_terms(space),
+        };
+        CellFeatures {
+            columns: candidates.iter().map(|c| CellColumns::of(c)).collect(),
+            candidates,
+            couplings,
         }
     }
 
     /// DenseNet cells: every term in closed form, candidates at a zero-channel input.
-    fn closed_form(space: &Space) -> Self {
+    fn closed_form(space: &Space) -> (Candidates, Couplings) {
         let layout = Layout::new(space.input_shape, space.num_classes, space.num_cells);
         let last = space.num_cells - 1;
         let nw = space.widths.len();
@@ -62,16 +107,13 @@ impl CellFeatures {
                     .collect()
             })
             .collect();
-        CellFeatures {
-            candidates,
-            couplings,
-        }
+        (candidates, couplings)
     }
 
     /// ResNet and MobileNet cells: every term in closed form (`cell_term`), candidates at [`REFERENCE_CHANNELS`] input channels and couplings as differences from
     /// them. A group's candidates differ in depth only, which the first block does not see, so
     /// one candidate stands for its group.
-    fn from_cell_terms(space: &Space) -> Self {
+    fn from_cell_terms(space: &Space) -> (Candidates, Couplings) {
         let last = space.num_cells - 1;
         let term = |c: usize, cin: u64, cell: &CellSpec| {
             let (counts, degree) = cell_term(space, c, cin, cell);
@@ -112,10 +154,7 @@ impl CellFeatures {
                     .collect()
             })
             .collect();
-        CellFeatures {
-            candidates,
-            couplings,
-        }
+        (candidates, couplings)
     }
 
     /// The features of `space`'s cells: shared for a built-in space, computed for another.

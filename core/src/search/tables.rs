@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use super::cells::CellFeatures;
+use super::cells::{CellColumns, CellFeatures};
 use super::dominance::pareto;
 use super::exchange::{Sparing, Term};
 use super::plan::{Plan, Quantity};
@@ -31,6 +31,36 @@ pub(super) fn eval(q: &[Quantity], x: &FeatureVector, degree: f64, out: &mut [f6
             Quantity::Degree { sign } => sign * degree,
         };
     }
+}
+
+/// `eval` of every candidate of a cell, rows of `dims`, a quantity at a time over the feature
+/// columns it weighs (the same sums, in the same order, as `eval`).
+fn cell_values(q: &[Quantity], columns: &CellColumns, dims: usize) -> Vec<f64> {
+    let n = columns.degree.len();
+    let mut values = vec![0.0; n * dims];
+    let mut sum = vec![0.0; n];
+    for (k, q) in q.iter().enumerate() {
+        match q {
+            Quantity::Linear { weights, sign, .. } => {
+                // Minus zero, where `Iterator::sum` starts: the same bits as `eval`.
+                sum.fill(-0.0);
+                for &(f, w) in weights {
+                    for (s, x) in sum.iter_mut().zip(columns.feature(f)) {
+                        *s += x * w;
+                    }
+                }
+                for (row, s) in values.chunks_exact_mut(dims).zip(&sum) {
+                    row[k] = sign * s;
+                }
+            }
+            Quantity::Degree { sign } => {
+                for (row, g) in values.chunks_exact_mut(dims).zip(&columns.degree) {
+                    row[k] = sign * g;
+                }
+            }
+        }
+    }
+    values
 }
 
 /// The lowest (or highest) value of each quantity over a cell's candidates, and over its
@@ -89,17 +119,10 @@ impl<'a> Engine<'a> {
     pub(super) fn new(space: &'a Space, plan: Plan) -> Self {
         let dims = plan.quantities.len().max(1);
         let features = CellFeatures::of_space(space);
-        let n = space.cell_choices() as usize;
         let group_size = space.group_size() as usize;
         let mut tables = Vec::with_capacity(space.num_cells);
         for c in 0..space.num_cells {
-            let mut values = vec![0.0; n * dims];
-            for ((x, degree), row) in features.candidates[c]
-                .iter()
-                .zip(values.chunks_exact_mut(dims))
-            {
-                eval(&plan.quantities, x, *degree, row);
-            }
+            let values = cell_values(&plan.quantities, &features.columns[c], dims);
             let couplings = &features.couplings[c];
             let mut coupling = vec![0.0; couplings.len() * dims];
             for (x, row) in couplings.iter().zip(coupling.chunks_exact_mut(dims)) {
@@ -242,6 +265,31 @@ mod tests {
     use crate::rng::SplitMix64;
     use crate::search::oracle::{problem, random_spec, small_space_of, stored};
     use crate::space::Family;
+
+    /// The tables' values are `eval` of each candidate, to the bit (the column sums add the
+    /// same products in the same order).
+    #[test]
+    fn cell_values_are_eval_of_each_candidate() {
+        let mut r = SplitMix64::new(19);
+        for case in 0..30 {
+            let family = [Family::Densenet, Family::Resnet, Family::Mobilenet][case % 3];
+            let space = small_space_of(&mut r, family);
+            let sample: Vec<_> = (0..20).map(|_| random_spec(&mut r, &space)).collect();
+            let plan = Plan::new(&problem(&mut r, &sample)).unwrap();
+            let dims = plan.quantities.len();
+            let features = CellFeatures::of_space(&space);
+            for (c, cands) in features.candidates.iter().enumerate() {
+                let values = cell_values(&plan.quantities, &features.columns[c], dims);
+                let mut want = vec![0.0; dims];
+                for (i, (x, degree)) in cands.iter().enumerate() {
+                    eval(&plan.quantities, x, *degree, &mut want);
+                    let got = &values[i * dims..(i + 1) * dims];
+                    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(got), bits(&want), "case {case}, cell {c}, candidate {i}");
+                }
+            }
+        }
+    }
 
     /// The decomposition the search rests on: a network's quantities are the sum over its
     /// cells of the candidate's values and the coupling of the previous width and the group.
