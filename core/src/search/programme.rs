@@ -90,9 +90,12 @@ impl Engine<'_> {
             let mut width = Vec::new();
             // What follows sees a partial network through its last width only, so the networks
             // ending in one width are pruned together, whatever their last cell's group.
+            // One buffer for every width's networks, grown to the largest: not one per width.
+            let mut local: Vec<f64> = Vec::new();
+            let mut local_parent: Vec<Network> = Vec::new();
             for wi in 0..nw {
-                let mut local: Vec<f64> = Vec::new();
-                let mut local_parent: Vec<Network> = Vec::new();
+                local.clear();
+                local_parent.clear();
                 for g in wi * per_width..(wi + 1) * per_width {
                     // The coupling depends on the previous width and the group only, so entries are
                     // pruned before the cell's candidates are added.
