@@ -239,6 +239,7 @@ impl<'a> Engine<'a> {
             .or(self.plan.degree())
             .unwrap_or(0);
         let mut sparing = Sparing::new();
+        let mut all_entries = Entries::default();
         let groups: Vec<LastGroup> = span
             .groups
             .iter()
@@ -249,7 +250,7 @@ impl<'a> Engine<'a> {
                 let mut sorted = group.clone();
                 sorted.sort_unstable_by(|&a, &b| at(a)[sort_key].total_cmp(&at(b)[sort_key]));
                 let least = self.span_least(&span, group);
-                let all_entries = self.entries(stages, c, g, limit_of, &least);
+                self.entries_into(stages, (c, g), limit_of, &least, &mut all_entries);
                 // Entries not dominated; then, where it applies, the exchange test against
                 // what this group's candidates add, and the candidates against the entries
                 // left.

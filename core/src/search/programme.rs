@@ -27,6 +27,7 @@ pub(super) struct Stage {
 }
 
 /// Networks entering a cell: their values (`dims` each) and their states of the previous stage.
+#[derive(Default)]
 pub(super) struct Entries {
     pub(super) values: Vec<f64>,
     pub(super) states: Vec<u32>,
@@ -34,37 +35,34 @@ pub(super) struct Entries {
 
 impl Engine<'_> {
     /// Networks of cells `..c` extended by the coupling into group `g` of cell `c`, kept when
-    /// they can still meet the limits with `rest` added.
-    pub(super) fn entries(
+    /// they can still meet the limits with `rest` added; into `out`, whose buffers are reused
+    /// (a cell's groups each fill a few hundred kilobytes, which fresh ones would page in).
+    pub(super) fn entries_into(
         &self,
         stages: &[Stage],
-        c: usize,
-        g: usize,
+        (c, g): (usize, usize),
         limit_of: &[Option<f64>],
         rest: &[f64],
-    ) -> Entries {
+        out: &mut Entries,
+    ) {
         let (d, ng) = (self.dims, self.space.num_groups());
         let table = &self.tables[c];
+        out.values.clear();
+        out.states.clear();
         if c == 0 {
-            return Entries {
-                values: table.coupling[g * d..(g + 1) * d].to_vec(),
-                states: vec![0],
-            };
+            out.values.extend_from_slice(&table.coupling[g * d..(g + 1) * d]);
+            out.states.push(0);
+            return;
         }
         let prev = &stages[c - 1];
-        let mut entries = Entries {
-            values: Vec::with_capacity(prev.order.len() * d),
-            states: Vec::with_capacity(prev.order.len()),
-        };
         for &s in &prev.order {
             let at = prev.width[s as usize] as usize * ng + g;
             let coup = &table.coupling[at * d..(at + 1) * d];
             let base = &prev.values[s as usize * d..(s as usize + 1) * d];
-            if push_within(&mut entries.values, base, coup, limit_of, rest) {
-                entries.states.push(s);
+            if push_within(&mut out.values, base, coup, limit_of, rest) {
+                out.states.push(s);
             }
         }
-        entries
     }
 
     /// Runs the dynamic programme over the first `cells` cells, pruning what cannot meet
@@ -93,6 +91,7 @@ impl Engine<'_> {
             // One buffer for every width's networks, grown to the largest: not one per width.
             let mut local: Vec<f64> = Vec::new();
             let mut local_parent: Vec<Network> = Vec::new();
+            let mut entries = Entries::default();
             for wi in 0..nw {
                 local.clear();
                 local_parent.clear();
@@ -105,7 +104,7 @@ impl Engine<'_> {
                         .zip(&rest)
                         .map(|(a, b)| a + b)
                         .collect();
-                    let entries = self.entries(&stages, c, g, limit_of, &rest_here);
+                    self.entries_into(&stages, (c, g), limit_of, &rest_here, &mut entries);
                     let mut kept = pareto_of_runs(&entries.values, d);
                     // With the entries by a limited quantity, a candidate's rows stop at the
                     // first entry that misses its limit: every later one has more of it, so
