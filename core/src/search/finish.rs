@@ -236,41 +236,46 @@ impl LastCell<'_> {
                 at as u32 as usize,
             )
         };
-        // Each box's least values, gathered first in the order the boxes are taken: in merit
-        // order, their runs lie all over memory, and a loop that only gathers overlaps the
-        // cache misses that the tests below would each wait on.
-        let mut box_lo = vec![0.0; boxes.len() * self.d];
-        for (&(_, at), lo) in boxes.iter().zip(box_lo.chunks_exact_mut(self.d)) {
-            let (w, b, r) = unpack(at);
-            let group = &self.groups[w];
-            Self::shift(group.runs.min(r), &group.blocks[b].min, lo);
-        }
-        for (&(merit_hi, at), box_lo) in boxes.iter().zip(box_lo.chunks_exact(self.d)) {
-            let (w, b, r) = unpack(at);
-            let group = &self.groups[w];
-            let block = &group.blocks[b];
-            // A consumer that the whole box cannot enter no part of it can: each part is
-            // tested for those left open only.
-            let run_open = self.open(block.wanted, box_lo, merit_hi);
-            if run_open == 0 {
-                continue;
+        // Each box's least values, gathered first in the order the boxes are taken, a few
+        // hundred at a time: in merit order, their runs lie all over memory, and a loop that
+        // only gathers overlaps the cache misses that the tests below would each wait on (a
+        // buffer for all the boxes, a megabyte, cost its page faults).
+        const GATHERED: usize = 256;
+        let mut gathered = vec![0.0; GATHERED * self.d];
+        for chunk in boxes.chunks(GATHERED) {
+            for (&(_, at), lo) in chunk.iter().zip(gathered.chunks_exact_mut(self.d)) {
+                let (w, b, r) = unpack(at);
+                let group = &self.groups[w];
+                Self::shift(group.runs.min(r), &group.blocks[b].min, lo);
             }
-            for e in group.runs.range(r) {
-                let Some(merit) = self.merit_of(group, e, block, &mut lo, &mut hi) else {
-                    continue;
-                };
-                let entry_open = self.open(run_open, &lo, merit);
-                if entry_open == 0 {
+            for (&(merit_hi, at), box_lo) in chunk.iter().zip(gathered.chunks_exact(self.d)) {
+                let (w, b, r) = unpack(at);
+                let group = &self.groups[w];
+                let block = &group.blocks[b];
+                // A consumer that the whole box cannot enter no part of it can: each part is
+                // tested for those left open only.
+                let run_open = self.open(block.wanted, box_lo, merit_hi);
+                if run_open == 0 {
                     continue;
                 }
-                // Most networks of an open box are dominated still: each half is tested first.
-                for half in &block.halves {
-                    let Some(merit) = self.merit_of(group, e, half, &mut lo, &mut hi) else {
+                for e in group.runs.range(r) {
+                    let Some(merit) = self.merit_of(group, e, block, &mut lo, &mut hi) else {
                         continue;
                     };
-                    let open = self.open(half.wanted & entry_open, &lo, merit);
-                    if open != 0 {
-                        self.visit(w, e, half.range.clone(), open, &[], &mut row);
+                    let entry_open = self.open(run_open, &lo, merit);
+                    if entry_open == 0 {
+                        continue;
+                    }
+                    // Most networks of an open box are dominated still: each half is tested
+                    // first.
+                    for half in &block.halves {
+                        let Some(merit) = self.merit_of(group, e, half, &mut lo, &mut hi) else {
+                            continue;
+                        };
+                        let open = self.open(half.wanted & entry_open, &lo, merit);
+                        if open != 0 {
+                            self.visit(w, e, half.range.clone(), open, &[], &mut row);
+                        }
                     }
                 }
             }
