@@ -98,7 +98,7 @@ fn pareto_sorting(values: &[f64], dims: usize, idx: Vec<u32>, runs: bool) -> Vec
         }
         _ => {
             // Past their first value, each row against the kept ones, a block at a time.
-            let mut lanes = Lanes::new(dims - 1);
+            let mut lanes = Lanes::with_capacity(dims - 1, idx.len());
             for i in idx {
                 let r = &row(i)[1..];
                 if !lanes.any_at_most(r) {
@@ -187,11 +187,20 @@ fn open(level: &mut Vec<Lane>, at: usize, width: usize) {
 impl Lanes {
     /// No rows yet, of `width` values each.
     pub(super) fn new(width: usize) -> Self {
+        Self::with_capacity(width, 0)
+    }
+
+    /// No rows yet, of `width` values each, with room for `rows` rows. Room that is never
+    /// filled costs nothing (the pages of a large allocation are mapped when first written),
+    /// where growing to it copies the rows and maps their pages twice.
+    pub(super) fn with_capacity(width: usize, rows: usize) -> Self {
+        let blocks = rows.div_ceil(LANES);
+        let groups = blocks.div_ceil(LANES);
         Lanes {
             width,
-            blocks: Vec::new(),
-            block_least: Vec::new(),
-            group_least: Vec::new(),
+            blocks: Vec::with_capacity(blocks * width),
+            block_least: Vec::with_capacity(groups * width),
+            group_least: Vec::with_capacity(groups.div_ceil(LANES) * width),
             rows: 0,
             #[cfg(target_arch = "x86_64")]
             avx: std::arch::is_x86_feature_detected!("avx"),
