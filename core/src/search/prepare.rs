@@ -264,12 +264,12 @@ impl<'a> Engine<'a> {
                     }
                     None => kept,
                 };
+                let mut values = Vec::with_capacity(keep.len() * d);
+                for &e in &keep {
+                    values.extend_from_slice(&all_entries.values[e as usize * d..][..d]);
+                }
                 let entries = Entries {
-                    values: keep
-                        .iter()
-                        .flat_map(|&e| &all_entries.values[e as usize * d..(e as usize + 1) * d])
-                        .copied()
-                        .collect(),
+                    values,
                     states: keep
                         .iter()
                         .map(|&e| all_entries.states[e as usize])
