@@ -50,7 +50,8 @@ impl Engine<'_> {
         out.values.clear();
         out.states.clear();
         if c == 0 {
-            out.values.extend_from_slice(&table.coupling[g * d..(g + 1) * d]);
+            out.values
+                .extend_from_slice(&table.coupling[g * d..(g + 1) * d]);
             out.states.push(0);
             return;
         }

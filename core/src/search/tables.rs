@@ -285,7 +285,11 @@ mod tests {
                     eval(&plan.quantities, x, *degree, &mut want);
                     let got = &values[i * dims..(i + 1) * dims];
                     let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                    assert_eq!(bits(got), bits(&want), "case {case}, cell {c}, candidate {i}");
+                    assert_eq!(
+                        bits(got),
+                        bits(&want),
+                        "case {case}, cell {c}, candidate {i}"
+                    );
                 }
             }
         }
