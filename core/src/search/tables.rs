@@ -263,8 +263,18 @@ impl<'a> Engine<'a> {
 mod tests {
     use super::*;
     use crate::rng::SplitMix64;
+    use crate::search::SearchProblem;
     use crate::search::oracle::{problem, random_spec, small_space_of, stored};
     use crate::space::Family;
+
+    /// A small space of each family in turn and a problem fitted on `samples` of its specs.
+    fn random_problem(r: &mut SplitMix64, case: usize, samples: usize) -> (Space, SearchProblem) {
+        let family = [Family::Densenet, Family::Resnet, Family::Mobilenet][case % 3];
+        let space = small_space_of(r, family);
+        let sample: Vec<_> = (0..samples).map(|_| random_spec(r, &space)).collect();
+        let problem = problem(r, &sample);
+        (space, problem)
+    }
 
     /// The tables' values are `eval` of each candidate, to the bit (the column sums add the
     /// same products in the same order).
@@ -272,10 +282,8 @@ mod tests {
     fn cell_values_are_eval_of_each_candidate() {
         let mut r = SplitMix64::new(19);
         for case in 0..30 {
-            let family = [Family::Densenet, Family::Resnet, Family::Mobilenet][case % 3];
-            let space = small_space_of(&mut r, family);
-            let sample: Vec<_> = (0..20).map(|_| random_spec(&mut r, &space)).collect();
-            let plan = Plan::new(&problem(&mut r, &sample)).unwrap();
+            let (space, p) = random_problem(&mut r, case, 20);
+            let plan = Plan::new(&p).unwrap();
             let dims = plan.quantities.len();
             let features = CellFeatures::of_space(&space);
             for (c, cands) in features.candidates.iter().enumerate() {
@@ -301,10 +309,8 @@ mod tests {
     fn tables_and_couplings_sum_to_each_network() {
         let mut r = SplitMix64::new(15);
         for case in 0..60 {
-            let family = [Family::Densenet, Family::Resnet, Family::Mobilenet][case % 3];
-            let space = small_space_of(&mut r, family);
-            let sample: Vec<_> = (0..50).map(|_| random_spec(&mut r, &space)).collect();
-            let engine = Engine::new(&space, Plan::new(&problem(&mut r, &sample)).unwrap());
+            let (space, p) = random_problem(&mut r, case, 50);
+            let engine = Engine::new(&space, Plan::new(&p).unwrap());
             let (d, ng, size) = (engine.dims, space.num_groups(), space.group_size());
             let group = |i: u64| (i / size) as usize;
             for _ in 0..50 {
