@@ -249,34 +249,45 @@ impl LastCell<'_> {
                 Self::shift(group.runs.min(r), &group.blocks[b].min, lo);
             }
             for (&(merit_hi, at), box_lo) in chunk.iter().zip(gathered.chunks_exact(self.d)) {
-                let (w, b, r) = unpack(at);
-                let group = &self.groups[w];
-                let block = &group.blocks[b];
-                // A consumer that the whole box cannot enter no part of it can: each part is
-                // tested for those left open only.
-                let run_open = self.open(block.wanted, box_lo, merit_hi);
-                if run_open == 0 {
+                self.enter_box(unpack(at), box_lo, merit_hi, [&mut lo, &mut hi, &mut row]);
+            }
+        }
+    }
+
+    /// Offers the networks of the box of group `w`'s run `r` of entries and block `b` (least
+    /// values `box_lo`, merit up to `merit_hi`) to the fronts, bounding its entries and then
+    /// their halves of the block first (`scratch`: lo, hi and row buffers).
+    fn enter_box(
+        &mut self,
+        (w, b, r): (usize, usize, usize),
+        box_lo: &[f64],
+        merit_hi: f64,
+        [lo, hi, row]: [&mut [f64]; 3],
+    ) {
+        let group = &self.groups[w];
+        let block = &group.blocks[b];
+        // A consumer that the whole box cannot enter no part of it can: each part is tested
+        // for those left open only.
+        let run_open = self.open(block.wanted, box_lo, merit_hi);
+        if run_open == 0 {
+            return;
+        }
+        for e in group.runs.range(r) {
+            let Some(merit) = self.merit_of(group, e, block, lo, hi) else {
+                continue;
+            };
+            let entry_open = self.open(run_open, lo, merit);
+            if entry_open == 0 {
+                continue;
+            }
+            // Most networks of an open box are dominated still: each half is tested first.
+            for half in &block.halves {
+                let Some(merit) = self.merit_of(group, e, half, lo, hi) else {
                     continue;
-                }
-                for e in group.runs.range(r) {
-                    let Some(merit) = self.merit_of(group, e, block, &mut lo, &mut hi) else {
-                        continue;
-                    };
-                    let entry_open = self.open(run_open, &lo, merit);
-                    if entry_open == 0 {
-                        continue;
-                    }
-                    // Most networks of an open box are dominated still: each half is tested
-                    // first.
-                    for half in &block.halves {
-                        let Some(merit) = self.merit_of(group, e, half, &mut lo, &mut hi) else {
-                            continue;
-                        };
-                        let open = self.open(half.wanted & entry_open, &lo, merit);
-                        if open != 0 {
-                            self.visit(w, e, half.range.clone(), open, &[], &mut row);
-                        }
-                    }
+                };
+                let open = self.open(half.wanted & entry_open, lo, merit);
+                if open != 0 {
+                    self.visit(w, e, half.range.clone(), open, &[], row);
                 }
             }
         }

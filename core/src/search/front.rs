@@ -17,7 +17,7 @@ pub(super) struct Point {
 /// under one in a hundred of the points it misses, and its unpredictable branches cost more
 /// time than that saves (4-6% of a search).
 pub(super) struct Front {
-    pub(super) key: usize,
+    key: usize,
     points: Vec<Point>,
     shadow: Shadow,
 }
