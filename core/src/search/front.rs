@@ -73,8 +73,12 @@ impl Front {
 /// `covers` answering yes proves that an added point dominates; no proves nothing.
 pub(super) struct Shadow {
     pub(super) keys: Vec<usize>,
-    lo: Vec<f64>,
-    scale: Vec<f64>,
+    /// Per axis (one or two), the quantity's key, the grid's lower end and cells per unit.
+    /// Fixed arrays, not vectors: `covers` runs a million times a search, and the vectors'
+    /// bounds checks and loads were a third of its instructions.
+    axes: [(usize, f64, f64); 2],
+    /// The last cell along an axis, as a float (a conversion per test otherwise).
+    last: f64,
     bins: usize,
     best: Vec<f64>,
 }
@@ -82,46 +86,57 @@ pub(super) struct Shadow {
 impl Shadow {
     /// A grid over `keys` spanning `lo..hi` (values outside still work, with less effect).
     pub(super) fn new(keys: Vec<usize>, lo: &[f64], hi: &[f64]) -> Self {
+        assert!(matches!(keys.len(), 1 | 2), "a shadow has one or two costs");
         // A finer grid over two costs rules out more boxes than its larger fills cost (32 per
         // axis left 3-8% more instructions in two-device searches).
         let bins: usize = if keys.len() == 1 { 1024 } else { 128 };
-        let scale = keys
-            .iter()
-            .map(|&k| {
-                let span = hi[k] - lo[k];
-                if span > 0.0 && span.is_finite() {
-                    bins as f64 / span
-                } else {
-                    0.0
-                }
-            })
-            .collect();
+        let mut axes = [(keys[0], 0.0, 0.0); 2];
+        for (axis, &k) in axes.iter_mut().zip(&keys) {
+            let span = hi[k] - lo[k];
+            let scale = if span > 0.0 && span.is_finite() {
+                bins as f64 / span
+            } else {
+                0.0
+            };
+            *axis = (k, lo[k], scale);
+        }
         Shadow {
-            lo: keys.iter().map(|&k| lo[k]).collect(),
             best: vec![f64::NEG_INFINITY; bins.pow(keys.len() as u32)],
             keys,
-            scale,
+            axes,
+            last: (bins - 1) as f64,
             bins,
         }
     }
 
     /// Grid coordinate of `q` along axis `i`, before flooring.
+    #[inline(always)]
     fn coordinate(&self, q: &[f64], i: usize) -> f64 {
-        (q[self.keys[i]] - self.lo[i]) * self.scale[i]
+        let (k, lo, scale) = self.axes[i];
+        (q[k] - lo) * scale
+    }
+
+    /// Along axis `i`, the cell whose lower corner is at or below `q` (none below the grid or
+    /// for NaN, which `x >= 0` excludes).
+    #[inline(always)]
+    fn cell(&self, q: &[f64], i: usize) -> Option<usize> {
+        let x = self.coordinate(q, i);
+        if x >= 0.0 {
+            // SAFETY: `x` is at least 0 and, capped, at most `last`: it fits a u32.
+            Some(unsafe { x.min(self.last).to_int_unchecked::<u32>() } as usize)
+        } else {
+            None
+        }
     }
 
     pub(super) fn covers(&self, q: &[f64], merit: f64) -> bool {
-        // Along each axis, the cell whose lower corner is at or below `q` (none below the grid
-        // or for NaN, which `x >= 0` excludes); one or two axes, written out (a loop over the
-        // axes cost several times the test itself).
-        let cell = |i: usize| {
-            let x = self.coordinate(q, i);
-            // Capped as a float, then cast through u32: the cheapest saturating cast.
-            (x >= 0.0).then(|| x.min((self.bins - 1) as f64) as u32 as usize)
-        };
-        let at = match self.keys.len() {
-            1 => cell(0),
-            _ => cell(0).zip(cell(1)).map(|(a, b)| a * self.bins + b),
+        // One or two axes, written out (a loop over the axes cost several times the test).
+        let at = if self.keys.len() == 1 {
+            self.cell(q, 0)
+        } else {
+            self.cell(q, 0)
+                .zip(self.cell(q, 1))
+                .map(|(a, b)| a * self.bins + b)
         };
         at.is_some_and(|at| self.best[at] >= merit)
     }
