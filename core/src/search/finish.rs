@@ -6,7 +6,7 @@ use super::dominance::{ordered, pareto, unordered};
 use super::front::{Front, Shadow};
 use super::objective::{Chord, Value};
 use super::prepare::{Block, EntryRuns, LastGroup, OPTIMUM, Prepared, front_bit, tracks};
-use super::programme::{Network, within};
+use super::programme::{Ceilings, Network};
 
 /// The front against a pair of limited costs while the last cell is searched: the shadow of the
 /// networks kept so far, and their (cost, cost, -merit) rows and networks.
@@ -43,7 +43,7 @@ struct LastCell<'a> {
     /// Every row's values (the span's).
     values: &'a [f64],
     zero: Vec<f64>,
-    limit_of: &'a [Option<f64>],
+    ceilings: Ceilings,
     value: &'a Value<'a>,
     groups: &'a [LastGroup],
     kept: Kept,
@@ -114,7 +114,7 @@ impl LastCell<'_> {
         for (w, group) in self.groups.iter().enumerate() {
             for r in 0..group.runs.len() {
                 Self::span_bounds(&group.runs, r, &group.all, &mut lo, &mut hi);
-                if within(self.limit_of, &lo, &self.zero) {
+                if self.ceilings.admit(&lo) {
                     let bound = self.value.bound(&lo, &hi);
                     runs.push((!ordered(bound), w as u32, r as u32));
                 }
@@ -199,7 +199,7 @@ impl LastCell<'_> {
     /// limits or the accuracy floor.
     fn bound(&self, lo: &[f64], hi: &[f64]) -> Option<f64> {
         let acc = self.value.accuracy(lo, hi);
-        (within(self.limit_of, lo, &self.zero) && self.value.min_accuracy.is_none_or(|m| acc >= m))
+        (self.ceilings.admit(lo) && self.value.min_accuracy.is_none_or(|m| acc >= m))
             .then(|| self.value.objective(acc, lo, false))
     }
 
@@ -311,7 +311,7 @@ impl LastCell<'_> {
     /// the accuracy floor. The accuracy bound is computed only where needed (a logarithm or
     /// two): it is also the merit unless NN-Degree is.
     fn merit(&self, lo: &[f64], hi: &[f64]) -> Option<f64> {
-        if !within(self.limit_of, lo, &self.zero) {
+        if !self.ceilings.admit(lo) {
             return None;
         }
         let value = &self.value;
@@ -368,7 +368,7 @@ impl LastCell<'_> {
             let cand = group.sorted[j];
             Self::shift(base, &self.values[cand as usize * d..][..d], row);
             let row = &*row;
-            if !within(self.limit_of, row, &self.zero) {
+            if !self.ceilings.admit(row) {
                 continue;
             }
             kept.evaluated += 1;
@@ -450,7 +450,7 @@ impl Prepared<'_> {
             d,
             values: &self.span.values,
             zero: vec![0.0; d],
-            limit_of,
+            ceilings: Ceilings::new(limit_of),
             value: &self.value,
             groups: &self.groups,
             kept: Kept {

@@ -6,7 +6,7 @@ use super::dominance::{pareto, pareto_of_runs};
 use super::exchange::{Sparing, Term, exchange_pareto, natural_range};
 use super::objective::{Value, ValueKind};
 use super::plan::Plan;
-use super::programme::{Entries, Stage};
+use super::programme::{Ceilings, Entries, Stage};
 use super::span::Span;
 use super::tables::{Engine, column, push_column};
 
@@ -199,7 +199,8 @@ impl<'a> Engine<'a> {
     ) -> Prepared<'a> {
         let d = self.dims;
         // The cells the programme's stages leave are the last span.
-        let span = self.span(self.space.num_cells - stages.len(), limit_of);
+        let ceilings = Ceilings::new(limit_of);
+        let span = self.span(self.space.num_cells - stages.len(), &ceilings);
         let c = span.first;
         let value = Value::new(&self.plan, problem);
         let front_costs = self.plan.front_costs(fronts);
@@ -250,7 +251,7 @@ impl<'a> Engine<'a> {
                 let mut sorted = group.clone();
                 sorted.sort_unstable_by(|&a, &b| at(a)[sort_key].total_cmp(&at(b)[sort_key]));
                 let least = self.span_least(&span, group);
-                self.entries_into(stages, (c, g), limit_of, &least, &mut all_entries);
+                self.entries_into(stages, (c, g), &ceilings, &least, &mut all_entries);
                 // Entries not dominated; then, where it applies, the exchange test against
                 // what this group's candidates add, and the candidates against the entries
                 // left.

@@ -41,7 +41,7 @@ impl Engine<'_> {
         &self,
         stages: &[Stage],
         (c, g): (usize, usize),
-        limit_of: &[Option<f64>],
+        ceilings: &Ceilings,
         rest: &[f64],
         out: &mut Entries,
     ) {
@@ -60,7 +60,7 @@ impl Engine<'_> {
             let at = prev.width[s as usize] as usize * ng + g;
             let coup = &table.coupling[at * d..(at + 1) * d];
             let base = &prev.values[s as usize * d..(s as usize + 1) * d];
-            if push_within(&mut out.values, base, coup, limit_of, rest) {
+            if push_within(&mut out.values, base, coup, ceilings, rest) {
                 out.states.push(s);
             }
         }
@@ -77,6 +77,7 @@ impl Engine<'_> {
         let d = self.dims;
         let nw = self.space.widths.len();
         let per_width = self.space.num_groups() / nw;
+        let ceilings = Ceilings::new(limit_of);
         let mut stages: Vec<Stage> = Vec::with_capacity(cells);
         for (c, table) in self.tables.iter().enumerate().take(cells) {
             let rest = self.total(c + 1, false);
@@ -105,7 +106,7 @@ impl Engine<'_> {
                         .zip(&rest)
                         .map(|(a, b)| a + b)
                         .collect();
-                    self.entries_into(&stages, (c, g), limit_of, &rest_here, &mut entries);
+                    self.entries_into(&stages, (c, g), &ceilings, &rest_here, &mut entries);
                     let mut kept = pareto_of_runs(&entries.values, d);
                     // With the entries by a limited quantity, a candidate's rows stop at the
                     // first entry that misses its limit: every later one has more of it, so
@@ -128,7 +129,7 @@ impl Engine<'_> {
                             {
                                 break;
                             }
-                            if push_within(&mut local, base, cv, limit_of, &rest) {
+                            if push_within(&mut local, base, cv, &ceilings, &rest) {
                                 local_parent.push(Network {
                                     state: entries.states[e],
                                     candidate: cand,
@@ -206,30 +207,55 @@ fn push_within(
     values: &mut Vec<f64>,
     a: &[f64],
     b: &[f64],
-    limit_of: &[Option<f64>],
+    ceilings: &Ceilings,
     rest: &[f64],
 ) -> bool {
     let start = values.len();
     values.extend(a.iter().zip(b).map(|(x, y)| x + y));
-    let kept = within(limit_of, &values[start..], rest);
+    let kept = ceilings.admit_with(&values[start..], rest);
     if !kept {
         values.truncate(start);
     }
     kept
 }
 
-/// Whether `v` plus the lower bounds `rest` can still meet every limit.
-pub(super) fn within(limit_of: &[Option<f64>], v: &[f64], rest: &[f64]) -> bool {
-    limit_of
-        .iter()
-        .zip(v)
-        .zip(rest)
-        .all(|((l, v), r)| meets(*l, *v, *r))
+/// The limits that apply, each as the most a sum may reach (`ceiling`): the tests look at the
+/// few limited quantities only, not at every quantity's optional limit (the last cell's passes
+/// test a few hundred thousand boxes and networks).
+pub(super) struct Ceilings(Vec<(usize, f64)>);
+
+impl Ceilings {
+    pub(super) fn new(limit_of: &[Option<f64>]) -> Self {
+        Ceilings(
+            limit_of
+                .iter()
+                .enumerate()
+                .filter_map(|(k, l)| l.map(|l| (k, ceiling(l))))
+                .collect(),
+        )
+    }
+
+    /// Whether `v` meets every limit.
+    #[inline]
+    pub(super) fn admit(&self, v: &[f64]) -> bool {
+        self.0.iter().all(|&(k, c)| v[k] <= c)
+    }
+
+    /// Whether `v` plus the lower bounds `rest` can still meet every limit.
+    #[inline]
+    pub(super) fn admit_with(&self, v: &[f64], rest: &[f64]) -> bool {
+        self.0.iter().all(|&(k, c)| v[k] + rest[k] <= c)
+    }
+}
+
+/// The most a sum may reach under `limit`: the limit, up to rounding.
+fn ceiling(limit: f64) -> f64 {
+    limit * (1.0 + 1e-12)
 }
 
 /// Whether `v` plus `rest` can meet `limit` (none: no limit), up to rounding.
 fn meets(limit: Option<f64>, v: f64, rest: f64) -> bool {
-    limit.is_none_or(|l| v + rest <= l * (1.0 + 1e-12))
+    limit.is_none_or(|l| v + rest <= ceiling(l))
 }
 
 #[cfg(test)]
@@ -240,11 +266,14 @@ mod tests {
     use crate::search::plan::Plan;
 
     #[test]
-    fn within_allows_rounding_only() {
-        let limit_of = [Some(10.0), None];
-        assert!(within(&limit_of, &[9.0, 1e300], &[1.0, 1e300]));
-        assert!(within(&limit_of, &[9.0, 0.0], &[1.0 + 1e-12, 0.0]));
-        assert!(!within(&limit_of, &[9.0, 0.0], &[1.0 + 1e-9, 0.0]));
+    fn ceilings_allow_rounding_only() {
+        let ceilings = Ceilings::new(&[Some(10.0), None]);
+        assert!(ceilings.admit_with(&[9.0, 1e300], &[1.0, 1e300]));
+        assert!(ceilings.admit_with(&[9.0, 0.0], &[1.0 + 1e-12, 0.0]));
+        assert!(!ceilings.admit_with(&[9.0, 0.0], &[1.0 + 1e-9, 0.0]));
+        assert!(ceilings.admit(&[10.0 + 1e-12, f64::INFINITY]));
+        assert!(!ceilings.admit(&[10.0 + 1e-9, 0.0]));
+        assert!(!ceilings.admit(&[f64::NAN, 0.0]), "NaN meets no limit");
     }
 
     /// Without limits, the last stage holds, for every network of the grid, one at least as

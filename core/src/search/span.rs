@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 
 use super::dominance::pareto;
-use super::programme::within;
+use super::programme::Ceilings;
 use super::tables::{Engine, column};
 
 /// Most pairs of candidates a group of the second-to-last cell may have for the last two cells
@@ -64,8 +64,8 @@ impl<'a> Engine<'a> {
     }
 
     /// The last `cells` cells as one span (`cells` is 1 or 2), its pairs kept when they can
-    /// meet `limit_of` with the least of what comes before.
-    pub(super) fn span(&'a self, cells: usize, limit_of: &[Option<f64>]) -> Span<'a> {
+    /// meet `ceilings` with the least of what comes before.
+    pub(super) fn span(&'a self, cells: usize, ceilings: &Ceilings) -> Span<'a> {
         let n = self.tables.len();
         if cells == 1 {
             let table = &self.tables[n - 1];
@@ -94,7 +94,7 @@ impl<'a> Engine<'a> {
                         let b_row = &tail.values[b as usize * d..(b as usize + 1) * d];
                         let len = values.len();
                         values.extend((0..d).map(|k| a_row[k] + coupling[k] + b_row[k]));
-                        if within(limit_of, &values[len..], &before) {
+                        if ceilings.admit_with(&values[len..], &before) {
                             pairs.push([a, b]);
                         } else {
                             values.truncate(len);
