@@ -2,7 +2,7 @@
 
 use super::plan::{METRICS, Plan};
 use super::{Objective, SearchProblem};
-use crate::fit::{AccuracyModel, CostMetric};
+use crate::fit::{AccuracyModel, CostMetric, DegreeTerm};
 
 /// FLASH's trade-off in logarithms, `a ln(accuracy) - sum e ln(cost)`, from each cost's exponent
 /// and logarithm. The one formula behind the scores and every bound of the search: given lower
@@ -46,6 +46,18 @@ pub(super) struct Value<'a> {
     pub(super) min_accuracy: Option<f64>,
     /// Where the merit is minus a stored NN-Degree (accuracy depends on nothing else).
     pub(super) merit_degree: Option<usize>,
+    /// Accuracy's terms with their coefficients, looked up once: `accuracy` runs a few
+    /// hundred thousand times a search.
+    terms: Terms,
+}
+
+/// Accuracy's intercept, and its NN-Degree and params terms where it has them, with their
+/// coefficients.
+#[derive(Clone, Copy)]
+struct Terms {
+    intercept: f64,
+    degree: Option<(Stored, DegreeTerm, f64)>,
+    params: Option<(StoredParams, f64)>,
 }
 
 /// Where a quantity is among the stored ones, and the sign from stored to natural value.
@@ -137,7 +149,16 @@ impl<'a> Value<'a> {
             sign: plan.sign(key),
             grows: plan.sign(key) * c > 0.0,
         });
+        let co = &problem.accuracy.coefficients;
+        let terms = Terms {
+            intercept: co[0],
+            degree: degree
+                .zip(problem.accuracy.form.degree)
+                .map(|(d, t)| (d, t, co[1])),
+            params: params.map(|p| (p, co[co.len() - 1])),
+        };
         Value {
+            terms,
             model: &problem.accuracy,
             merit_degree: degree
                 .filter(|_| params.is_none() && problem.accuracy.form.degree.is_some())
@@ -242,15 +263,15 @@ impl<'a> Value<'a> {
 
     /// Upper bound of accuracy over the quantity vectors between `lo` and `hi`.
     pub(super) fn accuracy(&self, lo: &[f64], hi: &[f64]) -> f64 {
-        let co = &self.model.coefficients;
-        let mut acc = co[0];
-        if let (Some(d), Some(t)) = (self.degree, self.model.form.degree) {
+        let terms = &self.terms;
+        let mut acc = terms.intercept;
+        if let Some((d, t, b)) = terms.degree {
             // Stored so that smaller is better.
-            acc += co[1] * t.apply(lo[d.key] * d.sign);
+            acc += b * t.apply(lo[d.key] * d.sign);
         }
-        if let Some(p) = self.params {
+        if let Some((p, c)) = terms.params {
             let stored = if p.grows { hi[p.key] } else { lo[p.key] };
-            acc += co[co.len() - 1] * (stored * p.sign).ln();
+            acc += c * (stored * p.sign).ln();
         }
         acc
     }
