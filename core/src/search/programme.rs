@@ -202,7 +202,8 @@ impl Engine<'_> {
 }
 
 /// Appends `a + b` to `values` when it can still meet every limit with `rest` added; says
-/// whether it did. (Written in place: copying each short row in cost a call per row.)
+/// whether it did. The limits are tested first, on the limited values alone: most rows of
+/// the programme miss one.
 fn push_within(
     values: &mut Vec<f64>,
     a: &[f64],
@@ -210,13 +211,11 @@ fn push_within(
     ceilings: &Ceilings,
     rest: &[f64],
 ) -> bool {
-    let start = values.len();
-    values.extend(a.iter().zip(b).map(|(x, y)| x + y));
-    let kept = ceilings.admit_with(&values[start..], rest);
-    if !kept {
-        values.truncate(start);
+    if !ceilings.admit_sum(a, b, rest) {
+        return false;
     }
-    kept
+    values.extend(a.iter().zip(b).map(|(x, y)| x + y));
+    true
 }
 
 /// The limits that apply, each as the most a sum may reach (`ceiling`): the tests look at the
@@ -239,6 +238,12 @@ impl Ceilings {
     #[inline]
     pub(super) fn admit(&self, v: &[f64]) -> bool {
         self.0.iter().all(|&(k, c)| v[k] <= c)
+    }
+
+    /// `admit_with` of `a + b`, without the sum's other values.
+    #[inline]
+    fn admit_sum(&self, a: &[f64], b: &[f64], rest: &[f64]) -> bool {
+        self.0.iter().all(|&(k, c)| (a[k] + b[k]) + rest[k] <= c)
     }
 
     /// Whether `v` plus the lower bounds `rest` can still meet every limit.
