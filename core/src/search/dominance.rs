@@ -162,7 +162,7 @@ type Lane = [f64; LANES];
 /// of each value per block (eight blocks to a lane set) and per group of eight blocks (eight
 /// groups to a lane set): one test of a lane set rules out eight blocks or eight groups, where
 /// a test per block's or group's least values left most of a filter's time in scalar
-/// comparisons and branches. Unfilled lanes hold NaN, which is at most nothing.
+/// comparisons and branches. Unfilled lanes are at most nothing (see `push`).
 pub(super) struct Lanes {
     width: usize,
     /// Per block, `width` lane sets of its rows' values.
@@ -177,10 +177,10 @@ pub(super) struct Lanes {
     avx: bool,
 }
 
-/// Appends `width` unfilled lane sets to `level` when `at` starts a new one.
-fn open(level: &mut Vec<Lane>, at: usize, width: usize) {
+/// Appends `width` lane sets holding `empty` to `level` when `at` starts a new one.
+fn open(level: &mut Vec<Lane>, at: usize, width: usize, empty: f64) {
     if at.is_multiple_of(LANES) {
-        level.extend(std::iter::repeat_n([f64::NAN; LANES], width));
+        level.extend(std::iter::repeat_n([empty; LANES], width));
     }
 }
 
@@ -223,21 +223,25 @@ impl Lanes {
         let (b, lane) = (self.rows / LANES, self.rows % LANES);
         let group = b / LANES;
         if lane == 0 {
-            open(&mut self.blocks, self.rows, w);
-            open(&mut self.block_least, b, w);
+            // An unfilled row lane holds NaN, at most nothing; an unfilled least lane holds
+            // infinity, which the first value replaces (at most only an infinite value, whose
+            // descent finds no row).
+            open(&mut self.blocks, self.rows, w, f64::NAN);
+            open(&mut self.block_least, b, w, f64::INFINITY);
             if b.is_multiple_of(LANES) {
-                open(&mut self.group_least, group, w);
+                open(&mut self.group_least, group, w, f64::INFINITY);
             }
         }
         let values = &mut self.blocks[b * w..][..w];
         let block_least = &mut self.block_least[group * w..][..w];
         let group_least = &mut self.group_least[group / LANES * w..][..w];
         let (in_group, in_top) = (b % LANES, group % LANES);
-        // `min` ignores the NaN of an unfilled lane.
+        // A comparison, not `min`, which also handles a NaN least value (none is).
+        let least = |l: &mut f64, v: f64| *l = if v < *l { v } else { *l };
         for (k, &v) in row[..w].iter().enumerate() {
             values[k][lane] = v;
-            block_least[k][in_group] = block_least[k][in_group].min(v);
-            group_least[k][in_top] = group_least[k][in_top].min(v);
+            least(&mut block_least[k][in_group], v);
+            least(&mut group_least[k][in_top], v);
         }
         self.rows += 1;
     }
