@@ -115,7 +115,7 @@ fn pareto_sorting(values: &[f64], dims: usize, idx: Vec<u32>, runs: bool) -> Vec
 /// place in its range (a monotone map, so a bucket never holds a larger key than a later one),
 /// then each bucket's few pairs sorted. The same order as a comparison sort, for fewer
 /// instructions on the thousands of pairs of a filter.
-fn sort_keyed(keyed: &mut Vec<(u64, u32)>) {
+pub(super) fn sort_keyed(keyed: &mut Vec<(u64, u32)>) {
     let n = keyed.len();
     let (lo, hi) = keyed
         .iter()

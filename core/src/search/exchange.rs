@@ -1,7 +1,7 @@
 //! The exchange test: dropping a network that another beats by trading NN-Degree against
 //! params, whatever the remaining cells add.
 
-use super::dominance::{LANES, Lanes, ordered};
+use super::dominance::{LANES, Lanes, ordered, sort_keyed};
 use crate::fit::DegreeTerm;
 
 /// One term of accuracy as a function of a summed quantity: `coefficient * T(natural value)`.
@@ -161,7 +161,7 @@ pub(super) fn exchange_pareto(
             .iter()
             .map(|&p| (ordered(row(idx[p as usize])[first]), p))
             .collect();
-        keyed.sort_unstable();
+        sort_keyed(&mut keyed);
         order = keyed.into_iter().map(|(_, p)| p).collect();
     }
     // The kept rows' other quantities in the dominance kernel. Only the latest `WINDOW` blocks
@@ -178,8 +178,10 @@ pub(super) fn exchange_pareto(
             *o = x[k];
         }
         let x_tangents = tangents(x);
+        // The tangents only where some lane is no worse in the other quantities.
         let beaten = (0..lanes.blocks()).rev().take(WINDOW).any(|b| {
-            lanes.at_most(b, &x_others) & beating(&kept_tangents[b], &x_tangents, concave) != 0
+            let no_worse = lanes.at_most(b, &x_others);
+            no_worse != 0 && no_worse & beating(&kept_tangents[b], &x_tangents, concave) != 0
         });
         if !beaten {
             let lane = lanes.rows() % LANES;
