@@ -268,7 +268,7 @@ impl LastCell<'_> {
         let block = &group.blocks[b];
         // A consumer that the whole box cannot enter no part of it can: each part is tested
         // for those left open only.
-        let run_open = self.open(block.wanted, box_lo, merit_hi);
+        let run_open = self.open_any(block.wanted, box_lo, merit_hi);
         if run_open == 0 {
             return;
         }
@@ -276,7 +276,7 @@ impl LastCell<'_> {
             let Some(merit) = self.merit_of(group, e, block, lo, hi) else {
                 continue;
             };
-            let entry_open = self.open(run_open, lo, merit);
+            let entry_open = self.open_any(run_open, lo, merit);
             if entry_open == 0 {
                 continue;
             }
@@ -334,13 +334,40 @@ impl LastCell<'_> {
                 open |= front_bit(i);
             }
         }
-        if wanted & self.pair_bit != 0
-            && let Some(p) = &self.kept.pair
-            && !p.shadow.covers(lo, merit_hi)
-        {
+        if self.pair_open(wanted, lo, merit_hi) {
             open |= self.pair_bit;
         }
         open
+    }
+
+    /// Whether `wanted` holds the pair and networks from `lo` on with merit up to `merit_hi`
+    /// may still enter its front.
+    fn pair_open(&self, wanted: u32, lo: &[f64], merit_hi: f64) -> bool {
+        wanted & self.pair_bit != 0
+            && self
+                .kept
+                .pair
+                .as_ref()
+                .is_some_and(|p| !p.shadow.covers(lo, merit_hi))
+    }
+
+    /// `open`, up to the first consumer found open (the fronts, then the pair): the consumers
+    /// after it stay in the answer untested, for the parts of the box to test. A consumer that
+    /// rules out a box rules out each of its parts, so the parts' answers are the same; a box
+    /// that is entered anyway is not tested for the rest (1.3% fewer instructions on
+    /// 2dev-trade-off-recip-params, against testing the pair first 0.4%).
+    fn open_any(&self, wanted: u32, lo: &[f64], merit_hi: f64) -> u32 {
+        for (i, f) in self.kept.fronts.iter().enumerate() {
+            if wanted & front_bit(i) != 0 && !f.dominated(lo, merit_hi) {
+                // Fronts before this one were tested and ruled out.
+                return wanted & !(front_bit(i) - 1);
+            }
+        }
+        if self.pair_open(wanted, lo, merit_hi) {
+            self.pair_bit
+        } else {
+            0
+        }
     }
 
     /// Offers the networks of entry `e` of group `w` with the candidates at `range` (of a
