@@ -48,6 +48,8 @@ struct LastCell<'a> {
     groups: &'a [LastGroup],
     kept: Kept,
     pair_bit: u32,
+    /// Whether a bound reads the upper ends of a box (see `bounds`).
+    reads_upper: bool,
 }
 
 /// Boxes (merit bound, position) nearly best merit first: in buckets of equal merit width,
@@ -94,12 +96,16 @@ impl LastCell<'_> {
         }
     }
 
-    /// Entry `e` of `group` extended by the box of `block`, into `lo` and `hi`.
-    fn bounds(group: &LastGroup, e: usize, block: &Block, lo: &mut [f64], hi: &mut [f64]) {
+    /// Entry `e` of `group` extended by the box of `block`, into `lo` and `hi`. The upper ends
+    /// only where a bound reads them (`Value::reads_upper`): with params a cost, it reads the
+    /// lower ends alone, and this runs for every entry and half the passes test.
+    fn bounds(&self, group: &LastGroup, e: usize, block: &Block, lo: &mut [f64], hi: &mut [f64]) {
         let d = lo.len();
         let base = &group.entries.values[e * d..(e + 1) * d];
         Self::shift(base, &block.min, lo);
-        Self::shift(base, &block.max, hi);
+        if self.reads_upper {
+            Self::shift(base, &block.max, hi);
+        }
     }
 
     /// The optimum, best bound first over every box of the last cell (see `Engine::last_cell`).
@@ -164,7 +170,7 @@ impl LastCell<'_> {
                     let group = &self.groups[*w];
                     let block = &group.blocks[b as usize];
                     for e in group.runs.range(*r) {
-                        Self::bounds(group, e, block, &mut lo, &mut hi);
+                        self.bounds(group, e, block, &mut lo, &mut hi);
                         if self
                             .bound(&lo, &hi)
                             .is_none_or(|bound| bound < self.kept.best.objective)
@@ -175,7 +181,7 @@ impl LastCell<'_> {
                             if half.wanted & OPTIMUM == 0 {
                                 continue;
                             }
-                            Self::bounds(group, e, half, &mut lo, &mut hi);
+                            self.bounds(group, e, half, &mut lo, &mut hi);
                             if self
                                 .bound(&lo, &hi)
                                 .is_some_and(|bound| bound >= self.kept.best.objective)
@@ -303,7 +309,7 @@ impl LastCell<'_> {
         lo: &mut [f64],
         hi: &mut [f64],
     ) -> Option<f64> {
-        Self::bounds(group, e, block, lo, hi);
+        self.bounds(group, e, block, lo, hi);
         self.merit(lo, hi)
     }
 
@@ -490,6 +496,7 @@ impl Prepared<'_> {
                 evaluated: 0,
             },
             pair_bit,
+            reads_upper: self.value.reads_upper(),
         };
         if track {
             last.optimum();

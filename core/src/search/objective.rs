@@ -261,6 +261,12 @@ impl<'a> Value<'a> {
         }
     }
 
+    /// Whether `accuracy` (and so every bound of the passes but the trade-off's chords, taken
+    /// over runs) reads the upper ends of a box: only params that accuracy grows with.
+    pub(super) fn reads_upper(&self) -> bool {
+        self.terms.params.is_some_and(|(p, _)| p.grows)
+    }
+
     /// Upper bound of accuracy over the quantity vectors between `lo` and `hi`.
     pub(super) fn accuracy(&self, lo: &[f64], hi: &[f64]) -> f64 {
         let terms = &self.terms;
