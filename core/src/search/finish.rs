@@ -119,7 +119,14 @@ impl LastCell<'_> {
         let mut runs: Vec<(u64, u32, u32)> = Vec::new();
         for (w, group) in self.groups.iter().enumerate() {
             for r in 0..group.runs.len() {
-                Self::span_bounds(&group.runs, r, &group.all, &mut lo, &mut hi);
+                Self::span_bounds(
+                    &group.runs,
+                    r,
+                    &group.all,
+                    &mut lo,
+                    &mut hi,
+                    self.reads_upper,
+                );
                 if self.ceilings.admit(&lo) {
                     let bound = self.value.bound(&lo, &hi);
                     runs.push((!ordered(bound), w as u32, r as u32));
@@ -144,13 +151,21 @@ impl LastCell<'_> {
                     }
                     let (w, r) = (w as usize, r as usize);
                     let group = &self.groups[w];
-                    Self::span_bounds(&group.runs, r, &group.all, &mut lo, &mut hi);
+                    // The chords read the upper ends.
+                    Self::span_bounds(&group.runs, r, &group.all, &mut lo, &mut hi, true);
                     let chords = self.value.chords(&lo, &hi);
                     for (b, block) in group.blocks.iter().enumerate() {
                         if block.wanted & OPTIMUM == 0 {
                             continue;
                         }
-                        Self::span_bounds(&group.runs, r, block, &mut lo, &mut hi);
+                        Self::span_bounds(
+                            &group.runs,
+                            r,
+                            block,
+                            &mut lo,
+                            &mut hi,
+                            self.reads_upper,
+                        );
                         if let Some(bound) = self.bound(&lo, &hi)
                             && bound >= best
                         {
@@ -195,10 +210,20 @@ impl LastCell<'_> {
         }
     }
 
-    /// The box of a run of entries and a block, into `lo` and `hi`.
-    fn span_bounds(runs: &EntryRuns, r: usize, block: &Block, lo: &mut [f64], hi: &mut [f64]) {
+    /// The box of run `r` of entries and a block, into `lo`, and with `upper` into `hi` (see
+    /// `bounds`).
+    fn span_bounds(
+        runs: &EntryRuns,
+        r: usize,
+        block: &Block,
+        lo: &mut [f64],
+        hi: &mut [f64],
+        upper: bool,
+    ) {
         Self::shift(runs.min(r), &block.min, lo);
-        Self::shift(runs.max(r), &block.max, hi);
+        if upper {
+            Self::shift(runs.max(r), &block.max, hi);
+        }
     }
 
     /// The objective's bound over the box from `lo` to `hi`; none when it cannot meet the
@@ -226,7 +251,7 @@ impl LastCell<'_> {
                     if block.wanted & !OPTIMUM == 0 {
                         continue;
                     }
-                    Self::span_bounds(&group.runs, r, block, &mut lo, &mut hi);
+                    Self::span_bounds(&group.runs, r, block, &mut lo, &mut hi, self.reads_upper);
                     if let Some(merit) = self.merit(&lo, &hi) {
                         debug_assert!(w < 1 << 16 && b < 1 << 16 && r < 1 << 32);
                         boxes.push((merit, (w as u64) << 48 | (b as u64) << 32 | r as u64));
