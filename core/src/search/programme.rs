@@ -279,6 +279,9 @@ mod tests {
         assert!(ceilings.admit(&[10.0 + 1e-12, f64::INFINITY]));
         assert!(!ceilings.admit(&[10.0 + 1e-9, 0.0]));
         assert!(!ceilings.admit(&[f64::NAN, 0.0]), "NaN meets no limit");
+        // A sum is tested as the row it would write.
+        assert!(ceilings.admit_sum(&[4.0, 0.0], &[5.0, 0.0], &[1.0 + 1e-12, 0.0]));
+        assert!(!ceilings.admit_sum(&[4.0, 0.0], &[5.0, 0.0], &[1.0 + 1e-9, 0.0]));
     }
 
     /// Without limits, the last stage holds, for every network of the grid, one at least as
