@@ -42,9 +42,8 @@ struct LastCell<'a> {
     d: usize,
     /// Every row's values (the span's).
     values: &'a [f64],
-    zero: Vec<f64>,
     ceilings: Ceilings,
-    value: &'a Value<'a>,
+    value: &'a Value,
     groups: &'a [LastGroup],
     kept: Kept,
     pair_bit: u32,
@@ -114,7 +113,7 @@ impl LastCell<'_> {
     /// that may still beat the incumbent are expanded, and the search stops at the first box
     /// that cannot. A box taken from the heap is bounded entry by entry, then by halves.
     fn optimum(&mut self) {
-        let (mut lo, mut hi, mut row) = (self.zero.clone(), self.zero.clone(), self.zero.clone());
+        let (mut lo, mut hi, mut row) = (vec![0.0; self.d], vec![0.0; self.d], vec![0.0; self.d]);
         // (bound as a key that sorts best first, group, run): integers sort fastest.
         let mut runs: Vec<(u64, u32, u32)> = Vec::new();
         for (w, group) in self.groups.iter().enumerate() {
@@ -241,7 +240,7 @@ impl LastCell<'_> {
         if self.kept.fronts.is_empty() && self.kept.pair.is_none() {
             return;
         }
-        let (mut lo, mut hi, mut row) = (self.zero.clone(), self.zero.clone(), self.zero.clone());
+        let (mut lo, mut hi, mut row) = (vec![0.0; self.d], vec![0.0; self.d], vec![0.0; self.d]);
         // (merit bound, group | block | run). Groups and blocks per group fit 16 bits in
         // every space (a few dozen each).
         let mut boxes: Vec<(f64, u64)> = Vec::new();
@@ -470,7 +469,7 @@ impl LastCell<'_> {
             {
                 p.shadow.add(row, merit);
                 p.rows
-                    .extend([row[p.shadow.keys[0]], row[p.shadow.keys[1]], -merit]);
+                    .extend([row[p.shadow.key(0)], row[p.shadow.key(1)], -merit]);
                 p.networks.push(network);
             }
         }
@@ -493,12 +492,12 @@ impl Prepared<'_> {
         let pair_costs = self.plan.pair_front(fronts);
         let fronts: Vec<Front> = front_costs
             .iter()
-            .map(|c| Front::new(c.key, Shadow::new(vec![c.key], lowest, &highest)))
+            .map(|c| Front::new(c.key, Shadow::new(&[c.key], lowest, &highest)))
             .collect();
         // With two limited costs there is a front against the pair: networks its shadow cannot
         // rule out are kept and the front is taken from them at the end.
         let pair = pair_costs.map(|[a, b]| PairFront {
-            shadow: Shadow::new(vec![a.key, b.key], lowest, &highest),
+            shadow: Shadow::new(&[a.key, b.key], lowest, &highest),
             rows: Vec::new(),
             networks: Vec::new(),
         });
@@ -507,7 +506,6 @@ impl Prepared<'_> {
         let mut last = LastCell {
             d,
             values: &self.span.values,
-            zero: vec![0.0; d],
             ceilings: Ceilings::new(limit_of),
             value: &self.value,
             groups: &self.groups,

@@ -72,7 +72,8 @@ impl Front {
 /// best merit of the points added with every cost strictly below the cell's lower corner.
 /// `covers` answering yes proves that an added point dominates; no proves nothing.
 pub(super) struct Shadow {
-    pub(super) keys: Vec<usize>,
+    /// How many costs: one or two.
+    axes_used: usize,
     /// Per axis (one or two), the quantity's key, the grid's lower end and cells per unit.
     /// Fixed arrays, not vectors: `covers` runs a million times a search, and the vectors'
     /// bounds checks and loads were a third of its instructions.
@@ -85,13 +86,13 @@ pub(super) struct Shadow {
 
 impl Shadow {
     /// A grid over `keys` spanning `lo..hi` (values outside still work, with less effect).
-    pub(super) fn new(keys: Vec<usize>, lo: &[f64], hi: &[f64]) -> Self {
+    pub(super) fn new(keys: &[usize], lo: &[f64], hi: &[f64]) -> Self {
         assert!(matches!(keys.len(), 1 | 2), "a shadow has one or two costs");
         // A finer grid over two costs rules out more boxes than its larger fills cost (32 per
         // axis left 3-8% more instructions in two-device searches).
         let bins: usize = if keys.len() == 1 { 1024 } else { 128 };
         let mut axes = [(keys[0], 0.0, 0.0); 2];
-        for (axis, &k) in axes.iter_mut().zip(&keys) {
+        for (axis, &k) in axes.iter_mut().zip(keys) {
             let span = hi[k] - lo[k];
             let scale = if span > 0.0 && span.is_finite() {
                 bins as f64 / span
@@ -102,11 +103,16 @@ impl Shadow {
         }
         Shadow {
             best: vec![f64::NEG_INFINITY; bins.pow(keys.len() as u32)],
-            keys,
+            axes_used: keys.len(),
             axes,
             last: (bins - 1) as f64,
             bins,
         }
+    }
+
+    /// The quantity of axis `i`.
+    pub(super) fn key(&self, i: usize) -> usize {
+        self.axes[i].0
     }
 
     /// Grid coordinate of `q` along axis `i`, before flooring.
@@ -131,7 +137,7 @@ impl Shadow {
 
     pub(super) fn covers(&self, q: &[f64], merit: f64) -> bool {
         // One or two axes, written out (a loop over the axes cost several times the test).
-        let at = if self.keys.len() == 1 {
+        let at = if self.axes_used == 1 {
             self.cell(q, 0)
         } else {
             self.cell(q, 0)
@@ -145,7 +151,7 @@ impl Shadow {
         let n = self.bins;
         // The first cell along each axis whose lower corner is strictly above `q`.
         let mut first = [0; 2];
-        for (i, f) in first.iter_mut().enumerate().take(self.keys.len()) {
+        for (i, f) in first.iter_mut().enumerate().take(self.axes_used) {
             let x = self.coordinate(q, i);
             if x.is_nan() {
                 return;
@@ -161,12 +167,12 @@ impl Shadow {
         }
         // Cells only grow along each axis, so each row fills a prefix and the rows stop at
         // the first that needs nothing.
-        let rows = if self.keys.len() == 1 {
+        let rows = if self.axes_used == 1 {
             0..1
         } else {
             first[0]..n
         };
-        let column = first[self.keys.len() - 1];
+        let column = first[self.axes_used - 1];
         for r in rows {
             let row = &mut self.best[r * n..(r + 1) * n];
             if row[column] >= merit {
@@ -227,7 +233,7 @@ mod tests {
         let mut r = SplitMix64::new(4);
         for case in 0..200 {
             // Some costs outside the shadow's grid.
-            let mut front = Front::new(1, Shadow::new(vec![1], &[0.0, 2.0], &[0.0, 9.0]));
+            let mut front = Front::new(1, Shadow::new(&[1], &[0.0, 2.0], &[0.0, 9.0]));
             let all: Vec<Point> = (0..r.below(300) as usize)
                 .map(|i| point(&mut r, i))
                 .collect();
@@ -253,7 +259,7 @@ mod tests {
         for case in 0..400 {
             let keys = 1 + case % 2;
             let (lo, hi) = (vec![1.0; keys], vec![5.0; keys]);
-            let mut shadow = Shadow::new((0..keys).collect(), &lo, &hi);
+            let mut shadow = Shadow::new(&(0..keys).collect::<Vec<_>>(), &lo, &hi);
             // Values a little outside the grid too, and NaN now and then.
             let value = |r: &mut SplitMix64| {
                 if r.below(50) == 0 {
@@ -285,7 +291,7 @@ mod tests {
     fn shadow_covers_points_a_cell_behind_an_added_one() {
         for keys in [1, 2] {
             let cell = 4.0 / if keys == 1 { 1024.0 } else { 32.0 };
-            let mut shadow = Shadow::new((0..keys).collect(), &[1.0; 2], &[5.0; 2]);
+            let mut shadow = Shadow::new(&(0..keys).collect::<Vec<_>>(), &[1.0; 2], &[5.0; 2]);
             let p = vec![2.0; keys];
             shadow.add(&p, 0.5);
             let behind: Vec<f64> = p.iter().map(|v| v + 2.0 * cell).collect();

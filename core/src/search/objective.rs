@@ -2,7 +2,7 @@
 
 use super::plan::{METRICS, Plan};
 use super::{Objective, SearchProblem};
-use crate::fit::{AccuracyModel, CostMetric, DegreeTerm};
+use crate::fit::{CostMetric, DegreeTerm};
 
 /// FLASH's trade-off in logarithms, `a ln(accuracy) - sum e ln(cost)`, from each cost's exponent
 /// and logarithm. The one formula behind the scores and every bound of the search: given lower
@@ -38,10 +38,7 @@ pub(super) fn log_cost(cost: f64, point: bool) -> f64 {
 }
 
 /// The objective as a function of the stored quantities (larger is better).
-pub(super) struct Value<'a> {
-    model: &'a AccuracyModel,
-    degree: Option<Stored>,
-    params: Option<StoredParams>,
+pub(super) struct Value {
     pub(super) kind: ValueKind,
     pub(super) min_accuracy: Option<f64>,
     /// Where the merit is minus a stored NN-Degree (accuracy depends on nothing else).
@@ -106,8 +103,8 @@ pub(super) enum ValueKind {
     MinCost(usize),
 }
 
-impl<'a> Value<'a> {
-    pub(super) fn new(plan: &Plan, problem: &'a SearchProblem) -> Self {
+impl Value {
+    pub(super) fn new(plan: &Plan, problem: &SearchProblem) -> Self {
         let c = problem.accuracy.log_params_coefficient();
         let index = |dev: &str, m: CostMetric| {
             plan.cost_index
@@ -159,12 +156,10 @@ impl<'a> Value<'a> {
         };
         Value {
             terms,
-            model: &problem.accuracy,
-            merit_degree: degree
-                .filter(|_| params.is_none() && problem.accuracy.form.degree.is_some())
-                .map(|d| d.key),
-            degree,
-            params,
+            merit_degree: terms
+                .degree
+                .filter(|_| params.is_none())
+                .map(|(d, ..)| d.key),
             kind,
             min_accuracy,
         }
@@ -172,29 +167,28 @@ impl<'a> Value<'a> {
 
     /// The quantities accuracy depends on.
     pub(super) fn accuracy_keys(&self) -> Vec<usize> {
-        let degree = self.degree.filter(|_| self.model.form.degree.is_some());
-        degree
-            .map(|d| d.key)
+        let terms = &self.terms;
+        terms
+            .degree
+            .map(|(d, ..)| d.key)
             .into_iter()
-            .chain(self.params.map(|p| p.key))
+            .chain(terms.params.map(|(p, _)| p.key))
             .collect()
     }
 
     /// The quantity accuracy varies most with, NN-Degree or params, over the networks whose
     /// stored values lie between `lo` and `hi`; none when accuracy depends on neither.
     pub(super) fn leading_key(&self, lo: &[f64], hi: &[f64]) -> Option<usize> {
-        let co = &self.model.coefficients;
         let spread = |term: &dyn Fn(f64) -> f64, key: usize, sign: f64| {
             (term(hi[key] * sign) - term(lo[key] * sign)).abs()
         };
-        let degree = self
+        let terms = &self.terms;
+        let degree = terms
             .degree
-            .zip(self.model.form.degree)
-            .map(|(d, t)| (d.key, spread(&|g| co[1] * t.apply(g), d.key, d.sign)));
-        let params = self.params.map(|p| {
-            let c = co[co.len() - 1];
-            (p.key, spread(&|n| c * n.ln(), p.key, p.sign))
-        });
+            .map(|(d, t, b)| (d.key, spread(&|g| b * t.apply(g), d.key, d.sign)));
+        let params = terms
+            .params
+            .map(|(p, c)| (p.key, spread(&|n| c * n.ln(), p.key, p.sign)));
         degree
             .into_iter()
             .chain(params)

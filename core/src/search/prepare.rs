@@ -160,7 +160,7 @@ pub(super) struct Prepared<'a> {
     pub(super) d: usize,
     /// The cells searched, as rows of values per coupling group.
     pub(super) span: Span<'a>,
-    pub(super) value: Value<'a>,
+    pub(super) value: Value,
     pub(super) groups: Vec<LastGroup>,
     pub(super) plan: &'a Plan,
     /// The least and the most of each quantity over the networks the passes may look at:

@@ -111,8 +111,8 @@ impl Engine<'_> {
                     // With the entries by a limited quantity, a candidate's rows stop at the
                     // first entry that misses its limit: every later one has more of it, so
                     // misses too (a float sum is monotone). Most rows miss a limit.
-                    let limited = limit_of.iter().position(Option::is_some);
-                    if let Some(k) = limited {
+                    let limited = ceilings.0.first().copied();
+                    if let Some((k, _)) = limited {
                         let at = |e: u32| entries.values[e as usize * d + k];
                         kept.sort_by(|&a, &b| at(a).total_cmp(&at(b)));
                     }
@@ -123,9 +123,9 @@ impl Engine<'_> {
                             let base = &entries.values[e * d..(e + 1) * d];
                             // A NaN (sorted to either end) says nothing of the others; the
                             // row test below drops it.
-                            if let Some(k) = limited
-                                && !meets(limit_of[k], base[k] + cv[k], rest[k])
-                                && !base[k].is_nan()
+                            if let Some(first) = limited
+                                && !sum_fits(first, base, cv, &rest)
+                                && !base[first.0].is_nan()
                             {
                                 break;
                             }
@@ -243,7 +243,7 @@ impl Ceilings {
     /// `admit_with` of `a + b`, without the sum's other values.
     #[inline]
     fn admit_sum(&self, a: &[f64], b: &[f64], rest: &[f64]) -> bool {
-        self.0.iter().all(|&(k, c)| (a[k] + b[k]) + rest[k] <= c)
+        self.0.iter().all(|&ceiling| sum_fits(ceiling, a, b, rest))
     }
 
     /// Whether `v` plus the lower bounds `rest` can still meet every limit.
@@ -253,14 +253,15 @@ impl Ceilings {
     }
 }
 
+/// Whether `a + b` plus `rest` stays within a ceiling (quantity, most): the sum a row would
+/// hold, as the programme writes it.
+fn sum_fits((k, most): (usize, f64), a: &[f64], b: &[f64], rest: &[f64]) -> bool {
+    (a[k] + b[k]) + rest[k] <= most
+}
+
 /// The most a sum may reach under `limit`: the limit, up to rounding.
 fn ceiling(limit: f64) -> f64 {
     limit * (1.0 + 1e-12)
-}
-
-/// Whether `v` plus `rest` can meet `limit` (none: no limit), up to rounding.
-fn meets(limit: Option<f64>, v: f64, rest: f64) -> bool {
-    limit.is_none_or(|l| v + rest <= ceiling(l))
 }
 
 #[cfg(test)]
