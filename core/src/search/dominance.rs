@@ -162,7 +162,7 @@ pub(super) fn sort_keyed(keyed: &mut Vec<(u64, u32)>) {
 pub(super) const LANES: usize = 8;
 
 /// Lanes of one value: one per row of a block, or per block (group) of a level above.
-type Lane = [f64; LANES];
+pub(super) type Lane = [f64; LANES];
 
 /// The dominance kernel: kept rows in blocks of `LANES` rows, one array per value, so that a row
 /// is tested against a whole block without branches. Above the rows, two levels hold the least
@@ -192,11 +192,6 @@ fn open(level: &mut Vec<Lane>, at: usize, width: usize, empty: f64) {
 }
 
 impl Lanes {
-    /// No rows yet, of `width` values each.
-    pub(super) fn new(width: usize) -> Self {
-        Self::with_capacity(width, 0)
-    }
-
     /// No rows yet, of `width` values each, with room for `rows` rows. Room that is never
     /// filled costs nothing (the pages of a large allocation are mapped when first written),
     /// where growing to it copies the rows and maps their pages twice.
@@ -212,11 +207,6 @@ impl Lanes {
             #[cfg(target_arch = "x86_64")]
             avx: std::arch::is_x86_feature_detected!("avx"),
         }
-    }
-
-    /// How many rows there are.
-    pub(super) fn rows(&self) -> usize {
-        self.rows
     }
 
     /// How many blocks there are; the last may be partly filled.
@@ -306,16 +296,14 @@ impl Lanes {
         }
         false
     }
+}
 
-    /// The lanes of block `b` that hold a row at most `row` in every value, as bits (lane `i`
-    /// is bit `i`).
-    #[inline]
-    pub(super) fn at_most(&self, b: usize, row: &[f64]) -> u32 {
-        let bits = Sse2::mask(&self.blocks[b * self.width..(b + 1) * self.width], row);
-        // Rows without values have no NaN to mark the unfilled lanes.
-        let filled = (self.rows - b * LANES).min(LANES);
-        bits & ((1 << filled) - 1)
-    }
+/// The first `filled` lanes of a block (`values`: a lane set per value) that hold a row at most
+/// `row` in every value, as bits (lane `i` is bit `i`).
+#[inline]
+pub(super) fn block_at_most(values: &[Lane], row: &[f64], filled: usize) -> u32 {
+    // Lanes past `filled` may hold anything; without values, there is no NaN to mark them.
+    Sse2::mask(values, row) & ((1 << filled) - 1)
 }
 
 /// The lane comparison of `Lanes`: for each lane, whether its values are at most `row`'s, as
@@ -467,7 +455,7 @@ mod tests {
                 (0..width).map(|_| r.below(9) as f64).collect()
             };
             let rows: Vec<Vec<f64>> = (0..n).map(|_| row(&mut r)).collect();
-            let mut lanes = Lanes::new(width);
+            let mut lanes = Lanes::with_capacity(width, 0);
             for x in &rows {
                 lanes.push(x);
             }
@@ -489,23 +477,27 @@ mod tests {
     }
 
     #[test]
-    fn lanes_report_only_filled_lanes() {
-        let mut lanes = Lanes::new(2);
+    fn blocks_report_only_filled_lanes() {
+        let mut lanes = Lanes::with_capacity(2, 0);
         assert_eq!(lanes.blocks(), 0);
         for v in 0..11 {
             lanes.push(&[v as f64, 10.0 - v as f64]);
         }
         assert_eq!(lanes.blocks(), 2);
+        let at_most = |b: usize, row: &[f64]| {
+            let filled = (lanes.rows - b * LANES).min(LANES);
+            block_at_most(&lanes.blocks[b * 2..(b + 1) * 2], row, filled)
+        };
         // Every row is at most +inf, but the second block holds three rows only.
         let inf = [f64::INFINITY; 2];
-        assert_eq!(lanes.at_most(0, &inf), 0xff);
-        assert_eq!(lanes.at_most(1, &inf), 0b111);
+        assert_eq!(at_most(0, &inf), 0xff);
+        assert_eq!(at_most(1, &inf), 0b111);
         // Rows 2..=4 are at most (4, 8).
-        assert_eq!(lanes.at_most(0, &[4.0, 8.0]), 0b11100);
-        // Without values, a lane answers whether it holds a row.
-        let mut empty = Lanes::new(0);
-        empty.push(&[]);
-        assert_eq!(empty.at_most(0, &[]), 1);
+        assert_eq!(at_most(0, &[4.0, 8.0]), 0b11100);
+        // Without values, a lane answers whether it is filled; lanes past `filled` are left
+        // out whatever they hold.
+        assert_eq!(block_at_most(&[], &[], 1), 1);
+        assert_eq!(block_at_most(&[[0.0; LANES]], &[1.0], 3), 0b111);
     }
 
     #[test]

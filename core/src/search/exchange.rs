@@ -1,7 +1,7 @@
 //! The exchange test: dropping a network that another beats by trading NN-Degree against
 //! params, whatever the remaining cells add.
 
-use super::dominance::{LANES, Lanes, ordered, sort_keyed};
+use super::dominance::{LANES, Lane, block_at_most, ordered, sort_keyed};
 use crate::fit::DegreeTerm;
 
 /// One term of accuracy as a function of a summed quantity: `coefficient * T(natural value)`.
@@ -102,6 +102,62 @@ fn beating(block: &TangentLanes, x: &[Tangents; 2], concave: [bool; 2]) -> u32 {
     (0..LANES).fold(0, |bits, i| bits | u32::from(sum[i] > 0.0) << i)
 }
 
+/// Blocks of kept rows the exchange test tries: only the latest `WINDOW` (those nearest in the
+/// first other quantity), since the test costs more than plain dominance and a row it misses is
+/// merely kept. Their other quantities lie in lanes as in the dominance kernel, beside their
+/// tangents; a block's slot is reused once `WINDOW` newer ones are open (holding every kept row
+/// grew buffers that were never read again: 3% of a search's instructions).
+struct Recent {
+    width: usize,
+    /// Per slot, `width` lane sets of its rows' other quantities.
+    values: Vec<Lane>,
+    tangents: [TangentLanes; WINDOW],
+    rows: usize,
+}
+
+const WINDOW: usize = 2;
+
+impl Recent {
+    fn new(width: usize) -> Self {
+        Recent {
+            width,
+            values: vec![[f64::NAN; LANES]; WINDOW * width],
+            tangents: [[[f64::NAN; LANES]; 6]; WINDOW],
+            rows: 0,
+        }
+    }
+
+    /// Whether a row of the latest blocks, no worse than `others` in the other quantities,
+    /// beats tangents `x` in the accuracy terms. A slot's lanes past the rows of its block
+    /// hold an older block's rows, which `block_at_most` leaves out.
+    fn beats(&self, others: &[f64], x: &[Tangents; 2], concave: [bool; 2]) -> bool {
+        let w = self.width;
+        (0..self.rows.div_ceil(LANES)).rev().take(WINDOW).any(|b| {
+            let slot = b % WINDOW;
+            let filled = (self.rows - b * LANES).min(LANES);
+            let no_worse = block_at_most(&self.values[slot * w..][..w], others, filled);
+            no_worse != 0 && no_worse & beating(&self.tangents[slot], x, concave) != 0
+        })
+    }
+
+    fn push(&mut self, others: &[f64], x: &[Tangents; 2]) {
+        let (slot, lane) = (self.rows / LANES % WINDOW, self.rows % LANES);
+        for (lanes, &v) in self.values[slot * self.width..][..self.width]
+            .iter_mut()
+            .zip(others)
+        {
+            lanes[lane] = v;
+        }
+        let block = &mut self.tangents[slot];
+        for (t, x) in x.iter().enumerate() {
+            block[3 * t][lane] = x.value;
+            block[3 * t + 1][lane] = x.at_least;
+            block[3 * t + 2][lane] = x.at_most;
+        }
+        self.rows += 1;
+    }
+}
+
 /// A range of natural values.
 #[derive(Clone, Copy)]
 pub(super) struct Span {
@@ -164,37 +220,17 @@ pub(super) fn exchange_pareto(
         sort_keyed(&mut keyed);
         order = keyed.into_iter().map(|(_, p)| p).collect();
     }
-    // The kept rows' other quantities in the dominance kernel. Only the latest `WINDOW` blocks
-    // are tried (those nearest in the first other quantity): the test is costlier than plain
-    // dominance, and a row it misses is merely kept.
-    const WINDOW: usize = 2;
-    let mut lanes = Lanes::new(others.len());
+    let mut recent = Recent::new(others.len());
     let mut x_others = vec![0.0; others.len()];
     let mut kept = vec![false; idx.len()];
-    let mut kept_tangents: Vec<TangentLanes> = Vec::new();
     for p in order {
         let x = row(idx[p as usize]);
         for (o, &k) in x_others.iter_mut().zip(&others) {
             *o = x[k];
         }
         let x_tangents = tangents(x);
-        // The tangents only where some lane is no worse in the other quantities.
-        let beaten = (0..lanes.blocks()).rev().take(WINDOW).any(|b| {
-            let no_worse = lanes.at_most(b, &x_others);
-            no_worse != 0 && no_worse & beating(&kept_tangents[b], &x_tangents, concave) != 0
-        });
-        if !beaten {
-            let lane = lanes.rows() % LANES;
-            if lane == 0 {
-                kept_tangents.push([[f64::NAN; LANES]; 6]);
-            }
-            let block = kept_tangents.last_mut().expect("a block is open");
-            for (t, x) in x_tangents.iter().enumerate() {
-                block[3 * t][lane] = x.value;
-                block[3 * t + 1][lane] = x.at_least;
-                block[3 * t + 2][lane] = x.at_most;
-            }
-            lanes.push(&x_others);
+        if !recent.beats(&x_others, &x_tangents, concave) {
+            recent.push(&x_others, &x_tangents);
             kept[p as usize] = true;
         }
     }
