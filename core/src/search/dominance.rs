@@ -84,10 +84,18 @@ fn pareto_sorting(values: &[f64], dims: usize, idx: Vec<u32>, runs: bool) -> Vec
         3 => {
             // Staircase of kept rows, (dim 1, dim 2) ordered by dim 1 with dim 2 falling.
             let mut stairs: Vec<(f64, f64)> = Vec::new();
+            // The stair that dominated the last dominated row: it often dominates the next
+            // one too, which then needs no binary search. A stair a later row replaces is
+            // dominated by that row, so it still proves a row dominated.
+            let mut last_dominator = (f64::NAN, f64::NAN);
             for i in idx {
                 let (k, v) = (row(i)[1], row(i)[2]);
+                if last_dominator.0 <= k && last_dominator.1 <= v {
+                    continue;
+                }
                 let at = stairs.partition_point(|s| s.0 <= k);
                 if at > 0 && stairs[at - 1].1 <= v {
+                    last_dominator = stairs[at - 1];
                     continue;
                 }
                 let start = stairs[..at].partition_point(|s| s.0 < k);
