@@ -314,6 +314,11 @@ impl Lanes {
     }
 }
 
+/// How many lanes of block `b` hold a row, of `rows` rows in blocks of `LANES`.
+pub(super) fn filled(rows: usize, b: usize) -> usize {
+    (rows - b * LANES).min(LANES)
+}
+
 /// The first `filled` lanes of a block (`values`: a lane set per value) that hold a row at most
 /// `row` in every value, as bits (lane `i` is bit `i`).
 #[inline]
@@ -507,8 +512,11 @@ mod tests {
         }
         assert_eq!(lanes.blocks(), 2);
         let at_most = |b: usize, row: &[f64]| {
-            let filled = (lanes.rows - b * LANES).min(LANES);
-            block_at_most(&lanes.blocks[b * 2..(b + 1) * 2], row, filled)
+            block_at_most(
+                &lanes.blocks[b * 2..(b + 1) * 2],
+                row,
+                filled(lanes.rows, b),
+            )
         };
         // Every row is at most +inf, but the second block holds three rows only.
         let inf = [f64::INFINITY; 2];

@@ -1,7 +1,7 @@
 //! The exchange test: dropping a network that another beats by trading NN-Degree against
 //! params, whatever the remaining cells add.
 
-use super::dominance::{LANES, Lane, block_at_most, ordered, sort_keyed};
+use super::dominance::{LANES, Lane, block_at_most, filled, ordered, sort_keyed};
 use crate::fit::DegreeTerm;
 
 /// One term of accuracy as a function of a summed quantity: `coefficient * T(natural value)`.
@@ -134,8 +134,8 @@ impl Recent {
         let w = self.width;
         (0..self.rows.div_ceil(LANES)).rev().take(WINDOW).any(|b| {
             let slot = b % WINDOW;
-            let filled = (self.rows - b * LANES).min(LANES);
-            let no_worse = block_at_most(&self.values[slot * w..][..w], others, filled);
+            let no_worse =
+                block_at_most(&self.values[slot * w..][..w], others, filled(self.rows, b));
             no_worse != 0 && no_worse & beating(&self.tangents[slot], x, concave) != 0
         })
     }
