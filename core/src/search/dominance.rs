@@ -13,18 +13,31 @@ pub(super) fn unordered(x: u64) -> f64 {
 
 /// Keeps the indices whose value rows no other row dominates (all <=), first of equals.
 pub(super) fn pareto(values: &[f64], dims: usize, idx: Vec<u32>) -> Vec<u32> {
-    pareto_sorting(values, dims, idx, false)
+    pareto_sorting(values, dims, idx, false, &[])
 }
 
 /// `pareto` of all rows of `values`, which come sorted by the first value or in a few runs
 /// each sorted by it: the entries of a cell (see `Stage::order`). Rows that come sorted are
 /// not sorted again.
-pub(super) fn pareto_of_runs(values: &[f64], dims: usize) -> Vec<u32> {
+///
+/// With four values or more, a row that `presumed` says is kept (true at its index; an empty
+/// slice: none is) is kept without a test, so the rows kept are those not dominated and
+/// perhaps some presumed ones that are; every row dropped is still dominated by a kept one.
+/// Proving a row not dominated is most of a filter's cost (it is tested against every block
+/// that might hold a row at most it), and a cell's groups keep nearly the same entries (see
+/// `Engine::last_cell`).
+pub(super) fn pareto_of_runs(values: &[f64], dims: usize, presumed: &[bool]) -> Vec<u32> {
     let n = values.len() / dims.max(1);
-    pareto_sorting(values, dims, (0..n as u32).collect(), true)
+    pareto_sorting(values, dims, (0..n as u32).collect(), true, presumed)
 }
 
-fn pareto_sorting(values: &[f64], dims: usize, idx: Vec<u32>, runs: bool) -> Vec<u32> {
+fn pareto_sorting(
+    values: &[f64],
+    dims: usize,
+    idx: Vec<u32>,
+    runs: bool,
+    presumed: &[bool],
+) -> Vec<u32> {
     let row = |i: u32| &values[i as usize * dims..(i as usize + 1) * dims];
     // Sorting packed (first value, index) keys is much cheaper than comparing rows; runs with
     // an equal first value are then ordered by the rest of the row. A cost whose model weighs
@@ -110,7 +123,8 @@ fn pareto_sorting(values: &[f64], dims: usize, idx: Vec<u32>, runs: bool) -> Vec
             let mut hint = usize::MAX;
             for i in idx {
                 let r = &row(i)[1..];
-                if !lanes.any_at_most(r, &mut hint) {
+                let presumed = presumed.get(i as usize).copied().unwrap_or(false);
+                if presumed || !lanes.any_at_most(r, &mut hint) {
                     lanes.push(r);
                     kept.push(i);
                 }
@@ -463,6 +477,37 @@ mod tests {
                 naive(&values, dims, &idx),
                 "case {case}: {dims} dims, {n} rows"
             );
+        }
+    }
+
+    #[test]
+    fn presumed_rows_stay_and_every_dropped_row_is_dominated_by_a_kept_one() {
+        let mut r = SplitMix64::new(9);
+        for case in 0..120 {
+            let dims = 1 + case % 6;
+            let n = [0, 5, 40, 300, 1500][case / 6 % 5];
+            let levels = [3, 1 << 20][case / 60];
+            let values: Vec<f64> = (0..n * dims).map(|_| r.below(levels) as f64).collect();
+            let presumed: Vec<bool> = (0..n).map(|_| r.below(4) == 0).collect();
+            let got = pareto_of_runs(&values, dims, &presumed);
+            let row = |i: usize| &values[i * dims..(i + 1) * dims];
+            let all: Vec<u32> = (0..n as u32).collect();
+            let exact = naive(&values, dims, &all);
+            // Every row not dominated is kept, and with four values or more every presumed one.
+            assert!(exact.iter().all(|i| got.contains(i)), "case {case}");
+            if dims >= 4 {
+                assert!(
+                    (0..n).all(|i| !presumed[i] || got.contains(&(i as u32))),
+                    "case {case}"
+                );
+            }
+            for i in (0..n).filter(|&i| !got.contains(&(i as u32))) {
+                assert!(
+                    got.iter()
+                        .any(|&j| { row(j as usize).iter().zip(row(i)).all(|(b, a)| b <= a) }),
+                    "case {case}: row {i} dropped with no kept row at most it"
+                );
+            }
         }
     }
 

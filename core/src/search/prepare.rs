@@ -240,6 +240,11 @@ impl<'a> Engine<'a> {
             .or(self.plan.degree())
             .unwrap_or(0);
         let mut sparing = Sparing::new();
+        // Per state entering the last cell, whether the previous group's Pareto filter kept it:
+        // presumed kept in the next (see `pareto_of_runs`).
+        let states = stages.last().map_or(1, |s| s.parent.len());
+        let mut kept_before = vec![false; states];
+        let mut presumed = Vec::new();
         let mut all_entries = Entries::default();
         let groups: Vec<LastGroup> = span
             .groups
@@ -252,10 +257,18 @@ impl<'a> Engine<'a> {
                 sorted.sort_unstable_by(|&a, &b| at(a)[sort_key].total_cmp(&at(b)[sort_key]));
                 let least = self.span_least(&span, group);
                 self.entries_into(stages, (c, g), &ceilings, &least, &mut all_entries);
-                // Entries not dominated; then, where it applies, the exchange test against
-                // what this group's candidates add, and the candidates against the entries
-                // left.
-                let kept = pareto_of_runs(&all_entries.values, d);
+                // Entries not dominated, and those the previous group kept, untested: the
+                // groups differ only in the coupling, 98% of the entries one group keeps the
+                // next keeps too, and proving a row kept is most of a filter's cost (see
+                // `pareto_of_runs`). Then, where it applies, the exchange test against what
+                // this group's candidates add, and the candidates against the entries left.
+                presumed.clear();
+                presumed.extend(all_entries.states.iter().map(|&s| kept_before[s as usize]));
+                let kept = pareto_of_runs(&all_entries.values, d, &presumed);
+                kept_before.fill(false);
+                for &e in &kept {
+                    kept_before[all_entries.states[e as usize] as usize] = true;
+                }
                 let keep = match self.plan.exchange {
                     Some(terms) => {
                         let range =

@@ -107,7 +107,7 @@ impl Engine<'_> {
                         .map(|(a, b)| a + b)
                         .collect();
                     self.entries_into(&stages, (c, g), &ceilings, &rest_here, &mut entries);
-                    let mut kept = pareto_of_runs(&entries.values, d);
+                    let mut kept = pareto_of_runs(&entries.values, d, &[]);
                     // With the entries by a limited quantity, a candidate's rows stop at the
                     // first entry that misses its limit: every later one has more of it, so
                     // misses too (a float sum is monotone). Most rows miss a limit.
