@@ -4,10 +4,48 @@
 use super::dominance::pareto;
 use super::objective::{log_cost, log_trade_off};
 use super::plan::{METRICS, Plan, PlannedCost};
-use super::{Cost, Objective, Scored, SearchProblem, Violation};
+use super::{Cost, DeviceModels, Objective, Scored, SearchProblem, Violation};
 use crate::features::{Counts, Feature, FeatureVector};
-use crate::fit::{CostMetric, Interval};
+use crate::fit::{CostMetric, HardwareModel, Interval};
 use crate::space::ArchSpec;
+
+/// Each cost a device has a model for, device by device in `METRICS` order: the order of a
+/// scored network's `costs` (`predict`), which the functions reading them follow, so that they
+/// index the costs instead of looking their device's name up (a string comparison per cost
+/// and per network scored was a tenth of a large result's time).
+fn modelled(
+    problem: &SearchProblem,
+) -> impl Iterator<Item = (usize, &DeviceModels, CostMetric, &HardwareModel)> {
+    problem.devices.iter().enumerate().flat_map(|(i, d)| {
+        METRICS
+            .into_iter()
+            .filter_map(move |m| d.model(m).map(|model| (i, d, m, model)))
+    })
+}
+
+/// Where the cost of device `device` (its index) and `metric` lies in a scored network's
+/// costs; none where the device has no model for it.
+fn place(problem: &SearchProblem, device: usize, metric: CostMetric) -> Option<usize> {
+    modelled(problem).position(|(i, _, m, _)| (i, m) == (device, metric))
+}
+
+/// Each device's cost of each metric with `s`'s prediction where the device has a model: the
+/// devices in order, `METRICS` in order, read in step with `s.costs` (see `modelled`).
+fn each_cost<'a>(
+    problem: &'a SearchProblem,
+    s: &'a Scored,
+) -> impl Iterator<Item = (&'a DeviceModels, CostMetric, Option<&'a Cost>)> {
+    let mut costs = s.costs.iter();
+    problem
+        .devices
+        .iter()
+        .flat_map(|d| METRICS.into_iter().map(move |m| (d, m)))
+        .map(move |(d, m)| {
+            let cost = d.model(m).and_then(|_| costs.next());
+            debug_assert!(cost.is_none_or(|c| c.device == d.device && c.metric == m));
+            (d, m, cost)
+        })
+}
 
 /// Sets every cost's 95% prediction interval (where its model has one) on the networks a
 /// result returns. The interval is a fixed factor of the prediction, so each model's factors
@@ -16,26 +54,16 @@ pub(super) fn add_intervals<'a>(
     problem: &SearchProblem,
     networks: impl Iterator<Item = &'a mut Scored>,
 ) {
-    let factors: Vec<(&str, CostMetric, (f64, f64))> = problem
-        .devices
-        .iter()
-        .flat_map(|d| {
-            METRICS.iter().filter_map(move |&m| {
-                let interval = d.model(m)?.interval?;
-                Some((
-                    d.device.as_str(),
-                    m,
-                    interval.factors(crate::fit::INTERVAL_LEVEL),
-                ))
-            })
+    let factors: Vec<Option<(f64, f64)>> = modelled(problem)
+        .map(|(.., model)| {
+            model
+                .interval
+                .map(|i| i.factors(crate::fit::INTERVAL_LEVEL))
         })
         .collect();
     for network in networks {
-        for c in &mut network.costs {
-            if let Some((_, _, (lower, upper))) = factors
-                .iter()
-                .find(|(d, m, _)| *d == c.device && *m == c.metric)
-            {
+        for (c, factors) in network.costs.iter_mut().zip(&factors) {
+            if let Some((lower, upper)) = factors {
                 (c.lower, c.upper) = (Some(c.value * lower), Some(c.value * upper));
             }
         }
@@ -85,45 +113,36 @@ pub(super) fn unscored(spec: ArchSpec, x: &FeatureVector, nn_degree: f64, id: St
 /// and params and its features `x`.
 pub(super) fn predict(problem: &SearchProblem, x: &FeatureVector, s: &mut Scored) {
     s.accuracy = problem.accuracy.predict(s.nn_degree, s.params as f64);
-    s.costs = problem
-        .devices
-        .iter()
-        .flat_map(|d| {
-            METRICS.iter().filter_map(move |&m| {
-                d.model(m).map(|model| Cost {
-                    device: d.device.clone(),
-                    metric: m,
-                    value: model.predict(x),
-                    lower: None,
-                    upper: None,
-                })
-            })
+    s.costs = modelled(problem)
+        .map(|(_, d, metric, model)| Cost {
+            device: d.device.clone(),
+            metric,
+            value: model.predict(x),
+            lower: None,
+            upper: None,
         })
         .collect();
-    let cost = |dev: &str, m: CostMetric| {
-        s.costs
-            .iter()
-            .find(|c| c.device == dev && c.metric == m)
-            .map(|c| c.value)
-    };
+    let value = |c: Option<&Cost>| c.map_or(f64::NAN, |c| c.value);
     s.objective = match &problem.objective {
         Objective::MaxAccuracy => s.accuracy.value,
         Objective::TradeOff { a, b, c, d } => {
-            let log_costs = problem.devices.iter().flat_map(|dev| {
-                METRICS
-                    .iter()
-                    .zip([b, c, d])
-                    .filter(|(_, e)| **e != 0.0)
-                    .map(|(m, e)| {
-                        let value = cost(&dev.device, *m).unwrap_or(f64::NAN);
-                        (*e, log_cost(value, true))
-                    })
-            });
+            let exponent = |m: CostMetric| match m {
+                CostMetric::Latency => *b,
+                CostMetric::Energy => *c,
+                CostMetric::Area => *d,
+            };
+            let log_costs = each_cost(problem, s)
+                .filter(|&(_, m, _)| exponent(m) != 0.0)
+                .map(|(_, m, c)| (exponent(m), log_cost(value(c), true)));
             let v = log_trade_off(*a, s.accuracy.value, log_costs);
             // Reported as the score itself, compared in logs.
             v.exp()
         }
-        Objective::MinCost { device, metric, .. } => cost(device, *metric).unwrap_or(f64::NAN),
+        Objective::MinCost { device, metric, .. } => value(
+            each_cost(problem, s)
+                .find(|(d, m, c)| m == metric && c.is_some() && d.device == *device)
+                .and_then(|(.., c)| c),
+        ),
     };
 }
 
@@ -140,20 +159,13 @@ pub(super) fn violations(problem: &SearchProblem, s: &Scored) -> Vec<Violation> 
             });
         }
     };
-    for dev in &problem.devices {
-        for m in METRICS {
-            if let (Some(limit), Some(c)) = (
-                dev.limit(m),
-                s.costs
-                    .iter()
-                    .find(|c| c.device == dev.device && c.metric == m),
-            ) {
-                check(
-                    &|| format!("{}.{}", dev.device, <&str>::from(m)),
-                    c.value,
-                    limit,
-                );
-            }
+    for (dev, m, c) in each_cost(problem, s) {
+        if let (Some(limit), Some(c)) = (dev.limit(m), c) {
+            check(
+                &|| format!("{}.{}", dev.device, <&str>::from(m)),
+                c.value,
+                limit,
+            );
         }
     }
     if let Some(l) = problem.max_params {
@@ -202,18 +214,20 @@ pub(super) fn fronts(plan: &Plan, problem: &SearchProblem, scored: &[Scored]) ->
             <&str>::from(c.metric)
         )
     };
-    let value = |s: &Scored, k: &PlannedCost| {
-        s.costs
-            .iter()
-            .find(|c| c.device == problem.devices[k.device].device && c.metric == k.metric)
-            .map_or(f64::NAN, |c| c.value)
-    };
     let front = |keys: &[PlannedCost], against: Vec<String>| {
         // Rows: costs, then -accuracy, all minimised.
         let dims = keys.len() + 1;
+        let places: Vec<Option<usize>> = keys
+            .iter()
+            .map(|k| place(problem, k.device, k.metric))
+            .collect();
         let mut rows = Vec::with_capacity(scored.len() * dims);
         for s in scored {
-            rows.extend(keys.iter().map(|k| value(s, k)));
+            rows.extend(
+                places
+                    .iter()
+                    .map(|p| p.map_or(f64::NAN, |p| s.costs[p].value)),
+            );
             rows.push(-s.accuracy.value);
         }
         let keep = pareto(&rows, dims, (0..scored.len() as u32).collect());
