@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 /// The id of an architecture whose canonical form is `canonical`: the first 128 bits of its
 /// SHA-256, in lowercase hex.
 pub fn architecture_id(canonical: &[u8]) -> String {
-    // Into a buffer, not through `hex::encode`'s iterator of chars (a third of an id's time).
+    // Into a buffer, not through `hex::encode`'s iterator of chars (a quarter of an id's time).
     let mut hex = [0u8; 32];
     hex::encode_to_slice(&Sha256::digest(canonical)[..16], &mut hex).expect("32 hex digits");
     String::from_utf8(hex.to_vec()).expect("hex digits are ASCII")

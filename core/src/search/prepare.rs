@@ -260,8 +260,11 @@ impl<'a> Engine<'a> {
                 // Entries not dominated, and those the previous group kept, untested: the
                 // groups differ only in the coupling, 98% of the entries one group keeps the
                 // next keeps too, and proving a row kept is most of a filter's cost (see
-                // `pareto_of_runs`). Then, where it applies, the exchange test against what
-                // this group's candidates add, and the candidates against the entries left.
+                // `pareto_of_runs`). A presumed entry that this group's coupling leaves
+                // dominated stays, and is presumed again in the next group: over the bench,
+                // 1.6% more networks evaluated. Then, where it applies, the exchange test
+                // against what this group's candidates add, and the candidates against the
+                // entries left.
                 presumed.clear();
                 presumed.extend(all_entries.states.iter().map(|&s| kept_before[s as usize]));
                 let kept = pareto_of_runs(&all_entries.values, d, &presumed);

@@ -156,7 +156,7 @@ impl ArchSpec {
     ///
     /// Written out here, byte for byte what `serde_json` writes for the struct (a test checks
     /// it): a search scores a thousand networks or more, and `serde_json`'s generic path was
-    /// two fifths of the time their ids took. A space name that JSON must escape goes the
+    /// more than half of the time their ids took. A space name that JSON must escape goes the
     /// generic way.
     pub fn canonical_json(&self) -> String {
         if self
