@@ -1,7 +1,8 @@
 //! The exchange test: dropping a network that another beats by trading NN-Degree against
 //! params, whatever the remaining cells add.
 
-use super::dominance::{LANES, Lane, block_at_most, filled, ordered, sort_keyed};
+use super::dominance::{ordered, sort_keyed};
+use super::lanes::{LANES, Lane, block_at_most, filled};
 use crate::fit::DegreeTerm;
 
 /// One term of accuracy as a function of a summed quantity: `coefficient * T(natural value)`.

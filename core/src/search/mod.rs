@@ -46,11 +46,11 @@
 //! `chance` (limits on upper bounds), `plan` (the problem as summed quantities), `cells` (the
 //! space's per-cell features, shared by every search), `tables` (per-cell values and couplings),
 //! `programme` (the dynamic programme over the cells before the last), `dominance` (the Pareto
-//! filters and their kernel) and `exchange` (the NN-Degree against params test) that prune it,
-//! `span` (the last cell or two as rows), `prepare` (the last cell's groups, blocks and
-//! entries) and `finish` (its passes) with `objective` (the objective and its bounds) and `front` (the fronts it keeps), and `score`
-//! (full predictions and the result's fronts). `oracle` checks the whole search against brute
-//! force.
+//! filters) with `lanes` (their kernel) and `exchange` (the NN-Degree against params test) that
+//! prune it, `span` (the last cell or two as rows), `prepare` (the last cell's groups, blocks
+//! and entries) and `finish` (its passes) with `objective` (the objective and its bounds) and
+//! `front` (the fronts it keeps), and `score` (full predictions and the result's fronts).
+//! `oracle` checks the whole search against brute force.
 
 mod cells;
 mod chance;
@@ -58,6 +58,7 @@ mod dominance;
 mod exchange;
 mod finish;
 mod front;
+mod lanes;
 mod objective;
 #[cfg(test)]
 mod oracle;
