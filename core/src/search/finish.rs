@@ -488,7 +488,8 @@ impl Prepared<'_> {
         for (h, l) in highest.iter_mut().zip(limit_of) {
             *h = l.map_or(*h, |l| h.min(l));
         }
-        let front_costs = self.plan.front_costs(fronts);
+        let track = tracks(&self.value, self.plan, fronts);
+        let front_costs = self.plan.searched_fronts(fronts);
         let pair_costs = self.plan.pair_front(fronts);
         let fronts: Vec<Front> = front_costs
             .iter()
@@ -501,7 +502,6 @@ impl Prepared<'_> {
             rows: Vec::new(),
             networks: Vec::new(),
         });
-        let track = fronts.is_empty() || tracks(&self.value);
         let pair_bit = front_bit(fronts.len());
         let mut last = LastCell {
             d,

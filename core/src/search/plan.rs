@@ -41,6 +41,13 @@ pub(super) struct Plan {
     pub(super) front_costs: Vec<PlannedCost>,
     /// The limited costs when exactly two are: the pair has a front of its own.
     pub(super) pair: Option<[PlannedCost; 2]>,
+    /// The front costs whose fronts the passes over the last cell search: those the pair's
+    /// front does not hold. A point of the front against one of the pair's costs is a point
+    /// of the pair's front: a network that beat it there (no worse in both costs and merit,
+    /// better in one) would be no worse in that cost and merit, or an equal point. So the
+    /// passes search the pair's front alone, and the result takes those fronts from its
+    /// points (`score::fronts`).
+    searched_fronts: Vec<PlannedCost>,
     pub(super) params: Option<usize>,
     pub(super) exact: bool,
     /// Accuracy's NN-Degree and log-params terms, when it has both and params are not
@@ -70,9 +77,10 @@ impl Plan {
         }
     }
 
-    /// The costs with a front of their own, when `fronts` are wanted.
-    pub(super) fn front_costs(&self, fronts: bool) -> &[PlannedCost] {
-        if fronts { &self.front_costs } else { &[] }
+    /// The costs whose fronts the passes search, when `fronts` are wanted (see
+    /// `searched_fronts`).
+    pub(super) fn searched_fronts(&self, fronts: bool) -> &[PlannedCost] {
+        if fronts { &self.searched_fronts } else { &[] }
     }
 
     /// The pair of limited costs with a front against both, when `fronts` are wanted.
@@ -258,11 +266,17 @@ impl Plan {
             [a, b] => Some([*a, *b]),
             _ => None,
         };
+        let searched_fronts = front_costs
+            .iter()
+            .filter(|c| pair.is_none_or(|pair| pair.iter().all(|p| p.key != c.key)))
+            .copied()
+            .collect();
         Ok(Plan {
             quantities,
             cost_index,
             front_costs,
             pair,
+            searched_fronts,
             params,
             exact,
             exchange,
@@ -346,6 +360,8 @@ mod tests {
         let latency = CostMetric::Latency;
         assert_eq!(costs(&plan.front_costs), [(0, latency), (1, latency)]);
         assert!(plan.pair.is_none());
+        assert_eq!(costs(plan.searched_fronts(true)), costs(&plan.front_costs));
+        assert!(plan.searched_fronts(false).is_empty());
         p.devices[1].max_energy = Some(1.0);
         let plan = Plan::new(&p).unwrap();
         assert_eq!(costs(&plan.front_costs), [(1, CostMetric::Energy)]);
@@ -363,6 +379,8 @@ mod tests {
         );
         let pair = plan.pair.unwrap();
         assert_eq!(costs(&pair), [(0, latency), (1, CostMetric::Energy)]);
+        // The pair's front holds the fronts against its costs: only the other is searched.
+        assert_eq!(costs(plan.searched_fronts(true)), [(1, latency)]);
         // Each planned cost's quantity carries its limit.
         for c in &plan.cost_index {
             let Quantity::Linear { limit, .. } = &plan.quantities[c.key] else {

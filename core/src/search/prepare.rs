@@ -147,11 +147,12 @@ pub(super) struct LastGroup {
     pub(super) runs: EntryRuns,
 }
 
-/// Whether the optimum needs a search of its own beside the fronts. The optimum of accuracy, or
-/// of one cost at an accuracy floor, is a point of that cost's front (or of any front for
-/// accuracy): only a trade-off's is not.
-pub(super) fn tracks(value: &Value) -> bool {
+/// Whether the optimum needs a search of its own beside the fronts a pass searches (with
+/// `fronts`). The optimum of accuracy, or of one cost at an accuracy floor, is a point of that
+/// cost's front (or of any front for accuracy, the pair's too): only a trade-off's is not.
+pub(super) fn tracks(value: &Value, plan: &Plan, fronts: bool) -> bool {
     matches!(value.kind, ValueKind::TradeOff { .. })
+        || plan.searched_fronts(fronts).is_empty() && plan.pair_front(fronts).is_none()
 }
 
 /// The last cell prepared for its passes: the groups' candidates, blocks and entries, and what
@@ -203,13 +204,13 @@ impl<'a> Engine<'a> {
         let span = self.span(self.space.num_cells - stages.len(), &ceilings);
         let c = span.first;
         let value = Value::new(&self.plan, problem);
-        let front_costs = self.plan.front_costs(fronts);
+        let front_costs = self.plan.searched_fronts(fronts);
         let pair = self.plan.pair_front(fronts);
         let pair_bit = front_bit(front_costs.len());
         let mut common: Vec<usize> = (0..d).filter(|&k| limit_of[k].is_some()).collect();
         common.extend(value.accuracy_keys());
         let mut consumers: Vec<Consumer> = Vec::new();
-        if optimum_pass || front_costs.is_empty() || tracks(&value) {
+        if optimum_pass || tracks(&value, &self.plan, fronts) {
             consumers.push(Consumer {
                 bit: OPTIMUM,
                 keys: value.objective_keys(),
