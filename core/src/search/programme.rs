@@ -1,6 +1,6 @@
 //! The dynamic programme over the cells before the last.
 
-use super::dominance::{pareto, pareto_of_runs};
+use super::dominance::pareto_of_runs;
 use super::exchange::exchange_pareto;
 use super::tables::Engine;
 use crate::space::ArchSpec;
@@ -138,8 +138,9 @@ impl Engine<'_> {
                         }
                     }
                 }
-                // Plain dominance, then the exchange test where it applies.
-                let kept = pareto(&local, d, (0..local_parent.len() as u32).collect());
+                // Plain dominance, then the exchange test where it applies. The states only
+                // prune, so rows tied in the first value need no order (see `pareto_of_runs`).
+                let kept = pareto_of_runs(&local, d, &[]);
                 let keep = match exchange {
                     Some(terms) => exchange_pareto(&local, d, terms, kept),
                     None => kept,
