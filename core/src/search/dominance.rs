@@ -18,9 +18,9 @@ pub(super) fn pareto(values: &[f64], dims: usize, idx: Vec<u32>) -> Vec<u32> {
     pareto_sorting(values, dims, idx, false, &[])
 }
 
-/// `pareto` of all rows of `values`, for filters that only prune: a cell's entries, and the
-/// programme's states. Rows that come sorted by the first value (the entries: see
-/// `Stage::order`) are not sorted again.
+/// `pareto` of all rows of `values`, for filters that only prune: a cell's candidates and
+/// entries, and the programme's states. Rows that come sorted by the first value (the
+/// entries: see `Stage::order`) are not sorted again.
 ///
 /// The rows kept are those not dominated, and perhaps some that are; every row dropped is
 /// dominated by a kept one (the entries only prune: an extra one costs a few bounds). Two

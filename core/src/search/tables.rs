@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use super::cells::{CellColumns, CellFeatures};
-use super::dominance::pareto;
+use super::dominance::pareto_of_runs;
 use super::exchange::{Sparing, Term};
 use super::plan::{Plan, Quantity};
 use crate::features::FeatureVector;
@@ -128,10 +128,17 @@ impl<'a> Engine<'a> {
             for (x, row) in couplings.iter().zip(coupling.chunks_exact_mut(dims)) {
                 eval(&plan.quantities, x, 0.0, row);
             }
-            let groups = (0..space.num_groups())
-                .map(|g| {
-                    let idx = (g * group_size) as u32..((g + 1) * group_size) as u32;
-                    pareto(&values, dims, idx.collect())
+            // A group's candidates only prune, so rows tied in the first value need no order
+            // (see `pareto_of_runs`).
+            let groups = values
+                .chunks(group_size * dims)
+                .enumerate()
+                .map(|(g, group)| {
+                    let first = (g * group_size) as u32;
+                    pareto_of_runs(group, dims, &[])
+                        .into_iter()
+                        .map(|i| first + i)
+                        .collect()
                 })
                 .collect();
             tables.push(CellTable {
