@@ -23,8 +23,8 @@ pub(super) fn pareto(values: &[f64], dims: usize, idx: Vec<u32>) -> Vec<u32> {
 /// entries: see `Stage::order`) are not sorted again.
 ///
 /// The rows kept are those not dominated, and perhaps some that are; every row dropped is
-/// dominated by a kept one (the entries only prune: an extra one costs a few bounds). Two
-/// kinds of dominated rows may stay:
+/// dominated by a kept one (an extra row costs some work later, never a result). Two kinds
+/// of dominated rows may stay:
 /// - with four values or more, a row that `presumed` says is kept (true at its index; an empty
 ///   slice: none is), kept without a test. Proving a row not dominated is most of a filter's
 ///   cost (it is tested against every block that might hold a row at most it), and a cell's
@@ -32,7 +32,7 @@ pub(super) fn pareto(values: &[f64], dims: usize, idx: Vec<u32>) -> Vec<u32> {
 /// - a row whose dominator has the same first value and comes after it: rows with an equal
 ///   first value are not ordered by the rest of the row (2-3% of a two-device search's time).
 ///   Of equal rows, the first given stays.
-pub(super) fn pareto_of_runs(values: &[f64], dims: usize, presumed: &[bool]) -> Vec<u32> {
+pub(super) fn pareto_for_pruning(values: &[f64], dims: usize, presumed: &[bool]) -> Vec<u32> {
     let n = values.len() / dims.max(1);
     pareto_sorting(values, dims, (0..n as u32).collect(), true, presumed)
 }
@@ -41,7 +41,7 @@ fn pareto_sorting(
     values: &[f64],
     dims: usize,
     idx: Vec<u32>,
-    runs: bool,
+    pruning: bool,
     presumed: &[bool],
 ) -> Vec<u32> {
     let row = |i: u32| &values[i as usize * dims..(i as usize + 1) * dims];
@@ -50,12 +50,12 @@ fn pareto_sorting(
     // few features is often equal across a cell's entries (most of them lie in such runs, of
     // up to a hundred), so a long run is sorted by packed (second value, index) keys first.
     let mut keyed: Vec<(u64, u32)> = idx.iter().map(|&i| (ordered(row(i)[0]), i)).collect();
-    if !(runs && keyed.is_sorted()) {
+    if !(pruning && keyed.is_sorted()) {
         sort_keyed(&mut keyed);
     }
-    // For `pareto_of_runs`, which may keep dominated rows, rows with an equal first value stay
-    // in the order given: a row whose dominator comes after it in such a run is kept.
-    if !runs {
+    // For `pareto_for_pruning`, which may keep dominated rows, rows with an equal first value
+    // stay in the order given: a row whose dominator comes after it in such a run is kept.
+    if !pruning {
         let lexical = |&(_, a): &(u64, u32), &(_, b): &(u64, u32)| {
             let (x, y) = (row(a), row(b));
             x.iter()
@@ -88,8 +88,8 @@ fn pareto_sorting(
         }
     }
     let mut idx: Vec<u32> = keyed.into_iter().map(|(_, i)| i).collect();
-    // Sorted lexicographically (for `pareto_of_runs`, by the first value only), so only earlier
-    // rows can dominate later ones (for `pareto_of_runs`, perhaps later ones too: kept).
+    // Sorted lexicographically (for `pareto_for_pruning`, by the first value only), so only earlier
+    // rows can dominate later ones (for `pareto_for_pruning`, perhaps later ones too: kept).
     let mut kept: Vec<u32> = Vec::new();
     match dims {
         1 => {
@@ -243,7 +243,7 @@ mod tests {
         }
     }
 
-    /// `pareto_of_runs`: a superset of the rows not dominated, exact where nothing is presumed
+    /// `pareto_for_pruning`: a superset of the rows not dominated, exact where nothing is presumed
     /// and no two rows share a first value.
     #[test]
     fn presumed_rows_stay_and_every_dropped_row_is_dominated_by_a_kept_one() {
@@ -254,7 +254,7 @@ mod tests {
             let levels = [3, 1 << 20][case / 60];
             let values: Vec<f64> = (0..n * dims).map(|_| r.below(levels) as f64).collect();
             let presumed: Vec<bool> = (0..n).map(|_| r.below(4) == 0).collect();
-            let got = pareto_of_runs(&values, dims, &presumed);
+            let got = pareto_for_pruning(&values, dims, &presumed);
             let row = |i: usize| &values[i * dims..(i + 1) * dims];
             let all: Vec<u32> = (0..n as u32).collect();
             let exact = naive(&values, dims, &all);
@@ -278,7 +278,7 @@ mod tests {
             for i in 0..n {
                 distinct[i * dims] = ((i * 7919) % n.max(1)) as f64;
             }
-            let mut got = pareto_of_runs(&distinct, dims, &[]);
+            let mut got = pareto_for_pruning(&distinct, dims, &[]);
             got.sort_unstable();
             assert_eq!(got, naive(&distinct, dims, &all), "case {case}");
         }

@@ -489,9 +489,9 @@ impl Prepared<'_> {
             *h = l.map_or(*h, |l| h.min(l));
         }
         let track = tracks(&self.value, self.plan, fronts);
-        let front_costs = self.plan.searched_fronts(fronts);
+        let searched = self.plan.searched_fronts(fronts);
         let pair_costs = self.plan.pair_front(fronts);
-        let fronts: Vec<Front> = front_costs
+        let fronts: Vec<Front> = searched
             .iter()
             .map(|c| Front::new(c.key, Shadow::new(&[c.key], lowest, &highest)))
             .collect();

@@ -2,7 +2,7 @@
 //! blocks with the consumers each may matter to, and the networks entering it.
 
 use super::SearchProblem;
-use super::dominance::{pareto, pareto_of_runs};
+use super::dominance::{pareto, pareto_for_pruning};
 use super::exchange::{Sparing, Term, exchange_pareto, natural_range};
 use super::objective::{Value, ValueKind};
 use super::plan::Plan;
@@ -204,9 +204,9 @@ impl<'a> Engine<'a> {
         let span = self.span(self.space.num_cells - stages.len(), &ceilings);
         let c = span.first;
         let value = Value::new(&self.plan, problem);
-        let front_costs = self.plan.searched_fronts(fronts);
+        let searched = self.plan.searched_fronts(fronts);
         let pair = self.plan.pair_front(fronts);
-        let pair_bit = front_bit(front_costs.len());
+        let pair_bit = front_bit(searched.len());
         let mut common: Vec<usize> = (0..d).filter(|&k| limit_of[k].is_some()).collect();
         common.extend(value.accuracy_keys());
         let mut consumers: Vec<Consumer> = Vec::new();
@@ -216,7 +216,7 @@ impl<'a> Engine<'a> {
                 keys: value.objective_keys(),
             });
         }
-        for (i, f) in front_costs.iter().enumerate() {
+        for (i, f) in searched.iter().enumerate() {
             consumers.push(Consumer {
                 bit: front_bit(i),
                 keys: vec![f.key],
@@ -242,7 +242,7 @@ impl<'a> Engine<'a> {
             .unwrap_or(0);
         let mut sparing = Sparing::new();
         // Per state entering the last cell, whether the previous group's Pareto filter kept it:
-        // presumed kept in the next (see `pareto_of_runs`).
+        // presumed kept in the next (see `pareto_for_pruning`).
         let states = stages.last().map_or(1, |s| s.parent.len());
         let mut kept_before = vec![false; states];
         let mut presumed = Vec::new();
@@ -261,14 +261,14 @@ impl<'a> Engine<'a> {
                 // Entries not dominated, and those the previous group kept, untested: the
                 // groups differ only in the coupling, 98% of the entries one group keeps the
                 // next keeps too, and proving a row kept is most of a filter's cost (see
-                // `pareto_of_runs`). A presumed entry that this group's coupling leaves
+                // `pareto_for_pruning`). A presumed entry that this group's coupling leaves
                 // dominated stays, and is presumed again in the next group: over the bench,
                 // 1.6% more networks evaluated. Then, where it applies, the exchange test
                 // against what this group's candidates add, and the candidates against the
                 // entries left.
                 presumed.clear();
                 presumed.extend(all_entries.states.iter().map(|&s| kept_before[s as usize]));
-                let kept = pareto_of_runs(&all_entries.values, d, &presumed);
+                let kept = pareto_for_pruning(&all_entries.values, d, &presumed);
                 kept_before.fill(false);
                 for &e in &kept {
                     kept_before[all_entries.states[e as usize] as usize] = true;

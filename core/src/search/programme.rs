@@ -1,6 +1,6 @@
 //! The dynamic programme over the cells before the last.
 
-use super::dominance::pareto_of_runs;
+use super::dominance::pareto_for_pruning;
 use super::exchange::exchange_pareto;
 use super::tables::Engine;
 use crate::space::ArchSpec;
@@ -107,7 +107,7 @@ impl Engine<'_> {
                         .map(|(a, b)| a + b)
                         .collect();
                     self.entries_into(&stages, (c, g), &ceilings, &rest_here, &mut entries);
-                    let mut kept = pareto_of_runs(&entries.values, d, &[]);
+                    let mut kept = pareto_for_pruning(&entries.values, d, &[]);
                     // With the entries by a limited quantity, a candidate's rows stop at the
                     // first entry that misses its limit: every later one has more of it, so
                     // misses too (a float sum is monotone). Most rows miss a limit.
@@ -139,8 +139,8 @@ impl Engine<'_> {
                     }
                 }
                 // Plain dominance, then the exchange test where it applies. The states only
-                // prune, so rows tied in the first value need no order (see `pareto_of_runs`).
-                let kept = pareto_of_runs(&local, d, &[]);
+                // prune, so rows tied in the first value need no order (see `pareto_for_pruning`).
+                let kept = pareto_for_pruning(&local, d, &[]);
                 let keep = match exchange {
                     Some(terms) => exchange_pareto(&local, d, terms, kept),
                     None => kept,

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use super::cells::{CellColumns, CellFeatures};
-use super::dominance::pareto_of_runs;
+use super::dominance::pareto_for_pruning;
 use super::exchange::{Sparing, Term};
 use super::plan::{Plan, Quantity};
 use crate::features::FeatureVector;
@@ -129,13 +129,13 @@ impl<'a> Engine<'a> {
                 eval(&plan.quantities, x, 0.0, row);
             }
             // A group's candidates only prune, so rows tied in the first value need no order
-            // (see `pareto_of_runs`).
+            // (see `pareto_for_pruning`).
             let groups = values
                 .chunks(group_size * dims)
                 .enumerate()
                 .map(|(g, group)| {
                     let first = (g * group_size) as u32;
-                    pareto_of_runs(group, dims, &[])
+                    pareto_for_pruning(group, dims, &[])
                         .into_iter()
                         .map(|i| first + i)
                         .collect()
