@@ -21,7 +21,7 @@
 //! is searched best bound first and stops at the first box that cannot beat the incumbent (the
 //! trade-off bounded with chords of the logarithm); the fronts visit the boxes best accuracy
 //! first, so they are nearly final early and most boxes are dominated before any network in
-//! them is looked at, most of them eight at a time: a run of eight networks with a block is
+//! them is looked at, most of them many at a time: a run of networks (32) with a block is
 //! bounded first (`Engine::last_cell`).
 //!
 //! Where the second-to-last cell's groups hold a few candidates each (a ResNet- or

@@ -13,6 +13,12 @@ use super::tables::{Engine, column, push_column};
 /// Last-cell candidates per block.
 const BLOCK: usize = 8;
 
+/// Entries per run. Longer runs rule out more networks per bound once the fronts are nearly
+/// final: against runs of 8, 3-6% fewer instructions on the two- and three-device ln(params)
+/// problems and flash-resnet-imagenet, 2-4% more on NN-Degree-only problems far under their
+/// targets (1dev-max-accuracy-lin, 2dev-trade-off-lin); 64 was worse again.
+const RUN: usize = 32;
+
 /// Consumer bits of the last cell: the optimum, then each front, then the pair.
 pub(super) const OPTIMUM: u32 = 1;
 
@@ -64,7 +70,7 @@ fn extremes(rows: &[&[f64]], d: usize) -> (Vec<f64>, Vec<f64>) {
     (min, max)
 }
 
-/// The entries of a group in runs of `BLOCK` (positions in its list), with the per-quantity
+/// The entries of a group in runs of `RUN` (positions in its list), with the per-quantity
 /// extremes of each run's values: the optimum and the fronts bound a run and a block of
 /// candidates together before any of the run's entries alone (`LastCell::optimum`,
 /// `LastCell::fronts`). The extremes lie in two flat arrays, `d` values per run: a run's own
@@ -84,10 +90,10 @@ impl EntryRuns {
         let mut runs = EntryRuns {
             d,
             entries,
-            min: Vec::with_capacity(entries.div_ceil(BLOCK) * d),
-            max: Vec::with_capacity(entries.div_ceil(BLOCK) * d),
+            min: Vec::with_capacity(entries.div_ceil(RUN) * d),
+            max: Vec::with_capacity(entries.div_ceil(RUN) * d),
         };
-        for run in values.chunks(BLOCK * d) {
+        for run in values.chunks(RUN * d) {
             push_column(run.chunks_exact(d), d, false, &mut runs.min);
             push_column(run.chunks_exact(d), d, true, &mut runs.max);
         }
@@ -95,12 +101,12 @@ impl EntryRuns {
     }
 
     pub(super) fn len(&self) -> usize {
-        self.entries.div_ceil(BLOCK)
+        self.entries.div_ceil(RUN)
     }
 
     /// The positions of run `r`'s entries.
     pub(super) fn range(&self, r: usize) -> std::ops::Range<usize> {
-        r * BLOCK..self.entries.min((r + 1) * BLOCK)
+        r * RUN..self.entries.min((r + 1) * RUN)
     }
 
     pub(super) fn min(&self, r: usize) -> &[f64] {
