@@ -433,7 +433,7 @@ impl LastCell<'_> {
             let acc = (want & OPTIMUM != 0
                 || value.min_accuracy.is_some()
                 || value.merit_degree.is_none())
-            .then(|| value.accuracy(row, row));
+            .then(|| value.accuracy_at(row));
             if let (Some(m), Some(acc)) = (value.min_accuracy, acc)
                 && acc < m
             {

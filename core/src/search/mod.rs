@@ -48,8 +48,8 @@
 //! `programme` (the dynamic programme over the cells before the last), `dominance` (the Pareto
 //! filters) with `lanes` (their kernel) and `exchange` (the NN-Degree against params test) that
 //! prune it, `span` (the last cell or two as rows), `prepare` (the last cell's groups, blocks
-//! and entries) and `finish` (its passes) with `objective` (the objective and its bounds) and
-//! `front` (the fronts it keeps), and `score` (full predictions and the result's fronts).
+//! and entries) and `finish` (its passes) with `objective` (the objective and its bounds, their
+//! logarithms from `ln_bounds`) and `front` (the fronts it keeps), and `score` (full predictions and the result's fronts).
 //! `oracle` checks the whole search against brute force.
 
 mod cells;
@@ -59,6 +59,7 @@ mod exchange;
 mod finish;
 mod front;
 mod lanes;
+mod ln_bounds;
 mod objective;
 #[cfg(test)]
 mod oracle;

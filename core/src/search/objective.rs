@@ -1,5 +1,6 @@
 //! The objective as a function of the stored quantities, and the bounds on it.
 
+use super::ln_bounds::LnBounds;
 use super::plan::{METRICS, Plan};
 use super::{Objective, SearchProblem};
 use crate::fit::{CostMetric, DegreeTerm};
@@ -24,12 +25,17 @@ pub(super) fn log_trade_off(
     }
 }
 
-/// The logarithm of a cost for `log_trade_off`. A cost at or below zero (or NaN) has none: at a
-/// network (`point`) it leaves the trade-off undefined (`+inf`, so the trade-off is `-inf`); as
+/// The logarithm of a cost for `log_trade_off`: at a network (`point`) the logarithm, as the low
+/// end of a range a lower bound of it (see `LnBounds`). A cost at or below zero (or NaN) has
+/// none: at a network it leaves the trade-off undefined (`+inf`, so the trade-off is `-inf`); as
 /// the low end of a range, `-inf` is the lower bound.
 pub(super) fn log_cost(cost: f64, point: bool) -> f64 {
     if cost > 0.0 {
-        cost.ln()
+        if point {
+            cost.ln()
+        } else {
+            LnBounds::get().below(cost)
+        }
     } else if point {
         f64::INFINITY
     } else {
@@ -261,17 +267,46 @@ impl Value {
         self.terms.params.is_some_and(|(p, _)| p.grows)
     }
 
-    /// Upper bound of accuracy over the quantity vectors between `lo` and `hi`.
+    /// Upper bound of accuracy over the quantity vectors between `lo` and `hi`. Its logarithms
+    /// are bounds (`LnBounds`), a little above the accuracy even where `lo` is `hi`: a
+    /// network's own accuracy is `accuracy_at`.
     pub(super) fn accuracy(&self, lo: &[f64], hi: &[f64]) -> f64 {
         let terms = &self.terms;
+        let ln = LnBounds::get();
+        // The logarithm's bound in the direction that bounds `coefficient * ln x` above.
+        let ln_term = |coefficient: f64, x: f64| {
+            coefficient
+                * if coefficient >= 0.0 {
+                    ln.above(x)
+                } else {
+                    ln.below(x)
+                }
+        };
         let mut acc = terms.intercept;
         if let Some((d, t, b)) = terms.degree {
             // Stored so that smaller is better.
-            acc += b * t.apply(lo[d.key] * d.sign);
+            let g = lo[d.key] * d.sign;
+            acc += match t {
+                DegreeTerm::Log => ln_term(b, g),
+                _ => b * t.apply(g),
+            };
         }
         if let Some((p, c)) = terms.params {
             let stored = if p.grows { hi[p.key] } else { lo[p.key] };
-            acc += c * (stored * p.sign).ln();
+            acc += ln_term(c, stored * p.sign);
+        }
+        acc
+    }
+
+    /// The accuracy of the network of values `q`.
+    pub(super) fn accuracy_at(&self, q: &[f64]) -> f64 {
+        let terms = &self.terms;
+        let mut acc = terms.intercept;
+        if let Some((d, t, b)) = terms.degree {
+            acc += b * t.apply(q[d.key] * d.sign);
+        }
+        if let Some((p, c)) = terms.params {
+            acc += c * (q[p.key] * p.sign).ln();
         }
         acc
     }
@@ -406,7 +441,7 @@ mod tests {
             let rows: Vec<Vec<f64>> = sample.iter().map(|s| stored(&plan, s)).collect();
             for (spec, q) in sample.iter().zip(&rows) {
                 let scored = score(&p, spec);
-                let acc = value.accuracy(q, q);
+                let acc = value.accuracy_at(q);
                 assert!((acc - scored.accuracy.value).abs() <= 1e-9, "case {case}");
                 let objective = value.objective(acc, q, true);
                 let expected = match p.objective {
@@ -434,7 +469,7 @@ mod tests {
                 let chords = value.chords(&lo, &hi);
                 let bound = value.bound(&lo, &hi);
                 for q in group {
-                    let acc = value.accuracy(q, q);
+                    let acc = value.accuracy_at(q);
                     let objective = value.objective(acc, q, true);
                     let slack = 1e-12 * objective.abs().max(1.0);
                     assert!(value.accuracy(&lo, &hi) >= acc - 1e-12, "case {case}");
