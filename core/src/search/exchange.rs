@@ -242,18 +242,39 @@ pub(super) fn exchange_pareto(
         .collect()
 }
 
-/// `exchange_pareto` over a series of row sets, given up once it drops under a third of a
-/// set's rows: the test costs about what their Pareto filter does, and in some searches drops
-/// a few rows only (it only prunes, so the search's result is the same without it). A row
-/// dropped saves less than its test costs below that: with a tenth, 2dev-trade-off-log-params
-/// took 4% more instructions, and no bench problem fewer.
+/// `exchange_pareto` over a series of row sets, given up once a set drops under `share` of its
+/// rows, after `sample` rows in all: the test costs about what their Pareto filter does, and
+/// in some searches drops a few rows only (it only prunes, so the search's result is the same
+/// without it).
 pub(super) struct Sparing {
     on: bool,
+    share: f64,
+    sample: usize,
+    tested: usize,
 }
 
 impl Sparing {
-    pub(super) fn new() -> Self {
-        Sparing { on: true }
+    /// For the last cell's tables and entries: a row dropped there saves less than its test
+    /// costs under a third (with a tenth, 2dev-trade-off-log-params took 4% more
+    /// instructions, and no bench problem fewer).
+    pub(super) fn for_last_cell() -> Self {
+        Sparing::new(1.0 / 3.0, 0)
+    }
+
+    /// For the programme's states of one cell, a set per width: a state dropped saves its
+    /// entries into every group of the next cell, worth a test down to about a tenth; the
+    /// first width's states, which drop fewest, do not decide alone.
+    pub(super) fn for_states() -> Self {
+        Sparing::new(0.1, 2000)
+    }
+
+    fn new(share: f64, sample: usize) -> Self {
+        Sparing {
+            on: true,
+            share,
+            sample,
+            tested: 0,
+        }
     }
 
     /// `exchange_pareto` of `idx`, or `idx` itself once given up.
@@ -269,7 +290,9 @@ impl Sparing {
         }
         let before = idx.len();
         let kept = exchange_pareto(rows, d, terms, idx);
-        if (before - kept.len()) * 3 < before {
+        self.tested += before;
+        if self.tested >= self.sample && ((before - kept.len()) as f64) < self.share * before as f64
+        {
             self.on = false;
         }
         kept
@@ -404,5 +427,45 @@ mod tests {
                 assert!(gain <= change + 1e-12, "case {case}: {gain} > {change}");
             }
         }
+    }
+
+    /// Sparing gives the test up once a set, after the sample, drops under its share of rows,
+    /// and then passes every later set through untested.
+    #[test]
+    fn sparing_gives_up_after_the_sample_on_a_set_that_drops_few() {
+        // Stored NN-Degree and params (both negated: more is better) and a cost: the second
+        // row has a little more params but far less NN-Degree, so the first beats it.
+        let beaten = [-20.0, -1000.0, 0.0, -2.0, -1010.0, 0.0];
+        let apart = [-20.0, -1000.0, 0.0, -2.0, -1010.0, -1.0];
+        let terms = [
+            Term {
+                key: 0,
+                sign: -1.0,
+                degree: Some(DegreeTerm::Linear),
+                coefficient: 0.01,
+            },
+            Term {
+                key: 1,
+                sign: -1.0,
+                degree: None,
+                coefficient: 0.03,
+            },
+        ]
+        .map(|t| t.over(Span { lo: 0.0, hi: 100.0 }));
+        let both = || vec![0, 1];
+        assert_eq!(exchange_pareto(&beaten, 3, terms, both()), [0]);
+        assert_eq!(exchange_pareto(&apart, 3, terms, both()), [0, 1]);
+        // Under the sample, a set that drops nothing does not decide.
+        let mut sparing = Sparing::new(0.5, 4);
+        assert_eq!(sparing.filter(&apart, 3, terms, both()), [0, 1]);
+        assert_eq!(sparing.filter(&beaten, 3, terms, both()), [0]);
+        // The sample reached, it does: later sets pass untested.
+        assert_eq!(sparing.filter(&apart, 3, terms, both()), [0, 1]);
+        assert_eq!(sparing.filter(&beaten, 3, terms, both()), [0, 1]);
+        // For the last cell, the first set decides.
+        let mut sparing = Sparing::for_last_cell();
+        assert_eq!(sparing.filter(&beaten, 3, terms, both()), [0]);
+        assert_eq!(sparing.filter(&apart, 3, terms, both()), [0, 1]);
+        assert_eq!(sparing.filter(&beaten, 3, terms, both()), [0, 1]);
     }
 }

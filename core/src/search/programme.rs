@@ -1,7 +1,7 @@
 //! The dynamic programme over the cells before the last.
 
 use super::dominance::pareto_for_pruning;
-use super::exchange::exchange_pareto;
+use super::exchange::Sparing;
 use super::tables::Engine;
 use crate::space::ArchSpec;
 
@@ -94,6 +94,7 @@ impl Engine<'_> {
             let mut local: Vec<f64> = Vec::new();
             let mut local_parent: Vec<Network> = Vec::new();
             let mut entries = Entries::default();
+            let mut sparing = Sparing::for_states();
             for wi in 0..nw {
                 local.clear();
                 local_parent.clear();
@@ -142,7 +143,7 @@ impl Engine<'_> {
                 // prune, so rows tied in the first value need no order (see `pareto_for_pruning`).
                 let kept = pareto_for_pruning(&local, d, &[]);
                 let keep = match exchange {
-                    Some(terms) => exchange_pareto(&local, d, terms, kept),
+                    Some(terms) => sparing.filter(&local, d, terms, kept),
                     None => kept,
                 };
                 for i in keep {
