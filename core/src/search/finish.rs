@@ -454,27 +454,47 @@ impl LastCell<'_> {
         row: &mut [f64],
     ) {
         let d = self.d;
-        let group = &self.groups[w];
+        // The search's data, borrowed apart from `self` so that `kept` can change.
+        let (groups, values, value) = (self.groups, self.values, self.value);
+        let group = &groups[w];
         let base = &group.entries.values[e * d..(e + 1) * d];
-        let value = &self.value;
-        let kept = &mut self.kept;
         for j in range {
             let want = group.wanted[j] & open;
             if want == 0 {
                 continue;
             }
             let cand = group.sorted[j];
-            Self::shift(base, &self.values[cand as usize * d..][..d], row);
+            Self::shift(base, &values[cand as usize * d..][..d], row);
             let row = &*row;
             if !self.ceilings.admit(row) {
                 continue;
             }
-            kept.evaluated += 1;
-            // Accuracy costs a logarithm or two: only where needed.
-            let acc = (want & OPTIMUM != 0
-                || value.min_accuracy.is_some()
-                || value.merit_degree.is_none())
-            .then(|| value.accuracy_at(row));
+            self.kept.evaluated += 1;
+            // Accuracy costs a logarithm or two: only where needed, and bounded first (see
+            // `Value::accuracy`): most networks are dominated, or cannot beat the incumbent,
+            // even with the bound.
+            let needs =
+                want & OPTIMUM != 0 || value.min_accuracy.is_some() || value.merit_degree.is_none();
+            let above = needs.then(|| value.accuracy(row, row));
+            if let (Some(m), Some(above)) = (value.min_accuracy, above)
+                && above < m
+            {
+                continue;
+            }
+            let mut take = 0;
+            if want & OPTIMUM != 0
+                && let Some(above) = above
+                && value.chord_bound(above, chords, row) >= self.kept.best.objective
+            {
+                take |= OPTIMUM;
+            }
+            if want & !OPTIMUM != 0 {
+                take |= self.open(want, row, value.merit_with(row, row, above));
+            }
+            if take == 0 {
+                continue;
+            }
+            let acc = needs.then(|| value.accuracy_at(row));
             if let (Some(m), Some(acc)) = (value.min_accuracy, acc)
                 && acc < m
             {
@@ -484,9 +504,9 @@ impl LastCell<'_> {
                 state: group.entries.states[e],
                 candidate: cand,
             };
-            if want & OPTIMUM != 0
+            let kept = &mut self.kept;
+            if take & OPTIMUM != 0
                 && let Some(acc) = acc
-                && value.chord_bound(acc, chords, row) >= kept.best.objective
                 && let objective = value.objective(acc, row, true)
                 && objective > kept.best.objective
             {
@@ -495,16 +515,16 @@ impl LastCell<'_> {
                     network: Some(network),
                 };
             }
-            if want & !OPTIMUM == 0 {
+            if take & !OPTIMUM == 0 {
                 continue;
             }
             let merit = value.merit_with(row, row, acc);
             for (i, f) in kept.fronts.iter_mut().enumerate() {
-                if want & front_bit(i) != 0 {
+                if take & front_bit(i) != 0 {
                     f.insert(row, merit, network);
                 }
             }
-            if want & self.pair_bit != 0
+            if take & self.pair_bit != 0
                 && let Some(p) = &mut kept.pair
                 && !p.shadow.covers(row, merit)
             {
