@@ -16,6 +16,10 @@
 
 use std::time::Instant;
 
+/// The allocator the server runs with (see server/src/main.rs): the figures are the service's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use flash_core::ArchSpec;
 use flash_core::features::{Feature, FeatureVector};
 use flash_core::fit::{

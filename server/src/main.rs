@@ -1,5 +1,12 @@
 use clap::Parser;
 
+/// A search allocates and frees its tables, filters and fronts (a few megabytes) each time;
+/// glibc's allocator hands large blocks back to the system and faults their pages in again on
+/// the next search. With mimalloc a search on the default space takes 2-5% less time (8% on
+/// the smallest problems), measured on `bench_search`, which uses it too.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     flash_server::cli::run(flash_server::cli::Cli::parse())
 }
