@@ -246,7 +246,7 @@ impl<'a> Engine<'a> {
             .leading_key(&self.total(0, false), &self.total(0, true))
             .or(self.plan.degree())
             .unwrap_or(0);
-        let mut sparing = Sparing::for_last_cell();
+        let mut sparing = Sparing::for_candidates_and_entries();
         // Per state entering the last cell, whether the previous group's Pareto filter kept it:
         // presumed kept in the next (see `pareto_for_pruning`).
         let states = stages.last().map_or(1, |s| s.parent.len());

@@ -170,7 +170,7 @@ impl<'a> Engine<'a> {
                 };
                 let terms = terms.map(|t| t.over(range(&t)));
                 let table = &engine.tables[c];
-                let mut sparing = Sparing::for_last_cell();
+                let mut sparing = Sparing::for_candidates_and_entries();
                 let groups = table
                     .groups
                     .iter()
