@@ -49,7 +49,8 @@
 //! filters) with `lanes` (their kernel) and `exchange` (the NN-Degree against params test) that
 //! prune it, `span` (the last cell or two as rows), `prepare` (the last cell's groups, blocks
 //! and entries) and `finish` (its passes) with `objective` (the objective and its bounds, their
-//! logarithms from `ln_bounds`) and `front` (the fronts it keeps), and `score` (full predictions and the result's fronts).
+//! logarithms from `ln_bounds`) and `front` (the fronts it keeps), and `score` (full
+//! predictions and the result's fronts).
 //! `oracle` checks the whole search against brute force.
 
 mod cells;
