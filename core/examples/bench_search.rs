@@ -74,6 +74,29 @@ fn device(space: &Space, name: &str, scale: f64, seed: u64) -> DeviceModels {
     }
 }
 
+/// The device of seed 1 with its latency limit at the median of its predictions over
+/// `sample`.
+fn limited_at_median(space: &Space, sample: &[ArchSpec]) -> DeviceModels {
+    let mut cpu = device(space, "cpu", 1.0, 1);
+    let latency = cpu.latency.as_ref().expect("latency model");
+    cpu.max_latency = Some(median(
+        sample.iter().map(|s| latency.predict_spec(s)).collect(),
+    ));
+    cpu
+}
+
+/// The median time of `runs` searches of `problem` (milliseconds) and the last result.
+fn timed(space: &Space, problem: &SearchProblem, runs: usize) -> (f64, SearchResult) {
+    let mut times = Vec::new();
+    let mut last = None;
+    for _ in 0..runs {
+        let t = Instant::now();
+        last = Some(search(space, problem).expect("search"));
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    (median(times), last.expect("at least one run"))
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -201,15 +224,7 @@ fn main() {
                         continue;
                     }
                     let label = label(name);
-                    let mut times = Vec::new();
-                    let mut last: Option<SearchResult> = None;
-                    for _ in 0..if skip { 1 } else { runs } {
-                        let t = Instant::now();
-                        let r = search(space, &problem).expect("search");
-                        times.push(t.elapsed().as_secs_f64() * 1e3);
-                        last = Some(r);
-                    }
-                    let r = last.expect("ran");
+                    let (med, r) = timed(space, &problem, if skip { 1 } else { runs });
                     let best = r.best.as_ref().expect("feasible");
                     if name == "max-accuracy" {
                         floor = best.accuracy.value - 0.03;
@@ -217,7 +232,6 @@ fn main() {
                     if skip {
                         continue;
                     }
-                    let med = median(times);
                     report(&label, med, &r);
                     figures.push((label.clone(), devices.len(), med));
                     if confidence.is_none() {
@@ -250,14 +264,7 @@ fn main() {
         if only.as_ref().is_some_and(|o| *o != label) {
             continue;
         }
-        let mut cpu = device(other, "cpu", 1.0, 1);
-        let latency = cpu.latency.as_ref().expect("latency model");
-        let predicted = other
-            .sample_uniform(201, 3)
-            .iter()
-            .map(|s| latency.predict_spec(s))
-            .collect();
-        cpu.max_latency = Some(median(predicted));
+        let cpu = limited_at_median(other, &other.sample_uniform(201, 3));
         let problem = SearchProblem {
             accuracy: accuracy.clone(),
             devices: vec![cpu],
@@ -266,15 +273,8 @@ fn main() {
             objective: Objective::MaxAccuracy,
             confidence: None,
         };
-        let mut times = Vec::new();
-        let mut last = None;
-        for _ in 0..runs {
-            let t = Instant::now();
-            last = Some(search(other, &problem).expect("search"));
-            times.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-        let med = median(times);
-        report(&label, med, &last.expect("ran"));
+        let (med, r) = timed(other, &problem, runs);
+        report(&label, med, &r);
         figures.push((label, 1, med));
     }
     // The demo's kind of problem: its space, the predictor its fit chooses on the digits
@@ -291,14 +291,7 @@ fn main() {
             "\nthe demo's problem: accuracy {}, one device",
             accuracy.form
         );
-        let mut cpu = device(digits, "cpu", 1.0, 1);
-        let latency = cpu.latency.as_ref().expect("latency model");
-        let predicted = digits
-            .sample_stratified(25, 1)
-            .iter()
-            .map(|s| latency.predict_spec(s))
-            .collect();
-        cpu.max_latency = Some(median(predicted));
+        let cpu = limited_at_median(digits, &digits.sample_stratified(25, 1));
         let problem = SearchProblem {
             accuracy,
             devices: vec![cpu],
@@ -307,15 +300,8 @@ fn main() {
             objective: Objective::MaxAccuracy,
             confidence: Some(0.95),
         };
-        let mut times = Vec::new();
-        let mut last = None;
-        for _ in 0..runs {
-            let t = Instant::now();
-            last = Some(search(digits, &problem).expect("search"));
-            times.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-        let med = median(times);
-        report(&label, med, &last.expect("ran"));
+        let (med, r) = timed(digits, &problem, runs);
+        report(&label, med, &r);
         figures.push((label, 1, med));
     }
     summary(&figures);
