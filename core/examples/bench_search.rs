@@ -13,14 +13,9 @@
 //! 30 ms with three). `--runs N` sets the runs per problem (21), `--only NAME` times only that
 //! problem (for example `2dev-trade-off-recip-params-conf`; a minimum-cost problem's
 //! maximum-accuracy problem runs once, for its floor), and `--write-problem FILE` also writes
-//! the problems without a confidence and our optima as JSON
-//! for scripts/shgo_compare.py.
+//! the problems without a confidence and our optima as JSON for scripts/shgo_compare.py.
 
 use std::time::Instant;
-
-/// The allocator the server runs with (see server/src/main.rs): the figures are the service's.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use flash_core::ArchSpec;
 use flash_core::features::{Feature, FeatureVector};
@@ -31,6 +26,10 @@ use flash_core::fit::{
 use flash_core::rng::SplitMix64;
 use flash_core::search::{DeviceModels, Objective, SearchProblem, SearchResult, search};
 use flash_core::space::{Family, Space};
+
+/// The allocator the server runs with (see server/src/main.rs): the figures are the service's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Synthetic per-count costs of a device: (MACs, activation bytes, concat bytes, kernels, constant).
 fn fitted(space: &Space, metric: CostMetric, truth: [f64; 5], seed: u64) -> HardwareModel {
@@ -118,9 +117,8 @@ fn digits_records() -> Vec<AccuracyRecord> {
         .collect()
 }
 
-/// Every form a fit can choose, fitted on the digits records, with a short name for labels.
-fn accuracy_models() -> Vec<(String, AccuracyModel)> {
-    let records = digits_records();
+/// Every form a fit can choose, fitted on the digits `records`, with a short name for labels.
+fn accuracy_models(records: &[AccuracyRecord]) -> Vec<(String, AccuracyModel)> {
     AccuracyForm::CANDIDATES
         .iter()
         .chain([&AccuracyForm::PARAMS_ONLY])
@@ -132,7 +130,7 @@ fn accuracy_models() -> Vec<(String, AccuracyModel)> {
                 None => "none",
             };
             let name = format!("{degree}{}", if form.log_params { "-params" } else { "" });
-            let model = fit_accuracy(&records, &[form]).expect("fit").model;
+            let model = fit_accuracy(records, &[form]).expect("fit").model;
             (name, model)
         })
         .collect()
@@ -169,7 +167,8 @@ fn main() {
     );
     let mut written = Vec::new();
     let mut figures: Vec<Figure> = Vec::new();
-    let models = accuracy_models();
+    let records = digits_records();
+    let models = accuracy_models(&records);
     for (form, accuracy) in &models {
         println!("accuracy {} ({form})", accuracy.form);
         for devices in [
@@ -284,7 +283,7 @@ fn main() {
     let label = "demo-1dev-max-accuracy-conf".to_string();
     if only.as_ref().is_none_or(|o| *o == label) {
         let digits = Space::by_name("flash-densenet-digits").expect("the digits space");
-        let accuracy = fit_accuracy(&digits_records(), &AccuracyForm::CANDIDATES)
+        let accuracy = fit_accuracy(&records, &AccuracyForm::CANDIDATES)
             .expect("fit")
             .model;
         println!(
