@@ -169,12 +169,12 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then finishes the requests in flight. Meanwhile a
     /// background task carries searches' closed loops on (their state is in the store), and
-    /// the built-in spaces are prepared for searching.
+    /// the process is prepared for searching (`services::searching::prepared`).
     pub async fn serve(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        services::searching::prepare_spaces();
+        tokio::spawn(services::searching::prepared());
         let loops = tokio::spawn(services::refining::run_forever(self.state));
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)

@@ -293,6 +293,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             _ = stopped => {},
         }
     }));
+    crate::services::searching::prepared().await;
     let config = crate::demo::DemoConfig {
         base: base.clone(),
         data_dir: args.store.data_dir.clone(),

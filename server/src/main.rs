@@ -6,7 +6,8 @@ use clap::Parser;
 /// the smallest problems), measured on `bench_search`, which uses it too. Its transparent huge
 /// pages stay on: without them (`no_thp`) a process's first search no longer paid for the
 /// kernel compacting memory to grant them (70-105 ms there against 15-35 ms, two devices), but
-/// every later search ran 3-14% slower (whole `bench_search` runs alternated).
+/// every later search ran 3-14% slower (whole `bench_search` runs alternated). The server
+/// touches a search's memory as it starts instead (`services::searching::prepared`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
