@@ -3,7 +3,7 @@
 
 use super::SearchProblem;
 use super::dominance::{pareto, pareto_for_pruning};
-use super::exchange::{Sparing, Term, exchange_pareto, natural_range};
+use super::exchange::{Added, Sparing, exchange_pareto};
 use super::objective::{Value, ValueKind};
 use super::plan::Plan;
 use super::programme::{Ceilings, Entries, Stage};
@@ -281,10 +281,11 @@ impl<'a> Engine<'a> {
                 }
                 let keep = match self.plan.exchange {
                     Some(terms) => {
-                        let range =
-                            |t: &Term| natural_range(sorted.iter().map(|&cand| at(cand)), t);
-                        let terms = terms.map(|t| t.over(range(&t)));
-                        sparing.filter(&all_entries.values, d, terms, kept)
+                        // Against the candidates' ranges only: their boxes dropped more
+                        // entries but cost more than that saved, on every bench problem.
+                        let added =
+                            Added::of_rows(sorted.iter().map(|&cand| at(cand)), &terms).hull();
+                        sparing.filter(&all_entries.values, d, terms, &added, kept)
                     }
                     None => kept,
                 };
@@ -300,9 +301,8 @@ impl<'a> Engine<'a> {
                         .collect(),
                 };
                 if let Some(terms) = self.plan.exchange {
-                    let range = |t: &Term| natural_range(entries.values.chunks_exact(d), t);
-                    let terms = terms.map(|t| t.over(range(&t)));
-                    sorted = exchange_pareto(&span.values, d, terms, sorted);
+                    let added = Added::of_rows(entries.values.chunks_exact(d), &terms).hull();
+                    sorted = exchange_pareto(&span.values, d, terms, &added, sorted);
                     sorted.sort_unstable_by(|&a, &b| at(a)[sort_key].total_cmp(&at(b)[sort_key]));
                 }
                 let candidates: Vec<&[f64]> = sorted.iter().map(|&cand| at(cand)).collect();

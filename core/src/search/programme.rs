@@ -1,7 +1,7 @@
 //! The dynamic programme over the cells before the last.
 
 use super::dominance::pareto_for_pruning;
-use super::exchange::Sparing;
+use super::exchange::{Added, Sparing, Term};
 use super::tables::Engine;
 use crate::space::ArchSpec;
 
@@ -24,6 +24,12 @@ pub(super) struct Stage {
     /// that is NN-Degree, which no coupling changes, so that every group's entries come sorted
     /// and the Pareto filters' sort only checks it; otherwise as stored, in a run per width.
     order: Vec<u32>,
+}
+
+/// What the exchange test bounds over (see `Engine::completions`).
+struct Completions {
+    after: Vec<Vec<Added>>,
+    through: Vec<Vec<Added>>,
 }
 
 /// Networks entering a cell: their values (`dims` each) and their states of the previous stage.
@@ -79,12 +85,12 @@ impl Engine<'_> {
         let per_width = self.space.num_groups() / nw;
         let ceilings = Ceilings::new(limit_of);
         let mut stages: Vec<Stage> = Vec::with_capacity(cells);
+        let exchange = self
+            .plan
+            .exchange
+            .map(|terms| (terms, self.completions(&terms)));
         for (c, table) in self.tables.iter().enumerate().take(cells) {
             let rest = self.total(c + 1, false);
-            let exchange = self.plan.exchange.map(|terms| {
-                let [lo, hi] = [false, true].map(|max| self.total(c + 1, max));
-                terms.map(|t| t.over(t.natural(lo[t.key], hi[t.key])))
-            });
             let mut values = Vec::new();
             let mut parent = Vec::new();
             let mut width = Vec::new();
@@ -95,6 +101,8 @@ impl Engine<'_> {
             let mut local_parent: Vec<Network> = Vec::new();
             let mut entries = Entries::default();
             let mut sparing = Sparing::for_states();
+            let mut entry_sparing = Sparing::for_candidates_and_entries();
+            let mut candidate_sparing = Sparing::for_candidates_and_entries();
             for wi in 0..nw {
                 local.clear();
                 local_parent.clear();
@@ -109,6 +117,12 @@ impl Engine<'_> {
                         .collect();
                     self.entries_into(&stages, (c, g), &ceilings, &rest_here, &mut entries);
                     let mut kept = pareto_for_pruning(&entries.values, d, &[]);
+                    if let Some((terms, completions)) = &exchange
+                        && c > 0
+                    {
+                        let added = &completions.through[c][g];
+                        kept = entry_sparing.filter(&entries.values, d, *terms, added, kept);
+                    }
                     // With the entries by a limited quantity, a candidate's rows stop at the
                     // first entry that misses its limit: every later one has more of it, so
                     // misses too (a float sum is monotone). Most rows miss a limit.
@@ -117,7 +131,25 @@ impl Engine<'_> {
                         let at = |e: u32| entries.values[e as usize * d + k];
                         kept.sort_by(|&a, &b| at(a).total_cmp(&at(b)));
                     }
-                    for &cand in &table.groups[g] {
+                    // The group's candidates that none beats between these entries and what
+                    // may follow: on the demo's problem, half of them.
+                    let candidates = match &exchange {
+                        Some((terms, completions)) => {
+                            let entered =
+                                kept.iter().map(|&e| &entries.values[e as usize * d..][..d]);
+                            let added = Added::of_rows(entered, terms)
+                                .then(&completions.after[c][self.space.group_width(g)]);
+                            candidate_sparing.filter(
+                                &table.values,
+                                d,
+                                *terms,
+                                &added,
+                                table.groups[g].clone(),
+                            )
+                        }
+                        None => table.groups[g].clone(),
+                    };
+                    for &cand in &candidates {
                         let cv = &table.values[cand as usize * d..(cand as usize + 1) * d];
                         for &e in &kept {
                             let e = e as usize;
@@ -142,8 +174,10 @@ impl Engine<'_> {
                 // Plain dominance, then the exchange test where it applies. The states only
                 // prune, so rows tied in the first value need no order (see `pareto_for_pruning`).
                 let kept = pareto_for_pruning(&local, d, &[]);
-                let keep = match exchange {
-                    Some(terms) => sparing.filter(&local, d, terms, kept),
+                let keep = match &exchange {
+                    Some((terms, completions)) => {
+                        sparing.filter(&local, d, *terms, &completions.after[c][wi], kept)
+                    }
                     None => kept,
                 };
                 for i in keep {
@@ -165,6 +199,41 @@ impl Engine<'_> {
             });
         }
         stages
+    }
+
+    /// What the exchange test bounds over: per cell and width, what the cells after it may
+    /// add to the terms' quantities of a network whose cell has that width (`after`); per cell
+    /// and group, what a candidate of the group and the cells after it add (`through`).
+    fn completions(&self, terms: &[Term; 2]) -> Completions {
+        let (d, nw, ng) = (self.dims, self.space.widths.len(), self.space.num_groups());
+        let n = self.tables.len();
+        let mut after = vec![Vec::new(); n];
+        let mut through = vec![Vec::new(); n];
+        // Nothing follows the last cell.
+        after[n - 1] = vec![Added::nothing(); nw];
+        for c in (0..n).rev() {
+            let table = &self.tables[c];
+            through[c] = table
+                .groups
+                .iter()
+                .enumerate()
+                .map(|(g, cands)| {
+                    let rows = cands.iter().map(|&i| &table.values[i as usize * d..][..d]);
+                    Added::of_rows(rows, terms).then(&after[c][self.space.group_width(g)])
+                })
+                .collect();
+            if c > 0 {
+                after[c - 1] = (0..nw)
+                    .map(|w| {
+                        Added::any_of(through[c].iter().enumerate().map(|(g, a)| {
+                            let coupling = &table.coupling[(w * ng + g) * d..][..d];
+                            (a, terms.map(|t| t.value(coupling[t.key])))
+                        }))
+                    })
+                    .collect();
+            }
+        }
+        Completions { after, through }
     }
 
     /// The grid candidates, cell by cell, of `state` of the last stage followed by the

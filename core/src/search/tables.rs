@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use super::cells::{CellColumns, CellFeatures};
 use super::dominance::pareto_for_pruning;
-use super::exchange::{Sparing, Term};
+use super::exchange::{Added, Sparing, Term};
 use super::plan::{Plan, Quantity};
 use crate::features::FeatureVector;
 use crate::space::Space;
@@ -168,13 +168,13 @@ impl<'a> Engine<'a> {
                     let [lo, hi] = [0, 1].map(|m| totals[m][t.key] - cell[m][t.key]);
                     t.natural(lo, hi)
                 };
-                let terms = terms.map(|t| t.over(range(&t)));
+                let added = Added::ranges(terms.map(|t| range(&t)));
                 let table = &engine.tables[c];
                 let mut sparing = Sparing::for_candidates_and_entries();
                 let groups = table
                     .groups
                     .iter()
-                    .map(|g| sparing.filter(&table.values, dims, terms, g.clone()))
+                    .map(|g| sparing.filter(&table.values, dims, terms, &added, g.clone()))
                     .collect();
                 engine.tables[c].groups = groups;
             }
