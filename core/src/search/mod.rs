@@ -29,9 +29,11 @@
 //! candidate pairs (`span`): the programme stops a cell earlier, with several times fewer
 //! networks to enter the last groups.
 //!
-//! With an accuracy form that rewards both NN-Degree and params, a network with more of one
-//! and less of the other is also dropped when the tangents of the two accuracy terms over what
-//! the remaining cells can add prove it worse whatever follows (`exchange_pareto`).
+//! With an accuracy form that depends on both NN-Degree and params, a network that trades one
+//! against the other is also dropped when the tangents of the two accuracy terms prove it
+//! worse whatever follows (`exchange_pareto`), over boxes that cover what the remaining cells
+//! can add (`exchange::Added`): per last width for the programme's states, per group for the
+//! entries into a cell; a cell's candidates too, between their entries and what follows.
 //!
 //! One case defeats the dominance argument: a params limit together with an accuracy form that
 //! rewards params (positive log-params coefficient). Then params are pruned as a cost and the
