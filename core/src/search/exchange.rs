@@ -138,7 +138,7 @@ pub(super) struct Sparing {
 const BOX_SHARE: f64 = 0.1;
 
 impl Sparing {
-    /// For the cell tables' candidates and the last cell's entries: a row dropped there saves
+    /// For a cell's candidates and the entries into a cell's group: a row dropped there saves
     /// less than its test costs under a third (with a tenth, 2dev-trade-off-log-params took 4%
     /// more instructions, and no bench problem fewer).
     pub(super) fn for_candidates_and_entries() -> Self {
