@@ -295,12 +295,11 @@ mod tests {
         assert!(dropped[1] >= dropped[0], "{dropped:?} of {rows_in}");
     }
 
-    /// A row with more NN-Degree and more params beats another at both of two points that may
-    /// be added, a small cell and a large one, but not at the far corner of their ranges (the
-    /// large cell's NN-Degree with the small one's params): covered by points, it drops; by
-    /// one box, it stays.
-    #[test]
-    fn a_cover_along_the_points_drops_what_one_box_keeps() {
+    /// Terms (NN-Degree's reciprocal, rewarded; params' logarithm, a cost) and two rows, the
+    /// beater first, of which one beats the other at both of two points that may be added, a
+    /// small cell and a large one, but not at the far corner of their ranges (the large cell's
+    /// NN-Degree with the small one's params); with the two points covered, and their hull.
+    fn beaten_along_the_points() -> ([Term; 2], [f64; 6], Added, Added) {
         let terms = [
             Term {
                 key: 0,
@@ -315,23 +314,89 @@ mod tests {
                 coefficient: -0.03,
             },
         ];
-        // Stored NN-Degree (negated: more is better), params, a cost: the beater first.
+        // Stored NN-Degree (negated: more is better), params, a cost.
         let rows = [-6.0, 2600.0, 0.0, -5.0, 2000.0, 0.0];
-        let points = [[1.0, 500.0], [11.0, 20500.0]];
-        let hull = [
-            Span { lo: 1.0, hi: 11.0 },
-            Span {
-                lo: 500.0,
-                hi: 20500.0,
-            },
-        ];
-        let cover = Added::cover(points);
+        let cover = Added::cover([[1.0, 500.0], [11.0, 20500.0]]);
         assert_eq!(cover.0.len(), 3, "the hull and a box per point");
+        let hull = cover.hull();
+        (terms, rows, cover, hull)
+    }
+
+    /// Covered by points, the beaten row drops; by one box, it stays.
+    #[test]
+    fn a_cover_along_the_points_drops_what_one_box_keeps() {
+        let (terms, rows, cover, hull) = beaten_along_the_points();
         assert_eq!(exchange_pareto(&rows, 3, terms, &cover, vec![0, 1]), [0]);
-        assert_eq!(
-            exchange_pareto(&rows, 3, terms, &Added::ranges(hull), vec![0, 1]),
-            [0, 1]
-        );
+        assert_eq!(exchange_pareto(&rows, 3, terms, &hull, vec![0, 1]), [0, 1]);
+    }
+
+    /// Sparing tests box by box while the boxes drop a tenth of the rows the hull keeps, and
+    /// over the hull alone once, after the sample, they have dropped fewer.
+    #[test]
+    fn sparing_tests_box_by_box_while_the_boxes_drop_rows() {
+        let (terms, rows, cover, _) = beaten_along_the_points();
+        let mut sparing = Sparing::new(0.0, 0);
+        assert_eq!(sparing.filter(&rows, 3, terms, &cover, vec![0, 1]), [0]);
+        assert_eq!(sparing.filter(&rows, 3, terms, &cover, vec![0, 1]), [0]);
+        // Rows far apart in the cost drop none, by the hull or the boxes: thirty of them bring
+        // what the boxes dropped (2 rows) under a tenth of the rows tested (34).
+        let apart: Vec<f64> = (0..30)
+            .flat_map(|i| [-6.0, 2600.0, -f64::from(i)])
+            .collect();
+        let all = (0..30).collect::<Vec<u32>>();
+        assert_eq!(sparing.filter(&apart, 3, terms, &cover, all.clone()), all);
+        assert_eq!(sparing.filter(&rows, 3, terms, &cover, vec![0, 1]), [0, 1]);
+    }
+
+    /// The scan compiled for AVX keeps what the plain one keeps.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx_scan_keeps_what_the_plain_scan_keeps() {
+        if !std::arch::is_x86_feature_detected!("avx") {
+            panic!("this check needs a processor with AVX");
+        }
+        let mut r = SplitMix64::new(21);
+        let (terms, _, _, _) = beaten_along_the_points();
+        let mut dropped = 0;
+        for _ in 0..50 {
+            let n = 1 + r.below(300) as usize;
+            let rows: Vec<f64> = (0..n)
+                .flat_map(|_| {
+                    let size = r.unit_f32() as f64;
+                    [
+                        -(2.0 + 18.0 * size + r.unit_f32() as f64),
+                        1e3 * (1.0 + 30.0 * size * (0.5 + r.unit_f32() as f64)),
+                        r.below(20) as f64,
+                    ]
+                })
+                .collect();
+            let points: Vec<[f64; 2]> = (0..50)
+                .map(|_| {
+                    let size = r.unit_f32() as f64;
+                    [1.0 + 10.0 * size, 500.0 + 2e4 * size]
+                })
+                .collect();
+            let added = Added::cover(points);
+            let idx: Vec<u32> = (0..n as u32).collect();
+            let kept = exchange_pareto(&rows, 3, terms, &added, idx.clone());
+            let others = [2];
+            let ends = Ends::of(&added);
+            let scan = Scan {
+                rows: &rows,
+                d: 3,
+                terms,
+                ends: &ends,
+                others: &others,
+            };
+            let mut order = idx.clone();
+            order.sort_by(|&a, &b| rows[a as usize * 3 + 2].total_cmp(&rows[b as usize * 3 + 2]));
+            let mut plain = vec![false; n];
+            scan.run_lanes(&idx, &order, &mut plain);
+            let plain: Vec<u32> = idx.iter().copied().filter(|&i| plain[i as usize]).collect();
+            assert_eq!(kept, plain);
+            dropped += n - kept.len();
+        }
+        assert!(dropped > 0);
     }
 
     /// Sparing gives the test up once a set, after the sample, drops under its share of rows,

@@ -286,7 +286,7 @@ impl Scan<'_> {
     /// `run`, in loops rather than closures: a closure is not compiled for the caller's
     /// target features.
     #[inline(always)]
-    fn run_lanes(&self, idx: &[u32], order: &[u32], kept: &mut [bool]) -> usize {
+    pub(super) fn run_lanes(&self, idx: &[u32], order: &[u32], kept: &mut [bool]) -> usize {
         let (terms, ends, d) = (&self.terms, self.ends, self.d);
         let by_beater = [terms[0].by_beater(), terms[1].by_beater()];
         let mut recent = Recent::new(self.others.len(), ends.0[0].len());
