@@ -301,6 +301,7 @@ impl<'a> Engine<'a> {
                         .collect(),
                 };
                 if let Some(terms) = self.plan.exchange {
+                    // Against the entries' ranges only: their boxes gained nothing measurable.
                     let added = Added::of_rows(entries.values.chunks_exact(d), &terms).hull();
                     sorted = exchange_pareto(&span.values, d, terms, &added, sorted);
                     sorted.sort_unstable_by(|&a, &b| at(a)[sort_key].total_cmp(&at(b)[sort_key]));

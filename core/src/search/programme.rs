@@ -203,15 +203,16 @@ impl Engine<'_> {
 
     /// What the exchange test bounds over: per cell and width, what the cells after it may
     /// add to the terms' quantities of a network whose cell has that width (`after`); per cell
-    /// and group, what a candidate of the group and the cells after it add (`through`).
+    /// after the first and group, what a candidate of the group and the cells after it add
+    /// (`through`, for the entries into the group).
     fn completions(&self, terms: &[Term; 2]) -> Completions {
         let (d, nw, ng) = (self.dims, self.space.widths.len(), self.space.num_groups());
         let n = self.tables.len();
         let mut after = vec![Vec::new(); n];
         let mut through = vec![Vec::new(); n];
-        // Nothing follows the last cell.
+        // Nothing follows the last cell; nothing enters the first from another cell.
         after[n - 1] = vec![Added::nothing(); nw];
-        for c in (0..n).rev() {
+        for c in (1..n).rev() {
             let table = &self.tables[c];
             through[c] = table
                 .groups
@@ -222,16 +223,14 @@ impl Engine<'_> {
                     Added::of_rows(rows, terms).then(&after[c][self.space.group_width(g)])
                 })
                 .collect();
-            if c > 0 {
-                after[c - 1] = (0..nw)
-                    .map(|w| {
-                        Added::any_of(through[c].iter().enumerate().map(|(g, a)| {
-                            let coupling = &table.coupling[(w * ng + g) * d..][..d];
-                            (a, terms.map(|t| t.value(coupling[t.key])))
-                        }))
-                    })
-                    .collect();
-            }
+            after[c - 1] = (0..nw)
+                .map(|w| {
+                    Added::any_of(through[c].iter().enumerate().map(|(g, a)| {
+                        let coupling = &table.coupling[(w * ng + g) * d..][..d];
+                        (a, terms.map(|t| t.value(coupling[t.key])))
+                    }))
+                })
+                .collect();
         }
         Completions { after, through }
     }
