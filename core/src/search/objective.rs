@@ -2,6 +2,7 @@
 
 use super::ln_bounds::LnBounds;
 use super::plan::{METRICS, Plan};
+use super::score::accuracy_floor;
 use super::{Objective, SearchProblem};
 use crate::fit::{CostMetric, DegreeTerm};
 
@@ -46,6 +47,7 @@ pub(super) fn log_cost(cost: f64, point: bool) -> f64 {
 /// The objective as a function of the stored quantities (larger is better).
 pub(super) struct Value {
     pub(super) kind: ValueKind,
+    /// The accuracy floor, up to rounding (`accuracy_floor`).
     pub(super) min_accuracy: Option<f64>,
     /// Where the merit is minus a stored NN-Degree (accuracy depends on nothing else).
     pub(super) merit_degree: Option<usize>,
@@ -140,7 +142,7 @@ impl Value {
                 min_accuracy,
             } => (
                 ValueKind::MinCost(index(device, *metric).expect("planned")),
-                Some(*min_accuracy),
+                Some(accuracy_floor(*min_accuracy)),
             ),
         };
         let degree = plan.degree().map(|key| Stored {

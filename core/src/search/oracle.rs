@@ -302,6 +302,46 @@ fn equals_brute_force_on_small_resnet_and_mobilenet_grids() {
     }
 }
 
+#[test]
+fn a_network_whose_accuracy_is_the_floor_meets_it() {
+    // A user who asks for "at least as accurate as network X" gives X's own accuracy; the
+    // search sums X's quantities in another order than `score`, so X must not fall short of
+    // its own accuracy by rounding.
+    let mut r = SplitMix64::new(7);
+    let mut checked = 0;
+    for _ in 0..6 {
+        let space = small_space(&mut r);
+        let specs = all_specs(&space);
+        let mut p = problem(&mut r, &specs);
+        p.max_params = None;
+        for d in &mut p.devices {
+            (d.max_latency, d.max_energy, d.max_area) = (None, None, None);
+        }
+        let brute: Vec<Scored> = specs.iter().map(|s| score(&p, s)).collect();
+        for x in (0..brute.len()).step_by(brute.len() / 10 + 1) {
+            let floor = brute[x].accuracy.value;
+            p.objective = Objective::MinCost {
+                device: "dev0".into(),
+                metric: CostMetric::Energy,
+                min_accuracy: floor,
+            };
+            let rescored: Vec<Scored> = specs.iter().map(|s| score(&p, s)).collect();
+            let optimum = rescored
+                .iter()
+                .filter(|s| violations(&p, s).is_empty())
+                .map(|s| s.objective)
+                .fold(f64::INFINITY, f64::min);
+            for span in [1, 2] {
+                let result = search_spanning(&space, &p, Some(span)).unwrap();
+                let best = result.best.as_ref().map(|b| b.objective);
+                assert_eq!(best, Some(optimum), "floor {floor} (span {span})");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 100, "{checked}");
+}
+
 /// Searches `cases` random problems on random small grids of `family` and checks each result
 /// against brute force; returns the feasible, infeasible and pair-front cases seen.
 fn against_brute_force(seed: u64, cases: usize, family: Family) -> (usize, usize, usize) {

@@ -175,7 +175,7 @@ pub(super) fn violations(problem: &SearchProblem, s: &Scored) -> Vec<Violation> 
         check(&|| "macs".into(), s.macs as f64, l as f64);
     }
     if let Objective::MinCost { min_accuracy, .. } = problem.objective
-        && s.accuracy.value < min_accuracy
+        && s.accuracy.value < accuracy_floor(min_accuracy)
     {
         out.push(Violation {
             what: "accuracy".into(),
@@ -184,6 +184,14 @@ pub(super) fn violations(problem: &SearchProblem, s: &Scored) -> Vec<Violation> 
         });
     }
     out
+}
+
+/// The least accuracy that meets a floor of `min_accuracy`: the floor, up to rounding. The
+/// search sums a network's quantities in another order than `score`, so a network whose
+/// accuracy is the floor (a user who asks for "as accurate as X" gives X's own accuracy)
+/// could fall short of it by the last bit in one and not in the other.
+pub(super) fn accuracy_floor(min_accuracy: f64) -> f64 {
+    min_accuracy - 1e-12 * min_accuracy.abs().max(1.0)
 }
 
 /// How far a violation is, relative to its limit.
