@@ -54,7 +54,8 @@ pub enum Objective {
     MaxAccuracy,
     /// FLASH's trade-off: maximise `accuracy^a / prod over devices (latency^b energy^c area^d)`.
     TradeOff { a: f64, b: f64, c: f64, d: f64 },
-    /// Minimise one device's cost subject to predicted accuracy >= `min_accuracy`.
+    /// Minimise one device's cost subject to predicted accuracy >= `min_accuracy`, up to
+    /// rounding (a network whose own accuracy is given meets the floor).
     MinCost {
         device: String,
         metric: CostMetric,
