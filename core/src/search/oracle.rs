@@ -333,8 +333,12 @@ fn a_network_whose_accuracy_is_the_floor_meets_it() {
                 .fold(f64::INFINITY, f64::min);
             for span in [1, 2] {
                 let result = search_spanning(&space, &p, Some(span)).unwrap();
+                // Up to rounding: the search scores from the tables' terms.
                 let best = result.best.as_ref().map(|b| b.objective);
-                assert_eq!(best, Some(optimum), "floor {floor} (span {span})");
+                assert!(
+                    best.is_some_and(|b| (b - optimum).abs() <= 1e-9 * optimum.abs()),
+                    "floor {floor} (span {span}): {best:?} against {optimum}"
+                );
                 checked += 1;
             }
         }
