@@ -8,11 +8,13 @@
 //! every form, one, two and three devices, the three objective kinds, and without and with a
 //! confidence of 0.95; one problem on each ResNet and MobileNet space; and the demo's kind of
 //! problem (`demo-1dev-max-accuracy-conf`: its space and predictor, a latency limit at the
-//! median of the space, its confidence). Prints the median search time of each problem and
-//! the pruning figures, then a table of medians against the targets (10 ms up to two devices,
-//! 30 ms with three). `--runs N` sets the runs per problem (21), `--only NAME` times only that
-//! problem (for example `2dev-trade-off-recip-params-conf`; a minimum-cost problem's
-//! maximum-accuracy problem runs once, for its floor), and `--write-problem FILE` also writes
+//! median of the space, its confidence). The problems take turns, a search of each per round,
+//! so that the machine's slow spells weigh on all of them alike (see `timed`). Prints the
+//! median search time of each problem and the pruning figures, then a table of medians
+//! against the targets (10 ms up to two devices, 30 ms with three); the rounds on stderr.
+//! `--runs N` sets the rounds, the runs per problem (21); `--only NAME` times only that
+//! problem (for example `2dev-trade-off-recip-params-conf`; a minimum-cost problem's floor
+//! comes from one search of its maximum-accuracy problem); `--write-problem FILE` also writes
 //! the problems without a confidence and our optima as JSON for scripts/shgo_compare.py.
 
 use flash_core::ArchSpec;
@@ -82,18 +84,35 @@ fn limited_at_median(space: &Space, sample: &[ArchSpec]) -> DeviceModels {
     cpu
 }
 
-/// The median time of `runs` searches of `problem` (milliseconds) and the last result: the
-/// searches' own `elapsed_ms`, the figure the service reports (from the call to the finished
-/// result, without the caller dropping the previous one).
-fn timed(space: &Space, problem: &SearchProblem, runs: usize) -> (f64, SearchResult) {
-    let mut times = Vec::new();
-    let mut last = None;
-    for _ in 0..runs {
-        let result = search(space, problem).expect("search");
-        times.push(result.elapsed_ms);
-        last = Some(result);
+/// A problem of the bench: its label, its space and the number of devices (for its target).
+struct Case<'a> {
+    label: String,
+    space: &'a Space,
+    problem: SearchProblem,
+    devices: usize,
+}
+
+/// The median time of `runs` searches of each case (milliseconds) and its last result. The
+/// cases take turns, a search of each per round: a slow spell of the machine (they last
+/// seconds here) then slows every case's searches alike instead of all of one case's, which
+/// made the slowest cases' medians a matter of when they ran. Each time is the search's own
+/// `elapsed_ms`, the figure the service reports (from the call to the finished result,
+/// without the caller dropping the previous one).
+fn timed(cases: &[Case], runs: usize) -> Vec<(f64, SearchResult)> {
+    let mut times = vec![Vec::with_capacity(runs); cases.len()];
+    let mut last = Vec::with_capacity(cases.len());
+    for round in 0..runs {
+        eprint!("\rround {} of {runs}", round + 1);
+        for (i, case) in cases.iter().enumerate() {
+            let result = search(case.space, &case.problem).expect("search");
+            times[i].push(result.elapsed_ms);
+            if round + 1 == runs {
+                last.push(result);
+            }
+        }
     }
-    (median(times), last.expect("at least one run"))
+    eprintln!();
+    times.into_iter().map(median).zip(last).collect()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -148,6 +167,10 @@ fn main() {
     };
     let write = flag("--write-problem");
     let runs: usize = flag("--runs").map_or(21, |r| r.parse().expect("--runs N"));
+    if runs == 0 {
+        eprintln!("--runs must be at least 1");
+        std::process::exit(2);
+    }
     let only = flag("--only");
     let space = Space::default_space();
     let limited = |name: &str, scale: f64, seed: u64, max_latency: f64| {
@@ -165,18 +188,24 @@ fn main() {
         space.name,
         space.size()
     );
-    let mut written = Vec::new();
-    let mut figures: Vec<Figure> = Vec::new();
     let records = digits_records();
     let models = accuracy_models(&records);
+    let mut cases: Vec<Case> = Vec::new();
     for (form, accuracy) in &models {
-        println!("accuracy {} ({form})", accuracy.form);
         for devices in [
             vec![cpu.clone()],
             vec![cpu.clone(), gpu.clone()],
             vec![cpu.clone(), gpu.clone(), npu.clone()],
         ] {
             for confidence in [None, Some(0.95)] {
+                let problem = |objective| SearchProblem {
+                    accuracy: accuracy.clone(),
+                    devices: devices.clone(),
+                    max_params: None,
+                    max_macs: None,
+                    objective,
+                    confidence,
+                };
                 let label = |name: &str| {
                     format!(
                         "{}dev-{name}-{form}{}",
@@ -184,16 +213,17 @@ fn main() {
                         if confidence.is_some() { "-conf" } else { "" }
                     )
                 };
-                if only.as_ref().is_some_and(|o| {
-                    ["max-accuracy", "trade-off", "min-cost"]
-                        .iter()
-                        .all(|name| *o != label(name))
-                }) {
-                    continue;
-                }
-                // The minimum-cost floor: three points below the best accuracy within the limits.
-                let mut floor = 0.0;
+                // The minimum-cost floor: three points below the best accuracy within the
+                // limits (one search of the maximum-accuracy problem, not timed).
+                let floor = || {
+                    let best = search(space, &problem(Objective::MaxAccuracy)).expect("search");
+                    best.best.expect("feasible").accuracy.value - 0.03
+                };
                 for name in ["max-accuracy", "trade-off", "min-cost"] {
+                    let label = label(name);
+                    if only.as_ref().is_some_and(|o| *o != label) {
+                        continue;
+                    }
                     let objective = match name {
                         "max-accuracy" => Objective::MaxAccuracy,
                         "trade-off" => Objective::TradeOff {
@@ -205,76 +235,44 @@ fn main() {
                         _ => Objective::MinCost {
                             device: "cpu".into(),
                             metric: CostMetric::Energy,
-                            min_accuracy: floor,
+                            min_accuracy: floor(),
                         },
                     };
-                    let problem = SearchProblem {
-                        accuracy: accuracy.clone(),
-                        devices: devices.clone(),
-                        max_params: None,
-                        max_macs: None,
-                        objective,
-                        confidence,
-                    };
-                    let skip = only.as_ref().is_some_and(|o| *o != label(name));
-                    // With `--only`, another problem of the set runs only to give a
-                    // minimum-cost problem its floor.
-                    if skip && !(name == "max-accuracy" && only == Some(label("min-cost"))) {
-                        continue;
-                    }
-                    let label = label(name);
-                    let (med, r) = timed(space, &problem, if skip { 1 } else { runs });
-                    let best = r.best.as_ref().expect("feasible");
-                    if name == "max-accuracy" {
-                        floor = best.accuracy.value - 0.03;
-                    }
-                    if skip {
-                        continue;
-                    }
-                    report(&label, med, &r);
-                    figures.push((label.clone(), devices.len(), med));
-                    if confidence.is_none() {
-                        written.push(serde_json::json!({
-                            "name": label,
-                            "problem": problem,
-                            "ours": {
-                                "objective": best.objective,
-                                "cells": best.spec.cells,
-                                "median_ms": med,
-                            },
-                        }));
-                    }
+                    cases.push(Case {
+                        label,
+                        space,
+                        problem: problem(objective),
+                        devices: devices.len(),
+                    });
                 }
             }
         }
     }
     // One problem per other space: the log-params form (the demo's), one device, its latency
     // limit at the median over a uniform sample of the space.
-    let (form, accuracy) = models
+    let (_, log_params) = models
         .iter()
         .find(|(name, _)| name == "log-params")
         .expect("the log-params form");
-    println!(
-        "\nthe other spaces: accuracy {} ({form}), one device",
-        accuracy.form
-    );
     for other in Space::all().iter().filter(|s| s.family != Family::Densenet) {
         let label = format!("{}-1dev-max-accuracy", other.name);
         if only.as_ref().is_some_and(|o| *o != label) {
             continue;
         }
         let cpu = limited_at_median(other, &other.sample_uniform(201, 3));
-        let problem = SearchProblem {
-            accuracy: accuracy.clone(),
-            devices: vec![cpu],
-            max_params: None,
-            max_macs: None,
-            objective: Objective::MaxAccuracy,
-            confidence: None,
-        };
-        let (med, r) = timed(other, &problem, runs);
-        report(&label, med, &r);
-        figures.push((label, 1, med));
+        cases.push(Case {
+            label,
+            space: other,
+            problem: SearchProblem {
+                accuracy: log_params.clone(),
+                devices: vec![cpu],
+                max_params: None,
+                max_macs: None,
+                objective: Objective::MaxAccuracy,
+                confidence: None,
+            },
+            devices: 1,
+        });
     }
     // The demo's kind of problem: its space, the predictor its fit chooses on the digits
     // data, one device with the latency limit at the median over 25 stratified architectures
@@ -286,22 +284,42 @@ fn main() {
         let accuracy = fit_accuracy(&records, &AccuracyForm::CANDIDATES)
             .expect("fit")
             .model;
-        println!(
-            "\nthe demo's problem: accuracy {}, one device",
-            accuracy.form
-        );
         let cpu = limited_at_median(digits, &digits.sample_stratified(25, 1));
-        let problem = SearchProblem {
-            accuracy,
-            devices: vec![cpu],
-            max_params: None,
-            max_macs: None,
-            objective: Objective::MaxAccuracy,
-            confidence: Some(0.95),
-        };
-        let (med, r) = timed(digits, &problem, runs);
-        report(&label, med, &r);
-        figures.push((label, 1, med));
+        cases.push(Case {
+            label,
+            space: digits,
+            problem: SearchProblem {
+                accuracy,
+                devices: vec![cpu],
+                max_params: None,
+                max_macs: None,
+                objective: Objective::MaxAccuracy,
+                confidence: Some(0.95),
+            },
+            devices: 1,
+        });
+    }
+    if cases.is_empty() {
+        eprintln!("no problem is named {}", only.unwrap_or_default());
+        std::process::exit(2);
+    }
+    let mut figures: Vec<Figure> = Vec::new();
+    let mut written = Vec::new();
+    for (case, (med, r)) in cases.iter().zip(timed(&cases, runs)) {
+        report(case, med, &r);
+        figures.push((case.label.clone(), case.devices, med));
+        let best = r.best.as_ref().expect("feasible");
+        if case.space.name == space.name && case.problem.confidence.is_none() {
+            written.push(serde_json::json!({
+                "name": case.label,
+                "problem": case.problem,
+                "ours": {
+                    "objective": best.objective,
+                    "cells": best.spec.cells,
+                    "median_ms": med,
+                },
+            }));
+        }
     }
     summary(&figures);
     if let Some(path) = write {
@@ -321,9 +339,14 @@ fn main() {
     }
 }
 
-/// One problem's figures.
-fn report(label: &str, med: f64, r: &SearchResult) {
+/// One problem's figures: its accuracy form, then the search's.
+fn report(case: &Case, med: f64, r: &SearchResult) {
     let best = r.best.as_ref().expect("feasible");
+    let label = &case.label;
+    println!(
+        "{label} ({}, accuracy {})",
+        case.space.name, case.problem.accuracy.form
+    );
     println!(
         "{label:36} median {med:8.3} ms  exact {}  objective {:.6}  acc {:.4}  \
          cell candidates {:?} of {}  states {:?}  final {}  front sizes {:?}",
