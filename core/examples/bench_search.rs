@@ -84,18 +84,17 @@ fn limited_at_median(space: &Space, sample: &[ArchSpec]) -> DeviceModels {
     cpu
 }
 
-/// A problem of the bench: its label, its space and the number of devices (for its target).
+/// A problem of the bench: its label and its space.
 struct Case<'a> {
     label: String,
     space: &'a Space,
     problem: SearchProblem,
-    devices: usize,
 }
 
 /// The median time of `runs` searches of each case (milliseconds) and its last result. The
-/// cases take turns, a search of each per round: a slow spell of the machine (they last
-/// seconds here) then slows every case's searches alike instead of all of one case's, which
-/// made the slowest cases' medians a matter of when they ran. Each time is the search's own
+/// cases take turns, a search of each per round: a slow spell of the machine (from seconds
+/// to minutes here) then slows every case's searches alike instead of all of one case's,
+/// which made the slowest cases' medians a matter of when they ran. Each time is the search's own
 /// `elapsed_ms`, the figure the service reports (from the call to the finished result,
 /// without the caller dropping the previous one).
 fn timed(cases: &[Case], runs: usize) -> Vec<(f64, SearchResult)> {
@@ -242,7 +241,6 @@ fn main() {
                         label,
                         space,
                         problem: problem(objective),
-                        devices: devices.len(),
                     });
                 }
             }
@@ -271,7 +269,6 @@ fn main() {
                 objective: Objective::MaxAccuracy,
                 confidence: None,
             },
-            devices: 1,
         });
     }
     // The demo's kind of problem: its space, the predictor its fit chooses on the digits
@@ -296,7 +293,6 @@ fn main() {
                 objective: Objective::MaxAccuracy,
                 confidence: Some(0.95),
             },
-            devices: 1,
         });
     }
     if cases.is_empty() {
@@ -307,7 +303,7 @@ fn main() {
     let mut written = Vec::new();
     for (case, (med, r)) in cases.iter().zip(timed(&cases, runs)) {
         report(case, med, &r);
-        figures.push((case.label.clone(), case.devices, med));
+        figures.push((case.label.clone(), case.problem.devices.len(), med));
         let best = r.best.as_ref().expect("feasible");
         if case.space.name == space.name && case.problem.confidence.is_none() {
             written.push(serde_json::json!({
