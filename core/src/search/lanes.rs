@@ -325,34 +325,26 @@ mod tests {
             for x in &rows {
                 lanes.push(x);
             }
-            // Each kernel's hint carries over from query to query, as in a filter.
-            let (mut sse2_hint, mut avx_hint, mut avx512_hint) =
-                (usize::MAX, usize::MAX, usize::MAX);
+            // The kernels this processor runs, each with its hint, which carries over from
+            // query to query as in a filter.
+            type Search = unsafe fn(&Lanes, &[f64], &mut usize) -> bool;
+            let mut kernels: Vec<(Search, usize)> = vec![(Lanes::widths::<Sse2>, usize::MAX)];
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::arch::is_x86_feature_detected!("avx") {
+                    kernels.push((Lanes::any_at_most_avx, usize::MAX));
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    kernels.push((Lanes::any_at_most_avx512, usize::MAX));
+                }
+            }
             for _ in 0..200 {
                 let q = row(&mut r);
                 let expected = rows.iter().any(|x| x.iter().zip(&q).all(|(a, b)| a <= b));
-                assert_eq!(
-                    lanes.widths::<Sse2>(&q, &mut sse2_hint),
-                    expected,
-                    "case {case}"
-                );
-                #[cfg(target_arch = "x86_64")]
-                if std::arch::is_x86_feature_detected!("avx") {
-                    // SAFETY: the processor has AVX.
-                    assert_eq!(
-                        unsafe { lanes.any_at_most_avx(&q, &mut avx_hint) },
-                        expected,
-                        "case {case}"
-                    );
-                }
-                #[cfg(target_arch = "x86_64")]
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the processor has AVX-512F.
-                    assert_eq!(
-                        unsafe { lanes.any_at_most_avx512(&q, &mut avx512_hint) },
-                        expected,
-                        "case {case}"
-                    );
+                for (k, (kernel, hint)) in kernels.iter_mut().enumerate() {
+                    // SAFETY: only the kernels whose features the processor has are listed.
+                    let found = unsafe { kernel(&lanes, &q, hint) };
+                    assert_eq!(found, expected, "case {case}, kernel {k}");
                 }
             }
         }
