@@ -22,9 +22,9 @@ pub(super) struct Lanes {
     /// Per set of `LANES` groups, `width` lane sets of each group's least values.
     group_least: Vec<Lane>,
     rows: usize,
-    /// The widest lane comparison the processor has (see `any_at_most`).
+    /// Whether the processor has AVX (see `any_at_most`).
     #[cfg(target_arch = "x86_64")]
-    simd: Simd,
+    avx: bool,
 }
 
 /// Appends `width` lane sets holding `empty` to `level` when `at` starts a new one.
@@ -48,7 +48,7 @@ impl Lanes {
             group_least: Vec::with_capacity(groups.div_ceil(LANES) * width),
             rows: 0,
             #[cfg(target_arch = "x86_64")]
-            simd: Simd::detect(),
+            avx: std::arch::is_x86_feature_detected!("avx"),
         }
     }
 
@@ -91,22 +91,11 @@ impl Lanes {
     /// least values are not all at most `row` holds none.
     pub(super) fn any_at_most(&self, row: &[f64], hint: &mut usize) -> bool {
         #[cfg(target_arch = "x86_64")]
-        match self.simd {
-            // SAFETY: `simd` says the processor has AVX-512F.
-            Simd::Avx512 => return unsafe { self.any_at_most_avx512(row, hint) },
-            // SAFETY: `simd` says the processor has AVX.
-            Simd::Avx => return unsafe { self.any_at_most_avx(row, hint) },
-            Simd::Sse2 => {}
+        if self.avx {
+            // SAFETY: `avx` says the processor has AVX.
+            return unsafe { self.any_at_most_avx(row, hint) };
         }
         self.widths::<Sse2>(row, hint)
-    }
-
-    /// `any_at_most` compiled for AVX-512F: a whole block of lanes to a comparison, the
-    /// result a mask.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn any_at_most_avx512(&self, row: &[f64], hint: &mut usize) -> bool {
-        self.widths::<Avx512>(row, hint)
     }
 
     /// `any_at_most` compiled for AVX: four lanes to a comparison.
@@ -185,32 +174,6 @@ struct Sse2;
 #[cfg(target_arch = "x86_64")]
 struct Avx;
 
-/// Eight lanes to a comparison, where the processor has AVX-512F.
-#[cfg(target_arch = "x86_64")]
-struct Avx512;
-
-/// The lane comparisons a processor offers, widest first.
-#[cfg(target_arch = "x86_64")]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Simd {
-    Avx512,
-    Avx,
-    Sse2,
-}
-
-#[cfg(target_arch = "x86_64")]
-impl Simd {
-    fn detect() -> Simd {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            Simd::Avx512
-        } else if std::arch::is_x86_feature_detected!("avx") {
-            Simd::Avx
-        } else {
-            Simd::Sse2
-        }
-    }
-}
-
 #[cfg(target_arch = "x86_64")]
 impl Kernel for Sse2 {
     #[inline(always)]
@@ -262,26 +225,6 @@ impl Kernel for Avx {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-impl Kernel for Avx512 {
-    #[inline(always)]
-    fn mask(values: &[Lane], row: &[f64]) -> u32 {
-        use std::arch::x86_64::{
-            _CMP_LE_OQ, _mm512_loadu_pd, _mm512_mask_cmp_pd_mask, _mm512_set1_pd,
-        };
-        // SAFETY: only inlined into `Lanes::any_at_most_avx512`, which runs where the
-        // processor has AVX-512F; each load reads the eight f64 of a `[f64; 8]`.
-        unsafe {
-            let mut all = 0xff;
-            for (lanes, &v) in values.iter().zip(row) {
-                let lane = _mm512_loadu_pd(lanes.as_ptr());
-                all = _mm512_mask_cmp_pd_mask::<_CMP_LE_OQ>(all, lane, _mm512_set1_pd(v));
-            }
-            u32::from(all)
-        }
-    }
-}
-
 #[cfg(not(target_arch = "x86_64"))]
 impl Kernel for Sse2 {
     #[inline(always)]
@@ -325,26 +268,24 @@ mod tests {
             for x in &rows {
                 lanes.push(x);
             }
-            // The kernels this processor runs, each with its hint, which carries over from
-            // query to query as in a filter.
-            type Search = unsafe fn(&Lanes, &[f64], &mut usize) -> bool;
-            let mut kernels: Vec<(Search, usize)> = vec![(Lanes::widths::<Sse2>, usize::MAX)];
-            #[cfg(target_arch = "x86_64")]
-            {
-                if std::arch::is_x86_feature_detected!("avx") {
-                    kernels.push((Lanes::any_at_most_avx, usize::MAX));
-                }
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    kernels.push((Lanes::any_at_most_avx512, usize::MAX));
-                }
-            }
+            // Each kernel's hint carries over from query to query, as in a filter.
+            let (mut sse2_hint, mut avx_hint) = (usize::MAX, usize::MAX);
             for _ in 0..200 {
                 let q = row(&mut r);
                 let expected = rows.iter().any(|x| x.iter().zip(&q).all(|(a, b)| a <= b));
-                for (k, (kernel, hint)) in kernels.iter_mut().enumerate() {
-                    // SAFETY: only the kernels whose features the processor has are listed.
-                    let found = unsafe { kernel(&lanes, &q, hint) };
-                    assert_eq!(found, expected, "case {case}, kernel {k}");
+                assert_eq!(
+                    lanes.widths::<Sse2>(&q, &mut sse2_hint),
+                    expected,
+                    "case {case}"
+                );
+                #[cfg(target_arch = "x86_64")]
+                if std::arch::is_x86_feature_detected!("avx") {
+                    // SAFETY: the processor has AVX.
+                    assert_eq!(
+                        unsafe { lanes.any_at_most_avx(&q, &mut avx_hint) },
+                        expected,
+                        "case {case}"
+                    );
                 }
             }
         }

@@ -268,22 +268,10 @@ impl Scan<'_> {
     /// says how many of the others were beaten only box by box.
     pub(super) fn run(&self, idx: &[u32], order: &[u32], kept: &mut [bool]) -> usize {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the processor has AVX-512F.
-            return unsafe { self.run_avx512(idx, order, kept) };
-        }
-        #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx") {
             // SAFETY: the processor has AVX.
             return unsafe { self.run_avx(idx, order, kept) };
         }
-        self.run_lanes(idx, order, kept)
-    }
-
-    /// `run` compiled for AVX-512F: a block's eight lanes at a time.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn run_avx512(&self, idx: &[u32], order: &[u32], kept: &mut [bool]) -> usize {
         self.run_lanes(idx, order, kept)
     }
 
