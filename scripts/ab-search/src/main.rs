@@ -5,8 +5,7 @@
 //! milliseconds apart can. Prints, per problem, both medians and the median of the pairs'
 //! ratios (new over base), then the median ratio over the problems.
 //!
-//! Usage (see scripts/ab-search.sh): ab-search PROBLEMS.json [--runs N] [--only NAME]
-//! [--confidence P]
+//! Run by scripts/ab-search.sh.
 
 /// The allocator the server runs with, as `bench_search` uses.
 #[global_allocator]
@@ -17,24 +16,29 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Times the working tree's search against a revision's, alternated search by search.
+#[derive(clap::Parser)]
+struct Args {
+    /// The problems `bench_search --write-problem` wrote.
+    problems: std::path::PathBuf,
+    /// Pairs of searches per problem.
+    #[arg(long, default_value_t = 21, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+    /// Only the problem of this name.
+    #[arg(long)]
+    only: Option<String>,
+    /// Time the problems with this confidence.
+    #[arg(long)]
+    confidence: Option<f64>,
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1).cloned())
-    };
-    let Some(path) = args.get(1).filter(|a| !a.starts_with("--")) else {
-        eprintln!("usage: ab-search PROBLEMS.json [--runs N] [--only NAME] [--confidence P]");
-        std::process::exit(2);
-    };
-    let runs: usize = flag("--runs").map_or(21, |r| r.parse().expect("--runs N"));
-    if runs == 0 {
-        eprintln!("--runs must be at least 1");
-        std::process::exit(2);
-    }
-    let only = flag("--only");
-    let confidence: Option<f64> = flag("--confidence").map(|p| p.parse().expect("--confidence P"));
+    let Args {
+        problems: path,
+        runs,
+        only,
+        confidence,
+    } = clap::Parser::parse();
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("read the problems"))
             .expect("the problems' JSON");
