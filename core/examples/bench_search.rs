@@ -84,6 +84,23 @@ fn limited_at_median(space: &Space, sample: &[ArchSpec]) -> DeviceModels {
     cpu
 }
 
+/// The maximum accuracy on one device, which has the limits: the problem of the spaces beside
+/// the default one.
+fn max_accuracy_on(
+    device: DeviceModels,
+    accuracy: AccuracyModel,
+    confidence: Option<f64>,
+) -> SearchProblem {
+    SearchProblem {
+        accuracy,
+        devices: vec![device],
+        max_params: None,
+        max_macs: None,
+        objective: Objective::MaxAccuracy,
+        confidence,
+    }
+}
+
 /// A problem of the bench: its label and its space.
 struct Case<'a> {
     label: String,
@@ -94,9 +111,9 @@ struct Case<'a> {
 /// The median time of `runs` searches of each case (milliseconds) and its last result. The
 /// cases take turns, a search of each per round: a slow spell of the machine (from seconds
 /// to minutes here) then slows every case's searches alike instead of all of one case's,
-/// which made the slowest cases' medians a matter of when they ran. Each time is the search's own
-/// `elapsed_ms`, the figure the service reports (from the call to the finished result,
-/// without the caller dropping the previous one).
+/// which made the slowest cases' medians a matter of when they ran. Each time is the
+/// search's own `elapsed_ms`, the figure the service reports (from the call to the finished
+/// result, without the caller dropping the previous one).
 fn timed(cases: &[Case], runs: usize) -> Vec<(f64, SearchResult)> {
     let mut times = vec![Vec::with_capacity(runs); cases.len()];
     let mut last = Vec::with_capacity(cases.len());
@@ -261,14 +278,7 @@ fn main() {
         cases.push(Case {
             label,
             space: other,
-            problem: SearchProblem {
-                accuracy: log_params.clone(),
-                devices: vec![cpu],
-                max_params: None,
-                max_macs: None,
-                objective: Objective::MaxAccuracy,
-                confidence: None,
-            },
+            problem: max_accuracy_on(cpu, log_params.clone(), None),
         });
     }
     // The demo's kind of problem: its space, the predictor its fit chooses on the digits
@@ -285,14 +295,7 @@ fn main() {
         cases.push(Case {
             label,
             space: digits,
-            problem: SearchProblem {
-                accuracy,
-                devices: vec![cpu],
-                max_params: None,
-                max_macs: None,
-                objective: Objective::MaxAccuracy,
-                confidence: Some(0.95),
-            },
+            problem: max_accuracy_on(cpu, accuracy, Some(0.95)),
         });
     }
     if cases.is_empty() {
