@@ -11,6 +11,22 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `mi_option_purge_delay` (mimalloc.h; libmimalloc-sys names no constant for it).
+const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Keeps the memory searches free for the next search: mimalloc hands freed memory back to the
+/// system after a second (`purge_delay`), so a search that follows a second or more of idle
+/// faulted its pages in again, huge pages that the kernel may compact memory to grant. The
+/// demo's search (a fresh server, seconds after it touched a search's memory at start) took
+/// 10.0-32.5 ms in 8 runs here (two over 16 ms); never purging, 10.0-11.0 ms, its time in a
+/// warm loop. The memory held is what the largest search used (tens of megabytes).
+fn keep_freed_memory() {
+    // SAFETY: called first in `main`, before any other thread starts (the option setter is
+    // not thread safe); -1 is mimalloc's documented value for "never purge".
+    unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, -1) }
+}
+
 fn main() -> std::process::ExitCode {
+    keep_freed_memory();
     flash_server::cli::run(flash_server::cli::Cli::parse())
 }

@@ -44,8 +44,9 @@ pub async fn prepared() {
 /// default space). The allocator asks for transparent huge pages, and the kernel may compact
 /// memory to grant them when they are first touched: the demo's search, the first of its
 /// process, took 48-82 ms in 8 of 21 runs here (18-29 ms in the others). With the memory
-/// touched first, 3 of 22 runs took 47-71 ms: fewer, not none (a search need not reuse the
-/// pages another thread touched).
+/// touched first, 3 of 22 runs took 47-71 ms: fewer, not none. The allocator then handed the
+/// touched memory back to the system a second later; it now keeps it (`keep_freed_memory` in
+/// main.rs), so the searches that follow find it mapped.
 fn touch_search_memory() {
     const BLOCK: usize = 1 << 20;
     let blocks: Vec<Vec<u8>> = (0..64)
