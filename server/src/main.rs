@@ -30,3 +30,31 @@ fn main() -> std::process::ExitCode {
     keep_freed_memory();
     flash_server::cli::run(flash_server::cli::Cli::parse())
 }
+
+#[cfg(test)]
+mod tests {
+    /// `PURGE_DELAY` is mimalloc's purge delay: a child process started with
+    /// `MIMALLOC_PURGE_DELAY` set reads that value back through it.
+    #[test]
+    fn the_option_set_is_the_purge_delay() {
+        if std::env::var_os("FLASH_READ_PURGE_DELAY").is_some() {
+            // SAFETY: a read, in the child, which sets no option.
+            let delay = unsafe { libmimalloc_sys::mi_option_get(super::PURGE_DELAY) };
+            println!("purge delay {delay}");
+            return;
+        }
+        let out = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+            .args([
+                "tests::the_option_set_is_the_purge_delay",
+                "--exact",
+                "--nocapture",
+            ])
+            .env("FLASH_READ_PURGE_DELAY", "1")
+            .env("MIMALLOC_PURGE_DELAY", "777")
+            .output()
+            .expect("the child test runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}");
+        assert!(stdout.contains("purge delay 777"), "{stdout}");
+    }
+}
