@@ -391,7 +391,7 @@ mod tests {
             let mut order = idx.clone();
             order.sort_by(|&a, &b| rows[a as usize * 3 + 2].total_cmp(&rows[b as usize * 3 + 2]));
             let mut plain = vec![false; n];
-            scan.run_lanes(&idx, &order, &mut plain);
+            scan.run_lanes::<false>(&idx, &order, &mut plain);
             let plain: Vec<u32> = idx.iter().copied().filter(|&i| plain[i as usize]).collect();
             assert_eq!(kept, plain);
             dropped += n - kept.len();
