@@ -13,6 +13,9 @@ pub(super) fn unordered(x: u64) -> f64 {
     f64::from_bits(if x >> 63 == 1 { x & !(1 << 63) } else { !x })
 }
 
+/// Stairs the three-value filter looks at one by one, from the end, before a binary search.
+const TAIL: usize = 8;
+
 /// Keeps the indices whose value rows no other row dominates (all <=), first of equals.
 pub(super) fn pareto(values: &[f64], dims: usize, idx: Vec<u32>) -> Vec<u32> {
     pareto_sorting(values, dims, idx, false, &[])
@@ -117,7 +120,16 @@ fn pareto_sorting(
                 if last_dominator.0 <= k && last_dominator.1 <= v {
                     continue;
                 }
-                let at = stairs.partition_point(|s| s.0 <= k);
+                // Where the stairs past `k` in dim 1 start: looked for among the last few
+                // first, then by binary search. In the programme's filters the staircase stays
+                // short and a row's stair is mostly among the last (rows come by their first
+                // value, a cost, which grows with the others): there the binary search's
+                // dependent steps cost 3-5% of a one-device search.
+                let tail = stairs.len().saturating_sub(TAIL);
+                let at = match stairs[tail..].iter().rposition(|s| s.0 <= k) {
+                    Some(p) => tail + p + 1,
+                    None => stairs[..tail].partition_point(|s| s.0 <= k),
+                };
                 if at > 0 && stairs[at - 1].1 <= v {
                     last_dominator = stairs[at - 1];
                     continue;
