@@ -173,16 +173,24 @@ impl Recent {
                 down[t][i] = delta.min(0.0);
             }
         }
+        let bounds = Bounds {
+            block,
+            slopes: &x.slopes,
+            by_beater,
+            up: &up,
+            down: &down,
+            ends: self.ends,
+        };
         let boxes = self.ends / 2;
         if boxes > 1 {
             // The first box holds the others (see `Runs::cover`): a row that beats there
             // beats in each, since its bounds are at the ends of a wider range.
-            if bits & self.box_beating::<AVX>(block, x, by_beater, &up, &down, 0) != 0 {
+            if bits & bounds.beating::<AVX>(0) != 0 {
                 return Some(Beaten::OverTheHull);
             }
         }
         for k in usize::from(boxes > 1)..boxes {
-            bits &= self.box_beating::<AVX>(block, x, by_beater, &up, &down, k);
+            bits &= bounds.beating::<AVX>(k);
             if bits == 0 {
                 return None;
             }
@@ -192,96 +200,6 @@ impl Recent {
         } else {
             Beaten::OverTheHull
         })
-    }
-
-    /// Which lanes of `block` beat `x` over box `k`, as bits.
-    #[inline(always)]
-    fn box_beating<const AVX: bool>(
-        &self,
-        block: &[Lane],
-        x: &Tangents,
-        by_beater: [bool; 2],
-        up: &[Lane; 2],
-        down: &[Lane; 2],
-        k: usize,
-    ) -> u32 {
-        #[cfg(target_arch = "x86_64")]
-        if AVX {
-            // SAFETY: `AVX` is true only in `Scan::run_avx`, which runs where the processor
-            // has AVX.
-            return unsafe { self.box_beating_avx(block, x, by_beater, up, down, k) };
-        }
-        let mut sum = [0.0; LANES];
-        for t in 0..2 {
-            let at = 2 + t * self.ends + 2 * k;
-            if by_beater[t] {
-                let (lo, hi) = (&block[at], &block[at + 1]);
-                for i in 0..LANES {
-                    sum[i] += hi[i] * up[t][i] + lo[i] * down[t][i];
-                }
-            } else {
-                let (lo, hi) = (x.slopes[t][2 * k], x.slopes[t][2 * k + 1]);
-                for i in 0..LANES {
-                    sum[i] += lo * up[t][i] + hi * down[t][i];
-                }
-            }
-        }
-        let mut beat = 0;
-        for (i, &s) in sum.iter().enumerate() {
-            beat |= u32::from(s > 0.0) << i;
-        }
-        beat
-    }
-
-    /// `box_beating` in AVX lanes, four at a time: the same products and sums in the same
-    /// order (no FMA), so the same bits.
-    #[cfg(target_arch = "x86_64")]
-    #[inline(always)]
-    unsafe fn box_beating_avx(
-        &self,
-        block: &[Lane],
-        x: &Tangents,
-        by_beater: [bool; 2],
-        up: &[Lane; 2],
-        down: &[Lane; 2],
-        k: usize,
-    ) -> u32 {
-        use std::arch::x86_64::{
-            _CMP_GT_OQ, _mm256_add_pd, _mm256_cmp_pd, _mm256_loadu_pd, _mm256_movemask_pd,
-            _mm256_mul_pd, _mm256_set1_pd, _mm256_setzero_pd,
-        };
-        let mut beat = 0;
-        for half in 0..LANES / 4 {
-            // SAFETY: each load reads four f64 of a `[f64; 8]` at offset 0 or 4; the caller
-            // runs where the processor has AVX.
-            unsafe {
-                let mut sum = _mm256_setzero_pd();
-                for t in 0..2 {
-                    let at = 2 + t * self.ends + 2 * k;
-                    // Loads, not a closure: a closure is not compiled for AVX.
-                    let u = _mm256_loadu_pd(up[t].as_ptr().add(4 * half));
-                    let dn = _mm256_loadu_pd(down[t].as_ptr().add(4 * half));
-                    let (gain, loss) = if by_beater[t] {
-                        (
-                            _mm256_loadu_pd(block[at + 1].as_ptr().add(4 * half)),
-                            _mm256_loadu_pd(block[at].as_ptr().add(4 * half)),
-                        )
-                    } else {
-                        (
-                            _mm256_set1_pd(x.slopes[t][2 * k]),
-                            _mm256_set1_pd(x.slopes[t][2 * k + 1]),
-                        )
-                    };
-                    sum = _mm256_add_pd(
-                        sum,
-                        _mm256_add_pd(_mm256_mul_pd(gain, u), _mm256_mul_pd(loss, dn)),
-                    );
-                }
-                let positive = _mm256_cmp_pd::<_CMP_GT_OQ>(sum, _mm256_setzero_pd());
-                beat |= (_mm256_movemask_pd(positive) as u32) << (4 * half);
-            }
-        }
-        beat
     }
 
     /// Keeps row `x` in the newest block, with the slopes of the terms bounded with a
@@ -308,6 +226,94 @@ impl Recent {
             }
         }
         self.rows += 1;
+    }
+}
+
+/// What the tangent bounds of one slot's lanes against a tested row read: the slot's lanes
+/// (`Recent::tangents`), the row's slopes, which term takes whose, and each term's change from
+/// the row to each lane split by sign (see `Recent::beating`).
+struct Bounds<'a> {
+    block: &'a [Lane],
+    slopes: &'a [Vec<f64>; 2],
+    by_beater: [bool; 2],
+    up: &'a [Lane; 2],
+    down: &'a [Lane; 2],
+    ends: usize,
+}
+
+impl Bounds<'_> {
+    /// Which lanes beat the row over box `k`, as bits.
+    #[inline(always)]
+    fn beating<const AVX: bool>(&self, k: usize) -> u32 {
+        #[cfg(target_arch = "x86_64")]
+        if AVX {
+            // SAFETY: `AVX` is true only in `Scan::run_avx`, which runs where the processor
+            // has AVX.
+            return unsafe { self.beating_avx(k) };
+        }
+        let mut sum = [0.0; LANES];
+        for t in 0..2 {
+            let at = 2 + t * self.ends + 2 * k;
+            if self.by_beater[t] {
+                let (lo, hi) = (&self.block[at], &self.block[at + 1]);
+                for i in 0..LANES {
+                    sum[i] += hi[i] * self.up[t][i] + lo[i] * self.down[t][i];
+                }
+            } else {
+                let (lo, hi) = (self.slopes[t][2 * k], self.slopes[t][2 * k + 1]);
+                for ((s, up), down) in sum.iter_mut().zip(&self.up[t]).zip(&self.down[t]) {
+                    *s += lo * up + hi * down;
+                }
+            }
+        }
+        let mut beat = 0;
+        for (i, &s) in sum.iter().enumerate() {
+            beat |= u32::from(s > 0.0) << i;
+        }
+        beat
+    }
+
+    /// `beating` in AVX lanes, four at a time: the same products and sums in the same order
+    /// (no FMA), so the same bits. The compiler left `beating`'s lanes partly scalar.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn beating_avx(&self, k: usize) -> u32 {
+        use std::arch::x86_64::{
+            _CMP_GT_OQ, _mm256_add_pd, _mm256_cmp_pd, _mm256_loadu_pd, _mm256_movemask_pd,
+            _mm256_mul_pd, _mm256_set1_pd, _mm256_setzero_pd,
+        };
+        let mut beat = 0;
+        for half in 0..LANES / 4 {
+            // SAFETY: each load reads four f64 of a `[f64; 8]` at offset 0 or 4; the caller
+            // runs where the processor has AVX.
+            unsafe {
+                // Loads, not a closure: a closure is not compiled for AVX.
+                let mut sum = _mm256_setzero_pd();
+                for t in 0..2 {
+                    let at = 2 + t * self.ends + 2 * k;
+                    let up = _mm256_loadu_pd(self.up[t].as_ptr().add(4 * half));
+                    let down = _mm256_loadu_pd(self.down[t].as_ptr().add(4 * half));
+                    let (gain, loss) = if self.by_beater[t] {
+                        (
+                            _mm256_loadu_pd(self.block[at + 1].as_ptr().add(4 * half)),
+                            _mm256_loadu_pd(self.block[at].as_ptr().add(4 * half)),
+                        )
+                    } else {
+                        (
+                            _mm256_set1_pd(self.slopes[t][2 * k]),
+                            _mm256_set1_pd(self.slopes[t][2 * k + 1]),
+                        )
+                    };
+                    sum = _mm256_add_pd(
+                        sum,
+                        _mm256_add_pd(_mm256_mul_pd(gain, up), _mm256_mul_pd(loss, down)),
+                    );
+                }
+                let positive = _mm256_cmp_pd::<_CMP_GT_OQ>(sum, _mm256_setzero_pd());
+                beat |= (_mm256_movemask_pd(positive) as u32) << (4 * half);
+            }
+        }
+        beat
     }
 }
 
