@@ -10,10 +10,11 @@
 //! problem (`demo-1dev-max-accuracy-conf`: its space and predictor, a latency limit at the
 //! median of the space, its confidence), and the demo's own problem as the service built it
 //! from what the demo measured and fitted on a 2-core AMD EPYC
-//! (`demo-measured-1dev-max-accuracy-conf`, examples/data). The problems take turns, a search of each per round,
-//! so that the machine's slow spells weigh on all of them alike (see `timed`). Prints the
-//! median search time of each problem and the pruning figures, then a table of medians
-//! against the targets (10 ms up to two devices, 30 ms with three); the rounds on stderr.
+//! (`demo-measured-1dev-max-accuracy-conf`, examples/data). The problems take turns, a search
+//! of each per round, so that the machine's slow spells weigh on all of them alike (see
+//! `timed`). Prints the median search time of each problem and the pruning figures, then a
+//! table of medians against the targets (10 ms up to two devices, 30 ms with three); the
+//! rounds on stderr.
 //! `--runs N` sets the rounds, the runs per problem (21); `--only NAME` times only that
 //! problem (for example `2dev-trade-off-recip-params-conf`; a minimum-cost problem's floor
 //! comes from one search of its maximum-accuracy problem); `--write-problem FILE` also writes
