@@ -19,7 +19,8 @@ const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// faulted its pages in again, huge pages that the kernel may compact memory to grant. The
 /// demo's search (a fresh server, seconds after it touched a search's memory at start) took
 /// 10.0-32.5 ms in 8 runs here (two over 16 ms); never purging, 10.0-11.0 ms, its time in a
-/// warm loop. The memory held is what the largest search used (tens of megabytes).
+/// warm loop. The memory held is the most the process had in use at once: at start the server
+/// touches 64 MB for searches (`services::searching::prepared`), and keeps it.
 fn keep_freed_memory() {
     // SAFETY: called first in `main`, before any other thread starts (the option setter is
     // not thread safe); -1 is mimalloc's documented value for "never purge".

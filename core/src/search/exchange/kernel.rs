@@ -255,9 +255,10 @@ impl Bounds<'_> {
         for t in 0..2 {
             let at = 2 + t * self.ends + 2 * k;
             if self.by_beater[t] {
-                let (lo, hi) = (&self.block[at], &self.block[at + 1]);
-                for i in 0..LANES {
-                    sum[i] += hi[i] * self.up[t][i] + lo[i] * self.down[t][i];
+                let lanes = self.block[at].iter().zip(&self.block[at + 1]);
+                let changes = self.up[t].iter().zip(&self.down[t]);
+                for ((s, (lo, hi)), (up, down)) in sum.iter_mut().zip(lanes).zip(changes) {
+                    *s += hi * up + lo * down;
                 }
             } else {
                 let (lo, hi) = (self.slopes[t][2 * k], self.slopes[t][2 * k + 1]);
