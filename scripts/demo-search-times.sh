@@ -2,8 +2,9 @@
 # Times the demo's search inside the service: runs `flash demo --exit` RUNS times (a fresh
 # server process each run, its store in DIR reused, so only the first run measures the sample),
 # and prints each run's search time as the service reports it (`elapsed_ms`), then the sorted
-# times and their median. With --cpus LIST, run i is pinned (taskset) to the i-th CPU of LIST
-# in turn, so that a slow CPU shows as itself rather than as noise.
+# times and their median. With --cpus LIST (comma-separated), the runs are pinned (taskset) to
+# the CPUs of LIST in turn, and the times are summed up per CPU too, so that a CPU slower than
+# the others shows as itself rather than as noise.
 #
 #   scripts/demo-search-times.sh [--runs N] [--data-dir DIR] [--cpus 0,1]
 set -euo pipefail
@@ -14,12 +15,14 @@ dir=target/demo-search-times
 cpus=""
 usage="usage: scripts/demo-search-times.sh [--runs N] [--data-dir DIR] [--cpus LIST]"
 while [[ $# -gt 0 ]]; do
+  [[ $# -ge 2 ]] || { echo "$usage" >&2; exit 2; }
   case $1 in
-    --runs) runs=${2:?$usage}; shift 2 ;;
-    --data-dir) dir=${2:?$usage}; shift 2 ;;
-    --cpus) cpus=${2:?$usage}; shift 2 ;;
+    --runs) runs=$2 ;;
+    --data-dir) dir=$2 ;;
+    --cpus) cpus=$2 ;;
     *) echo "$usage" >&2; exit 2 ;;
   esac
+  shift 2
 done
 [[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "--runs must be a positive integer" >&2; exit 2; }
 IFS=, read -r -a cpu_list <<< "$cpus"
