@@ -54,6 +54,9 @@ fn pareto_sorting(
     // up to a hundred), so a long run is sorted by packed (second value, index) keys first.
     let mut keyed: Vec<(u64, u32)> = idx.iter().map(|&i| (ordered(row(i)[0]), i)).collect();
     if !(pruning && keyed.is_sorted()) {
+        if dims == 3 && keyed.len() >= GRID_ROWS {
+            drop_grid_dominated(values, &mut keyed);
+        }
         sort_keyed(&mut keyed);
     }
     // For `pareto_for_pruning`, which may keep dominated rows, rows with an equal first value
@@ -155,6 +158,93 @@ fn pareto_sorting(
         }
     }
     kept
+}
+
+/// Rows from which a filter of three values first drops those its grid proves dominated.
+const GRID_ROWS: usize = 2048;
+
+/// Cells of that grid per side: fewer prove less, more cost more to sum up (on the demo's
+/// measured problem, 48 and 128 saved less time than 64).
+const GRID: usize = 64;
+
+/// Drops from `keyed` (packed keys of rows of three values) the rows that a grid over the
+/// first two values proves dominated, keeping the others' order. Each row falls in a cell by
+/// its first two values (a monotone map: a row in a lower cell than another is less in that
+/// value), so a row with another in a cell below its own in both whose third value is at most
+/// its own is strictly dominated. Three passes and no sort: of the programme's rows, most are
+/// dominated, many by a wide margin, and the grid drops most of those before the sort (on the
+/// demo's measured problem, 87k rows to 30k, for 5% of the search's time). With four values
+/// or more the filter's own test of a dominated row is cheap (most are proved by the block
+/// that proved the last one), and a grid over three of them saved nothing.
+fn drop_grid_dominated(values: &[f64], keyed: &mut Vec<(u64, u32)>) {
+    let row = |i: u32| -> [f64; 3] {
+        let r = &values[i as usize * 3..][..3];
+        [r[0], r[1], r[2]]
+    };
+    // NaN takes no part in `min` and `max`; an infinite bound gives no scale below.
+    let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+    for &(_, i) in keyed.iter() {
+        let r = row(i);
+        for k in 0..2 {
+            lo[k] = lo[k].min(r[k]);
+            hi[k] = hi[k].max(r[k]);
+        }
+    }
+    let scale = [0, 1].map(|k| GRID as f64 / (hi[k] - lo[k]));
+    if !scale.iter().all(|s| s.is_finite() && *s > 0.0) {
+        return;
+    }
+    // A row with a value that is not finite goes to a cell of its own, past the grid, which
+    // proves nothing and is proven nothing.
+    let apart = GRID * GRID;
+    let top = (GRID - 1) as f64;
+    let cells: Vec<u16> = keyed
+        .iter()
+        .map(|&(_, i)| {
+            let r = row(i);
+            if !(r[0] + r[1] + r[2]).is_finite() {
+                return apart as u16;
+            }
+            let at = |k: usize| {
+                let x = ((r[k] - lo[k]) * scale[k]).min(top);
+                // SAFETY: `x` lies in 0..=GRID - 1, as `r[k]` is at least `lo[k]`.
+                unsafe { x.to_int_unchecked::<u32>() as usize }
+            };
+            (at(0) * GRID + at(1)) as u16
+        })
+        .collect();
+    let mut least = vec![f64::INFINITY; apart + 1];
+    for (&(_, i), &c) in keyed.iter().zip(&cells) {
+        let l = &mut least[c as usize];
+        *l = l.min(row(i)[2]);
+    }
+    // Each cell's least third value over the cells at most it in both places, and so each
+    // cell's over the cells below it in both (`below`; none for the lowest row and column).
+    let mut below = vec![f64::INFINITY; apart + 1];
+    for a in 0..GRID {
+        for b in 0..GRID {
+            let mut m = least[a * GRID + b];
+            if a > 0 {
+                m = m.min(least[(a - 1) * GRID + b]);
+            }
+            if b > 0 {
+                m = m.min(least[a * GRID + b - 1]);
+            }
+            least[a * GRID + b] = m;
+            if a + 1 < GRID && b + 1 < GRID {
+                below[(a + 1) * GRID + b + 1] = m;
+            }
+        }
+    }
+    let mut kept = 0;
+    for j in 0..keyed.len() {
+        let pair = keyed[j];
+        keyed[kept] = pair;
+        // A NaN third value is never at least a bound: not dominated.
+        let dominated = below[cells[j] as usize] <= row(pair.1)[2];
+        kept += usize::from(!dominated);
+    }
+    keyed.truncate(kept);
 }
 
 /// Sorts packed (key, index) pairs: counted into about one bucket per two pairs by the key's
@@ -293,6 +383,67 @@ mod tests {
             let mut got = pareto_for_pruning(&distinct, dims, &[]);
             got.sort_unstable();
             assert_eq!(got, naive(&distinct, dims, &all), "case {case}");
+        }
+    }
+
+    /// The grid drops only rows that another row strictly dominates, keeps the others in
+    /// their order, and drops most of a cloud of rows where most are dominated by a margin.
+    #[test]
+    fn the_grid_drops_only_strictly_dominated_rows_in_order() {
+        let mut r = SplitMix64::new(41);
+        for case in 0..40 {
+            let n = [2048, 2500, 4000, 6000][case % 4];
+            // A cloud spread along a surface (most rows far above it), few levels (ties and
+            // equal rows), or rows with values that are not finite among them.
+            let kind = case / 4 % 3;
+            let mut values = Vec::with_capacity(n * 3);
+            for _ in 0..n {
+                let (x, y) = (r.unit_f32() as f64, r.unit_f32() as f64);
+                let z = match kind {
+                    0 => 2.0 - x - y + r.unit_f32() as f64,
+                    _ => r.below(4) as f64,
+                };
+                let row = if kind == 1 {
+                    [r.below(5) as f64, r.below(3) as f64, z]
+                } else {
+                    [x * 100.0, y - 7.0, z]
+                };
+                values.extend(row);
+            }
+            if kind == 2 {
+                for i in 0..n / 50 {
+                    let special = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY][i % 3];
+                    values[r.below(n as u64 * 3) as usize] = special;
+                }
+            }
+            let mut keyed: Vec<(u64, u32)> = (0..n as u32).map(|i| (i as u64 * 3, i)).collect();
+            for i in (1..n).rev() {
+                keyed.swap(i, r.below(i as u64 + 1) as usize);
+            }
+            let given = keyed.clone();
+            drop_grid_dominated(&values, &mut keyed);
+            let row = |i: u32| &values[i as usize * 3..][..3];
+            let mut kept = keyed.iter().peekable();
+            for pair in &given {
+                if kept.peek() == Some(&pair) {
+                    kept.next();
+                    continue;
+                }
+                let (_, i) = *pair;
+                let beaten = (0..n as u32).any(|j| {
+                    let (a, b) = (row(j), row(i));
+                    a[0] < b[0] && a[1] < b[1] && a[2] <= b[2]
+                });
+                assert!(beaten, "case {case}: row {i} {:?} dropped", row(i));
+            }
+            assert!(kept.next().is_none(), "case {case}: the order changed");
+            if kind == 0 {
+                assert!(
+                    keyed.len() < n / 2,
+                    "case {case}: {} of {n} kept",
+                    keyed.len()
+                );
+            }
         }
     }
 
