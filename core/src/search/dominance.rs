@@ -167,6 +167,9 @@ const GRID_ROWS: usize = 2048;
 /// measured problem, 48 and 128 saved less time than 64).
 const GRID: usize = 64;
 
+// A row's cell, and the cell apart past the grid, are kept in a u16.
+const _: () = assert!(GRID * GRID < u16::MAX as usize);
+
 /// Drops from `keyed` (packed keys of rows of three values) the rows that a grid over the
 /// first two values proves dominated, keeping the others' order. Each row falls in a cell by
 /// its first two values (a monotone map: a row in a lower cell than another is less in that
